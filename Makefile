@@ -1,0 +1,87 @@
+# demotion-guard
+#
+#   make            build ./demotion-guard (and the test client)
+#   make check      unit tests, then integration tests against real PostgreSQL 15
+#   make demo       the problem and the guard, end to end, on a throw-away server
+#   make deps       install the Debian packages all of this needs (as root)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+CC ?= cc
+PG_BINDIR ?= /usr/lib/postgresql/15/bin
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || cat VERSION 2>/dev/null || echo unknown)
+
+# Display fields (slot names, titles) are cut to fit on purpose, so gcc's
+# guess that an snprintf "may be truncated" is not an error here; paths are
+# checked for truncation where they are built.
+WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wvla \
+       -Wno-format-truncation
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+PKGS = libpq jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' $(CFLAGS)
+
+MODULES = config log audit walsender proc policy
+OBJS = $(MODULES:%=%.o) guard.o
+UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
+CONSUMER = tests/tools/logical-consumer
+
+.PHONY: all check unit unit-asan tap demo deps install clean format format-check bench
+
+all: demotion-guard $(CONSUMER)
+
+demotion-guard: $(OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(CONSUMER): tests/tools/logical_consumer.c
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
+
+# Unit tests: each module's test links the module sources it needs.
+tests/unit/test_%: tests/unit/test_%.c $(MODULES:%=%.c) $(wildcard *.h)
+	$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(filter-out guard.c,$(MODULES:%=%.c)) $(PKG_LIBS) -lcmocka $(LDFLAGS)
+
+unit: $(UNIT_TESTS)
+	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+unit-asan:
+	$(MAKE) -B unit CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	@rm -f $(UNIT_TESTS)
+
+tap: all
+	./tests/run-tap
+
+check: deps all unit tap
+
+demo: deps all
+	./demo/demo.sh
+
+deps:
+	@./tests/deps.sh
+
+bench: all
+	./bench/bench.sh
+
+install: demotion-guard
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 demotion-guard $(DESTDIR)$(BINDIR)/demotion-guard
+
+format:
+	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c
+
+format-check:
+	clang-format --dry-run --Werror *.c *.h tests/unit/*.c tests/tools/*.c
+
+clean:
+	rm -f demotion-guard *.o $(CONSUMER) $(UNIT_TESTS)
+	rm -rf tmp_check tests/tap/tmp_check

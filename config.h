@@ -1,0 +1,42 @@
+/*
+ * config.h - options of "demotion-guard run": one table drives flags,
+ * DEMOTION_GUARD_* environment variables, the --config file and --help
+ */
+#ifndef DG_CONFIG_H
+#define DG_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_EXCLUDE 64
+#define CONFIG_ERR_LEN 512
+
+struct config {
+    char *dsn;
+    char *pgdata;
+    int64_t deadline_ms;
+    int64_t stall_after_ms;
+    bool kill_stalled;
+    int64_t poll_interval_ms;
+    char *exclude_slot[CONFIG_MAX_EXCLUDE];
+    int n_exclude_slot;
+    int64_t physical_deadline_ms; /* -1: off */
+    bool dry_run;
+    char *audit_log;
+    enum log_format log_format;
+    enum log_level log_level;
+    char *config_file;
+};
+
+bool config_load(struct config *cfg, int argc, char **argv, char **environ_, char *err,
+                 size_t errlen) __attribute__((warn_unused_result));
+void config_free(struct config *cfg);
+void config_usage(FILE *out);
+bool config_parse_duration(const char *s, int64_t *ms) __attribute__((warn_unused_result));
+bool config_slot_excluded(const struct config *cfg, const char *slot);
+int config_option_names(const char **names, int max);
+
+#endif

@@ -1,0 +1,722 @@
+/*
+ * guard.c - main(), command dispatch, the event loop
+ *
+ * Each turn of the loop waits for something to happen (a signal, a change
+ * to postmaster.pid, data on the SQL session, a due time), observes
+ * PostgreSQL through SQL, postmaster.pid and /proc, asks the policy what to
+ * do and does it.  The loop never blocks on PostgreSQL for longer than a
+ * query timeout and never exits on a runtime failure.
+ */
+#include "guard.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "config.h"
+#include "log.h"
+#include "policy.h"
+#include "proc.h"
+#include "walsender.h"
+
+#ifndef DG_VERSION
+#define DG_VERSION "0.0.0-unknown"
+#endif
+
+#define CONNECT_TIMEOUT_MS 3000
+#define QUERY_TIMEOUT_MS 3000
+#define TERMINATE_TIMEOUT_MS 1000
+#define SHUTDOWN_TICK_MS 100
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+#define MAX_PROC_WALSENDERS 4096
+
+extern char **environ;
+
+struct guard {
+    struct config cfg;
+    int argc;
+    char **argv;
+    const char *proc_root;
+    char pgdata[PATH_MAX];          /* --pgdata, or data_directory from SQL */
+
+    struct ws_session *sql;
+    struct ws_server_info info;
+    bool ever_connected;
+    bool saw_57p01;                 /* our session was ended by a shutdown */
+    bool sql_stopping;              /* ... and the server then refused us: 57P03 */
+    bool lsn_warned;
+    int64_t next_connect_ms, backoff_ms, next_poll_ms;
+
+    enum pidfile_result pf_state;
+    struct pidfile pf;
+    bool signal_ok;
+    char signal_why[256];
+    int stop_pm_pid;                /* the postmaster whose shutdown we follow */
+    bool closed_for_shutdown;
+
+    struct walsender *ws;           /* this tick's complete list, or NULL */
+    int n_ws;
+
+    struct policy policy;
+    struct audit *audit;
+    json_t *summary;                /* terminations of the current shutdown */
+    int64_t shutdown_wall_ms;
+
+    int sigfd, inofd, inowd;
+};
+
+/* Monotonic milliseconds. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds since the epoch. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Watch the data directory for postmaster.pid changes (best effort). */
+static void watch_pgdata(struct guard *g)
+{
+    if (g->inowd >= 0)
+        inotify_rm_watch(g->inofd, g->inowd);
+    g->inowd = -1;
+    if (g->inofd < 0 || g->pgdata[0] == '\0')
+        return;
+    g->inowd = inotify_add_watch(g->inofd, g->pgdata,
+                                 IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_TO);
+    if (g->inowd < 0)
+        log_warn("could not watch \"%s\" for postmaster.pid changes: %m; polling it instead",
+                 g->pgdata);
+}
+
+/* Work out, and log when it changes, whether the SIGTERM path is open. */
+static void check_signal_path(struct guard *g)
+{
+    char why[256] = "";
+    bool ok;
+
+    if (g->pgdata[0] == '\0') {
+        ok = false;
+        snprintf(why, sizeof(why), "no data directory (--pgdata or PGDATA) to find the postmaster");
+    } else if (g->pf_state != PIDFILE_OK) {
+        ok = g->signal_ok; /* server down: nothing to decide now */
+        snprintf(why, sizeof(why), "%s", g->signal_why);
+    } else
+        ok = proc_can_signal(g->proc_root, &g->pf, why, sizeof(why));
+    if (ok != g->signal_ok || strcmp(why, g->signal_why) != 0) {
+        if (ok)
+            log_info("signal path available: postmaster %d is visible and may be signalled",
+                     g->pf.pid);
+        else if (why[0])
+            log_warn("signal path unavailable: %s; walsenders can be ended through SQL only",
+                     why);
+    }
+    g->signal_ok = ok;
+    snprintf(g->signal_why, sizeof(g->signal_why), "%s", ok ? "" : why);
+}
+
+/* Say once, right after connecting, what the role cannot do. */
+static void report_privileges(struct guard *g)
+{
+    const struct ws_server_info *in = &g->info;
+
+    log_info("connected to PostgreSQL %d as role \"%s\" (backend %d%s)", in->version_num,
+             in->role, in->backend_pid, in->in_recovery ? ", standby" : "");
+    if (!in->superuser && !in->read_all_stats)
+        log_warn("role \"%s\" is not a member of pg_read_all_stats (grant pg_monitor): "
+                 "pg_stat_replication shows no LSNs, stalled walsenders cannot be recognised",
+                 in->role);
+    if (!in->superuser && !in->signal_backend)
+        log_warn("role \"%s\" is not a member of pg_signal_backend: "
+                 "walsenders cannot be terminated through SQL", in->role);
+    if (g->cfg.pgdata == NULL && in->data_directory[0] && g->pgdata[0] == '\0') {
+        snprintf(g->pgdata, sizeof(g->pgdata), "%s", in->data_directory);
+        log_info("using data directory \"%s\" reported by the server", g->pgdata);
+        watch_pgdata(g);
+    }
+}
+
+/* Drop the session and schedule the next attempt with back-off. */
+static void schedule_reconnect(struct guard *g, int64_t now)
+{
+    g->next_connect_ms = now + g->backoff_ms;
+    g->backoff_ms = g->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : g->backoff_ms * 2;
+}
+
+/*
+ * Try to connect when due.  A refusal (57P03) after our session was ended
+ * with 57P01, or at the very first attempt with no postmaster.pid to read,
+ * means the server is shutting down.
+ */
+static void sql_connect(struct guard *g, int64_t now, bool *gone_hint)
+{
+    char err[512];
+    enum ws_connect_result r;
+
+    if (walsender_connected(g->sql) || now < g->next_connect_ms)
+        return;
+    r = walsender_connect(g->sql, g->cfg.dsn, CONNECT_TIMEOUT_MS, &g->info, err, sizeof(err));
+    if (r == WS_CONNECTED) {
+        report_privileges(g);
+        g->ever_connected = true;
+        g->backoff_ms = BACKOFF_MIN_MS;
+        g->next_poll_ms = now;
+        g->saw_57p01 = g->sql_stopping = false;
+        *gone_hint = true; /* a server that accepts sessions is not the one shutting down */
+        return;
+    }
+    if (r == WS_REJECTED && (g->saw_57p01 || (!g->ever_connected && g->pf_state != PIDFILE_OK)))
+        g->sql_stopping = true;
+    if (r == WS_UNREACHABLE)
+        *gone_hint = true;
+    log_msg(g->policy.phase == PHASE_WAITING && g->backoff_ms > BACKOFF_MIN_MS ? LOG_DEBUG
+                                                                             : LOG_INFO,
+            "could not connect to PostgreSQL: %s", err);
+    schedule_reconnect(g, now);
+}
+
+/* Notice at once when the server ends our session (57P01 at a shutdown). */
+static void sql_check(struct guard *g, int64_t now)
+{
+    char state[6] = "";
+
+    if (!walsender_connected(g->sql) || walsender_check_session(g->sql, state, sizeof(state)))
+        return;
+    log_info("session to PostgreSQL ended%s%s", state[0] ? " with SQLSTATE " : "", state);
+    if (strcmp(state, "57P01") == 0)
+        g->saw_57p01 = true;
+    g->next_connect_ms = now;
+    g->backoff_ms = BACKOFF_MIN_MS;
+}
+
+/* Give each walsender its /proc start time, when the process is visible. */
+static void add_identities(struct guard *g)
+{
+    for (int i = 0; i < g->n_ws; i++) {
+        struct proc_stat st;
+
+        if (g->signal_ok && proc_read_stat(g->proc_root, g->ws[i].pid, &st) &&
+            st.ppid == g->pf.pid)
+            g->ws[i].start_ticks = st.start_ticks;
+    }
+}
+
+/* Warn once if the role sees walsenders but not their LSNs. */
+static void check_lsn_visibility(struct guard *g)
+{
+    for (int i = 0; i < g->n_ws && !g->lsn_warned; i++)
+        if (!g->ws[i].lsn_known) {
+            log_warn("walsender %d shows NULL LSNs: role \"%s\" lacks pg_read_all_stats "
+                     "(pg_monitor); only the deadline applies",
+                     g->ws[i].pid, g->info.role);
+            g->lsn_warned = true;
+        }
+}
+
+/* Run the poll query when due; fills g->ws with a complete list. */
+static void sql_poll(struct guard *g, int64_t now, bool force)
+{
+    char err[512];
+
+    if (!walsender_connected(g->sql) || (!force && now < g->next_poll_ms))
+        return;
+    g->next_poll_ms = now + g->cfg.poll_interval_ms;
+    if (!walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err))) {
+        log_msg(force ? LOG_INFO : LOG_WARN, "poll query failed: %s", err);
+        return;
+    }
+    add_identities(g);
+    check_lsn_visibility(g);
+}
+
+/*
+ * With SQL gone, list the postmaster's walsender children from /proc.  A
+ * child the policy does not know yet gets its kind from its title.
+ */
+static void proc_scan(struct guard *g)
+{
+    static struct proc_walsender found[MAX_PROC_WALSENDERS];
+    int n;
+
+    if (!g->signal_ok || g->pf_state != PIDFILE_OK || g->ws != NULL)
+        return;
+    n = proc_find_walsenders(g->proc_root, g->pf.pid, found, MAX_PROC_WALSENDERS);
+    if (n < 0) {
+        log_warn("could not list processes in \"%s\": %m", g->proc_root);
+        return;
+    }
+    g->ws = calloc((size_t)(n ? n : 1), sizeof(*g->ws));
+    if (g->ws == NULL)
+        return;
+    g->n_ws = n;
+    for (int i = 0; i < n; i++) {
+        struct walsender *w = &g->ws[i];
+
+        w->pid = found[i].ident.pid;
+        w->start_ticks = found[i].ident.start_ticks;
+        w->kind = found[i].physical_title ? WS_PHYSICAL : WS_LOGICAL;
+        for (int j = 0; j < g->policy.n; j++)
+            if (g->policy.t[j].w.pid == w->pid) {
+                *w = g->policy.t[j].w;
+                w->lsn_known = false;
+                w->start_ticks = found[i].ident.start_ticks;
+            }
+    }
+}
+
+/* Read postmaster.pid; log when it becomes unreadable in an odd way. */
+static void read_pidfile(struct guard *g)
+{
+    char err[512];
+    enum pidfile_result prev = g->pf_state;
+
+    if (g->pgdata[0] == '\0') {
+        g->pf_state = PIDFILE_MISSING;
+        return;
+    }
+    g->pf_state = proc_read_pidfile(g->pgdata, &g->pf, err, sizeof(err));
+    if (g->pf_state == PIDFILE_INVALID && prev != PIDFILE_INVALID)
+        log_warn("%s", err);
+    if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok))
+        check_signal_path(g);
+}
+
+/*
+ * Has the postmaster we saw stopping exited?  With postmaster.pid: the file
+ * is gone or names another PID, or its process is gone.  Without it: the
+ * server stopped answering, or a new one accepts sessions.
+ */
+static bool postmaster_gone(struct guard *g, bool sql_hint)
+{
+    if (!g->policy.stopping_seen)
+        return false;
+    if (g->stop_pm_pid == 0)
+        return sql_hint;
+    if (g->pf_state == PIDFILE_MISSING || (g->pf_state == PIDFILE_OK && g->pf.pid != g->stop_pm_pid))
+        return true;
+    return g->signal_ok && g->pf_state == PIDFILE_OK &&
+           proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
+}
+
+/* Gather this tick's facts into an observation for the policy. */
+static void observe(struct guard *g, struct observation *obs)
+{
+    int64_t now = mono_ms();
+    bool pid_stopping, sql_hint = false;
+
+    free(g->ws);
+    g->ws = NULL;
+    g->n_ws = 0;
+    read_pidfile(g);
+    pid_stopping = g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING;
+    sql_check(g, now);
+    if (!pid_stopping)
+        sql_connect(g, now, &sql_hint);
+    sql_poll(g, now, pid_stopping && !g->closed_for_shutdown);
+    if (!walsender_connected(g->sql))
+        proc_scan(g);
+    memset(obs, 0, sizeof(*obs));
+    obs->now_ms = now;
+    obs->sql_up = walsender_connected(g->sql);
+    obs->stopping = pid_stopping || g->sql_stopping;
+    obs->stopping_why = pid_stopping ? "postmaster.pid says \"stopping\""
+                                     : "session ended with 57P01, reconnect refused with 57P03";
+    if (obs->stopping && !g->policy.stopping_seen)
+        g->stop_pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+    obs->postmaster_gone = postmaster_gone(g, sql_hint);
+    obs->fresh = g->ws != NULL;
+    obs->ws = g->ws;
+    obs->n_ws = g->n_ws;
+}
+
+/* Record a termination in the audit log and in the shutdown summary. */
+static void audit_termination(struct guard *g, const struct tracked *t, const char *event,
+                              const char *method, enum reason r, const char *sqlerr,
+                              const char *error)
+{
+    json_t *f = audit_walsender_fields(&t->w);
+
+    if (method)
+        json_object_set_new(f, "method", json_string(method));
+    json_object_set_new(f, "reason", json_string(reason_name(r)));
+    if (sqlerr && sqlerr[0])
+        json_object_set_new(f, "sql_error", json_string(sqlerr));
+    if (error && error[0])
+        json_object_set_new(f, "error", json_string(error));
+    if (strcmp(event, "terminated") == 0 && g->summary)
+        json_array_append(g->summary, f);
+    audit_emit(g->audit, event, f);
+}
+
+/*
+ * End one walsender: pg_terminate_backend() while the session works, else
+ * (or when SQL refuses, e.g. a superuser's walsender) a verified SIGTERM.
+ * Returns the method used, or NULL with err when neither worked; sqlerr
+ * keeps why SQL was not enough, if it was tried.
+ */
+static const char *terminate(struct guard *g, const struct tracked *t, char *sqlerr,
+                             size_t sqlerrlen, char *err, size_t errlen)
+{
+    struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
+    bool signalled;
+
+    sqlerr[0] = '\0';
+    if (walsender_connected(g->sql)) {
+        if (walsender_terminate(g->sql, t->w.pid, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
+                                sqlerrlen) &&
+            signalled)
+            return "sql";
+        if (sqlerr[0] == '\0')
+            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d) found no such backend",
+                     t->w.pid);
+    }
+    if (!g->signal_ok) {
+        snprintf(err, errlen, "signal path unavailable: %s", g->signal_why);
+        return NULL;
+    }
+    if (!proc_terminate(g->proc_root, &g->pf, &id, err, errlen))
+        return NULL;
+    return "signal";
+}
+
+/* Carry out one action of the policy and report its outcome back. */
+static void act(struct guard *g, const struct action *a, int64_t now)
+{
+    struct tracked *t = &g->policy.t[a->index];
+    char err[512] = "", sqlerr[256] = "";
+    const char *method;
+
+    switch (a->type) {
+    case ACT_SKIP_EXCLUDED:
+        log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
+        return;
+    case ACT_WOULD_TERMINATE:
+        audit_termination(g, t, "would_terminate",
+                          walsender_connected(g->sql) ? "sql" : "signal", a->reason, NULL, NULL);
+        return;
+    case ACT_TERMINATE:
+        break;
+    }
+    method = terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
+    if (method) {
+        if (!t->terminated)
+            audit_termination(g, t, "terminated", method, a->reason, sqlerr, NULL);
+        policy_record(&g->policy, a->index, true, now);
+        return;
+    }
+    if (!t->reported)
+        audit_termination(g, t, "terminate_failed", NULL, a->reason, sqlerr, err);
+    else
+        log_debug("terminating walsender %d failed again: %s", t->w.pid, err);
+    policy_record(&g->policy, a->index, false, now);
+}
+
+/* Audit the start of a shutdown and open its summary. */
+static void shutdown_started(struct guard *g, const struct observation *obs)
+{
+    json_t *f = json_object();
+    int logical = 0;
+
+    for (int i = 0; i < g->policy.n; i++)
+        logical += g->policy.t[i].w.kind == WS_LOGICAL;
+    json_object_set_new(f, "trigger", json_string(obs->stopping_why));
+    json_object_set_new(f, "postmaster_pid", g->stop_pm_pid ? json_integer(g->stop_pm_pid)
+                                                            : json_null());
+    json_object_set_new(f, "logical_walsenders", json_integer(logical));
+    json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
+    audit_emit(g->audit, "shutdown_started", f);
+    json_decref(g->summary);
+    g->summary = json_array();
+    g->shutdown_wall_ms = wall_ms();
+}
+
+/* Audit the end of a shutdown with what was done, and start over. */
+static void shutdown_completed(struct guard *g)
+{
+    json_t *f = json_object();
+
+    json_object_set_new(f, "duration_ms", json_integer(wall_ms() - g->shutdown_wall_ms));
+    json_object_set_new(f, "postmaster_pid", g->stop_pm_pid ? json_integer(g->stop_pm_pid)
+                                                            : json_null());
+    json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
+    g->summary = NULL;
+    audit_emit(g->audit, "shutdown_completed", f);
+    g->stop_pm_pid = 0;
+    g->saw_57p01 = g->sql_stopping = g->closed_for_shutdown = false;
+    g->next_connect_ms = mono_ms();
+    g->backoff_ms = BACKOFF_MIN_MS;
+}
+
+/* Ask the policy and carry out its answer. */
+static void decide(struct guard *g, const struct observation *obs)
+{
+    struct policy_output out = {0};
+
+    if (!policy_step(&g->policy, obs, &out))
+        log_error("out of memory while deciding; retrying");
+    for (int i = 0; i < out.n_trans; i++)
+        log_info("state \"%s\" -> \"%s\": %s", phase_name(out.trans[i].from),
+                 phase_name(out.trans[i].to), out.trans[i].why);
+    if (out.shutdown_started)
+        shutdown_started(g, obs);
+    if (out.expired)
+        audit_emit(g->audit, "disarmed", json_pack("{s:s}", "reason", "expired"));
+    for (int i = 0; i < out.n_act; i++)
+        act(g, &out.act[i], obs->now_ms);
+    if (out.completed)
+        shutdown_completed(g);
+    policy_output_free(&out);
+}
+
+/*
+ * Under a shutdown, close our own session once the last snapshot is taken,
+ * so that a smart shutdown does not wait for us.
+ */
+static void release_session(struct guard *g)
+{
+    if (!walsender_connected(g->sql) || !g->policy.stopping_seen)
+        return;
+    walsender_disconnect(g->sql);
+    g->closed_for_shutdown = true;
+    log_info("closed own session: the server is shutting down");
+}
+
+/* Re-read the configuration; keep the old one if the new one is invalid. */
+static void reload(struct guard *g)
+{
+    struct config nc;
+    char err[CONFIG_ERR_LEN];
+
+    if (!config_load(&nc, g->argc, g->argv, environ, err, sizeof(err))) {
+        log_error("configuration not reloaded, keeping the previous one: %s", err);
+        config_free(&nc);
+        return;
+    }
+    if (strcmp(nc.dsn, g->cfg.dsn) != 0)
+        walsender_disconnect(g->sql);
+    config_free(&g->cfg);
+    g->cfg = nc;
+    g->policy.cfg = &g->cfg;
+    log_setup(g->cfg.log_format, g->cfg.log_level);
+    if (g->cfg.pgdata)
+        snprintf(g->pgdata, sizeof(g->pgdata), "%s", g->cfg.pgdata);
+    watch_pgdata(g);
+    audit_close(g->audit);
+    g->audit = audit_open(g->cfg.audit_log);
+    log_info("configuration reloaded");
+}
+
+/*
+ * Sleep until the next due time or an event: a signal, a postmaster.pid
+ * change, input on the session.  Returns false when asked to stop.
+ */
+static bool wait_event(struct guard *g, bool *hup)
+{
+    struct pollfd pfd[3] = {{.fd = g->sigfd, .events = POLLIN},
+                            {.fd = g->inofd, .events = POLLIN},
+                            {.fd = walsender_socket(g->sql), .events = POLLIN}};
+    int64_t now = mono_ms(), at = policy_next_wakeup(&g->policy, now);
+    char buf[4096];
+
+    if (walsender_connected(g->sql) && g->next_poll_ms < at)
+        at = g->next_poll_ms;
+    if (!walsender_connected(g->sql) && g->next_connect_ms < at)
+        at = g->next_connect_ms;
+    if (g->policy.stopping_seen || g->inowd < 0)
+        at = at < now + SHUTDOWN_TICK_MS ? at : now + SHUTDOWN_TICK_MS;
+    at = at < now + 1000 ? at : now + 1000;
+    if (poll(pfd, 3, at > now ? (int)(at - now) : 0) < 0 && errno != EINTR)
+        log_warn("poll failed: %m");
+    if (pfd[1].revents & POLLIN)
+        while (read(g->inofd, buf, sizeof(buf)) > 0)
+            ;
+    if (pfd[0].revents & POLLIN) {
+        struct signalfd_siginfo si;
+
+        while (read(g->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (si.ssi_signo == SIGHUP)
+                *hup = true;
+            else {
+                log_info("received %s, stopping", strsignal((int)si.ssi_signo));
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Log the effective configuration once at start-up. */
+static void log_start(struct guard *g)
+{
+    char dsn[1024];
+
+    walsender_scrub_dsn(g->cfg.dsn, dsn, sizeof(dsn));
+    log_info("demotion-guard %s starting: dsn \"%s\", pgdata \"%s\", deadline %lldms, "
+             "stall-after %lldms, kill-stalled-at-shutdown %s, poll-interval %lldms, "
+             "physical-deadline %s, %d excluded slot pattern(s)%s",
+             DG_VERSION, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
+             (long long)g->cfg.stall_after_ms, g->cfg.kill_stalled ? "yes" : "no",
+             (long long)g->cfg.poll_interval_ms,
+             g->cfg.physical_deadline_ms < 0 ? "off" : "on", g->cfg.n_exclude_slot,
+             g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
+}
+
+/* Block the signals we read through signalfd and open the watchers. */
+static bool setup(struct guard *g)
+{
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    g->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    g->inofd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    g->inowd = -1;
+    if (g->sigfd < 0) {
+        log_error("could not create signalfd: %m");
+        return false;
+    }
+    g->sql = walsender_session_new();
+    g->audit = audit_open(g->cfg.audit_log);
+    if (g->sql == NULL || g->audit == NULL) {
+        log_error("out of memory");
+        return false;
+    }
+    g->backoff_ms = BACKOFF_MIN_MS;
+    g->next_connect_ms = mono_ms();
+    policy_init(&g->policy, &g->cfg, mono_ms());
+    watch_pgdata(g);
+    read_pidfile(g);
+    check_signal_path(g);
+    return true;
+}
+
+/* Check what the config loader cannot: the data directory exists. */
+static bool validate(const struct config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (cfg->pgdata == NULL || cfg->pgdata[0] == '\0')
+        return true;
+    if (stat(cfg->pgdata, &st) != 0) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": %s", cfg->pgdata,
+                 strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": not a directory",
+                 cfg->pgdata);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * "demotion-guard run": load the configuration (exit 2 when it is wrong),
+ * then loop until SIGTERM or SIGINT.
+ */
+int guard_run(int argc, char **argv)
+{
+    static struct guard g;
+    char err[CONFIG_ERR_LEN];
+    bool hup = false;
+
+    g.argc = argc;
+    g.argv = argv;
+    g.proc_root = "/proc";
+    if (!config_load(&g.cfg, argc, argv, environ, err, sizeof(err)) ||
+        !validate(&g.cfg, err, sizeof(err))) {
+        fprintf(stderr, "demotion-guard: %s\n", err);
+        config_free(&g.cfg);
+        return 2;
+    }
+    log_setup(g.cfg.log_format, g.cfg.log_level);
+    if (g.cfg.pgdata)
+        snprintf(g.pgdata, sizeof(g.pgdata), "%s", g.cfg.pgdata);
+    log_start(&g);
+    if (!setup(&g))
+        return 1;
+    while (wait_event(&g, &hup)) {
+        struct observation obs;
+
+        if (hup) {
+            hup = false;
+            reload(&g);
+        }
+        observe(&g, &obs);
+        decide(&g, &obs);
+        if (g.pf_state == PIDFILE_OK && g.pf.status == PM_STATUS_STOPPING)
+            release_session(&g);
+        audit_flush(g.audit);
+    }
+    walsender_session_free(g.sql);
+    audit_close(g.audit);
+    policy_free(&g.policy);
+    free(g.ws);
+    json_decref(g.summary);
+    config_free(&g.cfg);
+    log_info("stopped");
+    return 0;
+}
+
+/* Print the top-level usage. */
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
+            "usage:\n"
+            "  demotion-guard run [options]   the daemon\n"
+            "  demotion-guard --version | --help\n\n");
+    config_usage(out);
+    fprintf(out, "\ndurations: 250ms, 10s, 2m, 1h; exit codes: 0 ok, 1 runtime failure, 2 usage\n");
+}
+
+/* Dispatch the command line. */
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("demotion-guard %s\n", DG_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0) {
+        for (int i = 2; i < argc; i++)
+            if (strcmp(argv[i], "--help") == 0) {
+                usage(stdout);
+                return 0;
+            }
+        return guard_run(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "demotion-guard: unknown command \"%s\" (try --help)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,388 @@
+/*
+ * policy.c - the decision, and nothing else
+ *
+ * One function, policy_step(), moves the phase (DESIGN.md section 2) and
+ * lists the walsenders to end.  It never learns where a fact came from and
+ * never performs an action: the guard reports each outcome back with
+ * policy_record().  Every rule of "what may be terminated" lives here so the
+ * unit tests can walk it exhaustively.
+ */
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const phase_names[] = {"waiting",  "observing", "armed",
+                                           "shutting_down", "enforcing", "done"};
+
+/* The name of a phase, as logs, audit and metrics spell it. */
+const char *phase_name(enum phase ph)
+{
+    return phase_names[ph];
+}
+
+/* The name of a termination reason, as the audit log spells it. */
+const char *reason_name(enum reason r)
+{
+    static const char *const names[] = {"deadline", "stalled", "api"};
+
+    return names[r];
+}
+
+/* Start in "waiting" with nothing tracked. */
+void policy_init(struct policy *p, const struct config *cfg, int64_t now_ms)
+{
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    p->phase = PHASE_WAITING;
+    p->phase_since_ms = now_ms;
+}
+
+/* Release the tracked list. */
+void policy_free(struct policy *p)
+{
+    free(p->t);
+    p->t = NULL;
+    p->n = p->cap = 0;
+}
+
+/* Empty an output for the next step, keeping its buffer. */
+void policy_output_reset(struct policy_output *out)
+{
+    struct action *act = out->act;
+    int cap = out->cap_act;
+
+    memset(out, 0, sizeof(*out));
+    out->act = act;
+    out->cap_act = cap;
+}
+
+/* Free an output's buffer. */
+void policy_output_free(struct policy_output *out)
+{
+    free(out->act);
+    memset(out, 0, sizeof(*out));
+}
+
+/* Move to a phase and note the transition once. */
+static void enter(struct policy *p, enum phase to, int64_t now_ms, struct policy_output *out,
+                  const char *why)
+{
+    if (p->phase == to)
+        return;
+    if (out->n_trans < (int)(sizeof(out->trans) / sizeof(out->trans[0]))) {
+        struct transition *t = &out->trans[out->n_trans++];
+
+        t->from = p->phase;
+        t->to = to;
+        snprintf(t->why, sizeof(t->why), "%s", why);
+    }
+    p->phase = to;
+    p->phase_since_ms = now_ms;
+}
+
+/* Append an action; false when memory ran out. */
+static bool add_action(struct policy_output *out, enum action_type type, enum reason r, int index)
+{
+    if (out->n_act == out->cap_act) {
+        int cap = out->cap_act ? out->cap_act * 2 : 16;
+        struct action *a = realloc(out->act, (size_t)cap * sizeof(*a));
+
+        if (a == NULL)
+            return false;
+        out->act = a;
+        out->cap_act = cap;
+    }
+    out->act[out->n_act++] = (struct action){.type = type, .reason = r, .index = index};
+    return true;
+}
+
+/* The position the server waits for: flush, or write when flush is 0. */
+static uint64_t confirmed_of(const struct walsender *w)
+{
+    return w->flush_lsn ? w->flush_lsn : w->write_lsn;
+}
+
+/* Is more sent than confirmed? */
+bool policy_lagging(const struct tracked *t)
+{
+    return t->w.lsn_known && t->w.sent_lsn > t->confirmed;
+}
+
+/* How long the confirmed position has stood still while lagging (0: not lagging). */
+int64_t policy_stalled_for_ms(const struct tracked *t, int64_t now_ms)
+{
+    return policy_lagging(t) ? now_ms - t->confirmed_since_ms : 0;
+}
+
+/* Stalled: a logical walsender lagging with no confirmation for --stall-after. */
+bool policy_is_stalled(const struct policy *p, const struct tracked *t, int64_t now_ms)
+{
+    return t->w.kind == WS_LOGICAL && policy_lagging(t) &&
+           policy_stalled_for_ms(t, now_ms) >= p->cfg->stall_after_ms;
+}
+
+/* Find the tracked entry of a PID; -1 when new. */
+static int find_tracked(const struct policy *p, int pid)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].w.pid == pid)
+            return i;
+    return -1;
+}
+
+/*
+ * Fold one observed walsender into its entry.  A PID whose start time
+ * changed is a new process (PID reuse): its entry starts over.  Rows without
+ * LSNs (seen only in /proc) keep what SQL said before.
+ */
+static void merge(struct tracked *t, const struct walsender *w, bool is_new, int64_t now_ms)
+{
+    unsigned long long ticks = w->start_ticks ? w->start_ticks : t->w.start_ticks;
+    uint64_t confirmed = confirmed_of(w);
+
+    if (!is_new && t->w.start_ticks && w->start_ticks && t->w.start_ticks != w->start_ticks)
+        is_new = true;
+    if (is_new) {
+        memset(t, 0, sizeof(*t));
+        t->w = *w;
+        t->confirmed = confirmed;
+        t->confirmed_since_ms = now_ms;
+        return;
+    }
+    t->w.start_ticks = ticks;
+    if (!w->lsn_known)
+        return;
+    if (confirmed != t->confirmed || !t->w.lsn_known || w->sent_lsn <= confirmed)
+        t->confirmed_since_ms = now_ms;
+    t->confirmed = confirmed;
+    t->w = *w;
+    t->w.start_ticks = ticks;
+}
+
+/*
+ * Replace the tracked set with a complete observation: entries that were
+ * not seen are gone.  False when memory ran out (the old set is kept).
+ */
+static bool track(struct policy *p, const struct observation *obs)
+{
+    struct tracked *nt = calloc((size_t)(obs->n_ws ? obs->n_ws : 1), sizeof(*nt));
+
+    if (nt == NULL)
+        return false;
+    for (int i = 0; i < obs->n_ws; i++) {
+        int j = find_tracked(p, obs->ws[i].pid);
+
+        if (j >= 0)
+            nt[i] = p->t[j];
+        merge(&nt[i], &obs->ws[i], j < 0, obs->now_ms);
+    }
+    free(p->t);
+    p->t = nt;
+    p->n = p->cap = obs->n_ws;
+    return true;
+}
+
+/* Start the deadline clock (an arm, or a shutdown with no arm before it). */
+static void start_clock(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why)
+{
+    int64_t at = now_ms + deadline_ms;
+
+    if (p->clock_running && p->deadline_at_ms <= at)
+        return;
+    p->clock_running = true;
+    p->clock_start_ms = now_ms;
+    p->deadline_at_ms = at;
+    snprintf(p->trigger, sizeof(p->trigger), "%s", why);
+}
+
+/*
+ * An explicit arm (before_stop hook or API): a stop is coming.  deadline_ms
+ * < 0 means --deadline.  Re-arming only ever brings the deadline closer.
+ */
+void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
+                struct policy_output *out)
+{
+    if (deadline_ms < 0)
+        deadline_ms = p->cfg->deadline_ms;
+    start_clock(p, now_ms, deadline_ms, why);
+    p->arm_expires_ms = p->deadline_at_ms + POLICY_ARM_GRACE_MS;
+    if (p->phase == PHASE_WAITING || p->phase == PHASE_OBSERVING)
+        enter(p, PHASE_ARMED, now_ms, out, why);
+}
+
+/* Stop the clock and return to watching; false when no stop is armed. */
+static void reset_clock(struct policy *p)
+{
+    p->clock_running = false;
+    p->stopping_seen = false;
+    p->trigger[0] = '\0';
+}
+
+/*
+ * Cancel an arm.  Refused (false) once the server itself is shutting down:
+ * the shutdown will not wait for anybody's change of mind.
+ */
+bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct policy_output *out)
+{
+    if (p->stopping_seen || (p->phase != PHASE_ARMED && p->phase != PHASE_ENFORCING))
+        return false;
+    reset_clock(p);
+    enter(p, PHASE_OBSERVING, now_ms, out, why);
+    return true;
+}
+
+/* Note the outcome of an ACT_TERMINATE (or a failure worth one report). */
+void policy_record(struct policy *p, int index, bool ok, int64_t now_ms)
+{
+    struct tracked *t;
+
+    if (index < 0 || index >= p->n)
+        return;
+    t = &p->t[index];
+    t->attempts++;
+    t->last_attempt_ms = now_ms;
+    if (ok)
+        t->terminated = true;
+    else
+        t->reported = true;
+}
+
+/* Why this walsender should end now, if it should. */
+static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms, enum reason *r)
+{
+    if (t->w.kind == WS_PHYSICAL) {
+        *r = REASON_DEADLINE;
+        return p->stopping_seen && p->cfg->physical_deadline_ms >= 0 &&
+               now_ms >= p->shutdown_at_ms + p->cfg->physical_deadline_ms;
+    }
+    if (p->cfg->kill_stalled && policy_is_stalled(p, t, now_ms)) {
+        *r = REASON_STALLED;
+        return true;
+    }
+    *r = REASON_DEADLINE;
+    return now_ms >= p->deadline_at_ms;
+}
+
+/* List the actions for every tracked walsender that is due. */
+static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
+{
+    for (int i = 0; i < p->n; i++) {
+        struct tracked *t = &p->t[i];
+        enum reason r;
+        bool ok = true;
+
+        if (!due(p, t, now_ms, &r))
+            continue;
+        if (t->w.kind == WS_LOGICAL && config_slot_excluded(p->cfg, t->w.slot)) {
+            if (!t->reported && (ok = add_action(out, ACT_SKIP_EXCLUDED, r, i)))
+                t->reported = true;
+        } else if (p->cfg->dry_run) {
+            if (!t->reported && (ok = add_action(out, ACT_WOULD_TERMINATE, r, i)))
+                t->reported = true;
+        } else if (t->attempts == 0 || now_ms - t->last_attempt_ms >= POLICY_RETRY_MS) {
+            ok = add_action(out, ACT_TERMINATE, r, i);
+            t->last_attempt_ms = now_ms;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Is a logical walsender that is not excluded still alive? */
+static bool logical_alive(const struct policy *p)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].w.kind == WS_LOGICAL && !config_slot_excluded(p->cfg, p->t[i].w.slot))
+            return true;
+    return false;
+}
+
+/* Phase changes that come from the server's state. */
+static void transitions(struct policy *p, const struct observation *obs, struct policy_output *out)
+{
+    int64_t now = obs->now_ms;
+
+    if (p->phase == PHASE_DONE)
+        enter(p, PHASE_WAITING, now, out, "shutdown summary written");
+    if (obs->stopping && !p->stopping_seen) {
+        p->stopping_seen = true;
+        p->shutdown_at_ms = now;
+        out->shutdown_started = true;
+        start_clock(p, now, p->cfg->deadline_ms, obs->stopping_why);
+        if (p->phase != PHASE_ENFORCING)
+            enter(p, PHASE_SHUTTING_DOWN, now, out, obs->stopping_why);
+    }
+    if (p->stopping_seen && obs->postmaster_gone) {
+        out->completed = true;
+        reset_clock(p);
+        enter(p, PHASE_DONE, now, out, "postmaster exited");
+        return;
+    }
+    if (p->clock_running && !p->stopping_seen && now >= p->arm_expires_ms) {
+        out->expired = true;
+        reset_clock(p);
+        enter(p, obs->sql_up ? PHASE_OBSERVING : PHASE_WAITING, now, out,
+              "arm expired without a shutdown");
+    }
+    if (p->phase == PHASE_WAITING && obs->sql_up)
+        enter(p, PHASE_OBSERVING, now, out, "connected");
+    else if (p->phase == PHASE_OBSERVING && !obs->sql_up)
+        enter(p, PHASE_WAITING, now, out, "session lost");
+    if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) &&
+        now >= p->deadline_at_ms && logical_alive(p))
+        enter(p, PHASE_ENFORCING, now, out, "deadline passed with logical walsenders alive");
+}
+
+/*
+ * One decision: fold in the observation, move the phase, list actions.
+ * Actions are listed only while a stop is armed or under way.  False only
+ * when memory ran out; the policy is then unchanged but for the phase.
+ */
+bool policy_step(struct policy *p, const struct observation *obs, struct policy_output *out)
+{
+    if (obs->fresh && !track(p, obs))
+        return false;
+    transitions(p, obs, out);
+    if (p->phase != PHASE_ARMED && p->phase != PHASE_SHUTTING_DOWN &&
+        p->phase != PHASE_ENFORCING)
+        return true;
+    return decide(p, obs->now_ms, out);
+}
+
+/* Keep the earlier of a and b, ignoring times not after now. */
+static int64_t earliest(int64_t a, int64_t b, int64_t now)
+{
+    if (b <= now)
+        return a;
+    return a < b ? a : b;
+}
+
+/*
+ * When the policy next has something to decide without a new observation:
+ * a deadline, a stall threshold, a retry or an arm's expiry.  INT64_MAX when
+ * nothing is pending.
+ */
+int64_t policy_next_wakeup(const struct policy *p, int64_t now_ms)
+{
+    int64_t at = INT64_MAX;
+
+    if (!p->clock_running)
+        return at;
+    at = earliest(at, p->deadline_at_ms, now_ms);
+    if (!p->stopping_seen)
+        at = earliest(at, p->arm_expires_ms, now_ms);
+    else if (p->cfg->physical_deadline_ms >= 0)
+        at = earliest(at, p->shutdown_at_ms + p->cfg->physical_deadline_ms, now_ms);
+    for (int i = 0; i < p->n; i++) {
+        const struct tracked *t = &p->t[i];
+
+        if (policy_lagging(t))
+            at = earliest(at, t->confirmed_since_ms + p->cfg->stall_after_ms, now_ms);
+        if (t->attempts)
+            at = earliest(at, t->last_attempt_ms + POLICY_RETRY_MS, now_ms);
+    }
+    return at;
+}

@@ -1,0 +1,106 @@
+/*
+ * policy.h - the pure decision: observations + configuration + clock ->
+ * phase transitions and termination actions.  No I/O, no libpq, no /proc:
+ * the guard feeds it facts and carries out what it returns.
+ */
+#ifndef DG_POLICY_H
+#define DG_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "walsender.h"
+
+enum phase { PHASE_WAITING, PHASE_OBSERVING, PHASE_ARMED, PHASE_SHUTTING_DOWN, PHASE_ENFORCING,
+             PHASE_DONE };
+
+enum reason { REASON_DEADLINE, REASON_STALLED, REASON_API };
+
+/* What the guard saw this tick. */
+struct observation {
+    int64_t now_ms;                /* monotonic */
+    bool sql_up;                   /* a working session to PostgreSQL */
+    bool stopping;                 /* the server is shutting down */
+    const char *stopping_why;      /* how that was seen */
+    bool postmaster_gone;          /* the postmaster that was stopping has exited */
+    bool fresh;                    /* ws is the complete current list */
+    const struct walsender *ws;
+    int n_ws;
+};
+
+/* One walsender as the policy follows it across ticks. */
+struct tracked {
+    struct walsender w;
+    uint64_t confirmed;          /* flush LSN, or write LSN when flush is 0 */
+    int64_t confirmed_since_ms;  /* when it last moved, or when lagging began */
+    bool terminated;             /* a termination of this process succeeded */
+    bool reported;               /* its one would_terminate / excluded / failure notice */
+    int attempts;
+    int64_t last_attempt_ms;
+};
+
+enum action_type {
+    ACT_TERMINATE,       /* end it: SQL if the session works, else verified SIGTERM */
+    ACT_WOULD_TERMINATE, /* --dry-run: report only */
+    ACT_SKIP_EXCLUDED    /* due, but its slot is excluded: report once */
+};
+
+struct action {
+    enum action_type type;
+    enum reason reason;
+    int index; /* into policy.t */
+};
+
+struct transition {
+    enum phase from, to;
+    char why[160];
+};
+
+/* What one step decided. */
+struct policy_output {
+    struct transition trans[4];
+    int n_trans;
+    bool shutdown_started;  /* first sight of this shutdown: audit it */
+    bool completed;         /* the shutdown ended: write the summary */
+    bool expired;           /* an arm ran out without a shutdown */
+    struct action *act;
+    int n_act, cap_act;
+};
+
+struct policy {
+    const struct config *cfg;
+    enum phase phase;
+    int64_t phase_since_ms;
+    bool stopping_seen;
+    int64_t shutdown_at_ms;   /* when the shutdown was first seen */
+    bool clock_running;       /* a deadline is set (arm or shutdown) */
+    int64_t clock_start_ms;
+    int64_t deadline_at_ms;
+    int64_t arm_expires_ms;
+    char trigger[160];        /* what started the clock */
+    struct tracked *t;
+    int n, cap;
+};
+
+#define POLICY_RETRY_MS 500
+#define POLICY_ARM_GRACE_MS 60000
+
+const char *phase_name(enum phase ph);
+const char *reason_name(enum reason r);
+void policy_init(struct policy *p, const struct config *cfg, int64_t now_ms);
+void policy_free(struct policy *p);
+void policy_output_reset(struct policy_output *out);
+void policy_output_free(struct policy_output *out);
+bool policy_step(struct policy *p, const struct observation *obs, struct policy_output *out)
+    __attribute__((warn_unused_result));
+void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
+                struct policy_output *out);
+bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct policy_output *out);
+void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
+bool policy_lagging(const struct tracked *t);
+int64_t policy_stalled_for_ms(const struct tracked *t, int64_t now_ms);
+bool policy_is_stalled(const struct policy *p, const struct tracked *t, int64_t now_ms);
+int64_t policy_next_wakeup(const struct policy *p, int64_t now_ms);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * proc.c - PostgreSQL as a process
+ *
+ * Reads postmaster.pid and /proc, proves that a PID still names the same
+ * walsender child of this data directory's postmaster, and sends it SIGTERM
+ * through a pidfd so that a PID recycled between the check and the signal
+ * cannot be hit.  SIGTERM is the only signal this program sends.
+ */
+#include "proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define START_TIME_SLACK_S 5
+
+/* The status names of postmaster.pid line 8, trimmed. */
+const char *pm_status_name(enum pm_status st)
+{
+    static const char *const names[] = {"unknown", "starting", "stopping", "ready", "standby"};
+
+    return names[st];
+}
+
+/* Parse a whole decimal number that must fill the string; false otherwise. */
+static bool parse_ll(const char *s, long long *out)
+{
+    char *end;
+
+    if (s[0] == '\0' || isspace((unsigned char)s[0]))
+        return false;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+/* Copy line number n (1-based) of text into buf; false when absent. */
+static bool get_line(const char *text, int n, char *buf, size_t len)
+{
+    const char *p = text, *e;
+
+    for (int i = 1; i < n; i++) {
+        p = strchr(p, '\n');
+        if (p == NULL)
+            return false;
+        p++;
+    }
+    if (*p == '\0')
+        return false;
+    e = strchr(p, '\n');
+    if (e == NULL)
+        e = p + strlen(p);
+    snprintf(buf, len, "%.*s", (int)(e - p), p);
+    return true;
+}
+
+/* Map line 8 (space-padded) to a status. */
+static enum pm_status parse_status(const char *line)
+{
+    char s[16];
+    size_t n;
+
+    snprintf(s, sizeof(s), "%s", line);
+    n = strlen(s);
+    while (n > 0 && s[n - 1] == ' ')
+        s[--n] = '\0';
+    for (int st = PM_STATUS_STARTING; st <= PM_STATUS_STANDBY; st++)
+        if (strcmp(s, pm_status_name((enum pm_status)st)) == 0)
+            return (enum pm_status)st;
+    return PM_STATUS_UNKNOWN;
+}
+
+/*
+ * Parse the text of postmaster.pid.  Line 1 must be a positive PID (a
+ * negative one is a single-user backend, not a postmaster).  Lines that are
+ * not written yet leave their fields empty and the status UNKNOWN.
+ */
+bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
+{
+    char line[1024];
+    long long v;
+
+    memset(pf, 0, sizeof(*pf));
+    for (int i = 1; i <= 8 && get_line(text, i, line, sizeof(line)); i++)
+        pf->nlines = i;
+    if (!get_line(text, 1, line, sizeof(line)) || !parse_ll(line, &v)) {
+        snprintf(err, errlen, "postmaster.pid line 1: expected a PID, found \"%s\"",
+                 pf->nlines ? line : "");
+        return false;
+    }
+    if (v <= 0 || v > INT_MAX) {
+        snprintf(err, errlen, "postmaster.pid line 1: PID %lld is not a postmaster's%s", v,
+                 v < 0 ? " (a single-user backend)" : "");
+        return false;
+    }
+    pf->pid = (int)v;
+    if (get_line(text, 2, line, sizeof(line)))
+        snprintf(pf->datadir, sizeof(pf->datadir), "%s", line);
+    if (get_line(text, 3, line, sizeof(line)) && parse_ll(line, &v))
+        pf->start_time = v;
+    if (get_line(text, 4, line, sizeof(line)) && parse_ll(line, &v) && v > 0 && v < 65536)
+        pf->port = (int)v;
+    if (get_line(text, 5, line, sizeof(line)))
+        snprintf(pf->socket_dir, sizeof(pf->socket_dir), "%s", line);
+    if (get_line(text, 8, line, sizeof(line)))
+        pf->status = parse_status(line);
+    return true;
+}
+
+/*
+ * Read DIR/postmaster.pid.  MISSING when the file is not there (the
+ * postmaster is not running); INVALID with err for anything unreadable.
+ */
+enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
+                                      size_t errlen)
+{
+    char path[PATH_MAX], text[8192];
+    ssize_t n;
+    int fd;
+
+    memset(pf, 0, sizeof(*pf));
+    if ((size_t)snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata) >= sizeof(path)) {
+        snprintf(err, errlen, "data directory path too long");
+        return PIDFILE_INVALID;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "could not open \"%s\": %s", path, strerror(errno));
+        return errno == ENOENT ? PIDFILE_MISSING : PIDFILE_INVALID;
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "could not read \"%s\": %s", path, strerror(errno));
+        return PIDFILE_INVALID;
+    }
+    text[n] = '\0';
+    return proc_parse_pidfile(text, pf, err, errlen) ? PIDFILE_OK : PIDFILE_INVALID;
+}
+
+/*
+ * Parse /proc/PID/stat.  The command name sits in parentheses and may hold
+ * spaces and parentheses itself, so fields are counted from the last ')'.
+ */
+bool proc_parse_stat(const char *text, struct proc_stat *st)
+{
+    const char *open = strchr(text, '('), *close = strrchr(text, ')');
+    const char *p;
+    long long v;
+    char *end;
+
+    memset(st, 0, sizeof(*st));
+    if (open == NULL || close == NULL || close < open)
+        return false;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (errno || end == text || v <= 0 || v > INT_MAX)
+        return false;
+    st->pid = (int)v;
+    snprintf(st->comm, sizeof(st->comm), "%.*s", (int)(close - open - 1), open + 1);
+    p = close + 1;
+    for (int field = 3; field <= 22; field++) {
+        while (*p == ' ')
+            p++;
+        if (*p == '\0')
+            return false;
+        if (field == 3)
+            st->state = *p;
+        else if (field == 4 || field == 22) {
+            errno = 0;
+            unsigned long long u = strtoull(p, &end, 10);
+            if (errno || end == p)
+                return false;
+            if (field == 4)
+                st->ppid = (int)u;
+            else
+                st->start_ticks = u;
+        }
+        p = strchr(p, ' ');
+        if (p == NULL && field < 22)
+            return false;
+        if (p == NULL)
+            break;
+    }
+    return st->start_ticks > 0;
+}
+
+/* Read and parse ROOT/PID/stat; false when gone or unparsable. */
+bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
+{
+    char path[PATH_MAX], text[1024];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%d/stat", proc_root, pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    text[n] = '\0';
+    return proc_parse_stat(text, st) && st->pid == pid;
+}
+
+/* Read the process title (first NUL-terminated string of cmdline). */
+bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, len - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/*
+ * Is this a walsender's title: "postgres: [CLUSTER: ]walsender USER HOST ..."?
+ * *physical is set when it shows "streaming X/Y", which only physical
+ * walsenders do.
+ */
+bool proc_title_is_walsender(const char *title, bool *physical)
+{
+    const char *rest, *colon;
+
+    *physical = false;
+    if (strncmp(title, "postgres: ", 10) != 0)
+        return false;
+    rest = title + 10;
+    if (strncmp(rest, "walsender ", 10) != 0) {
+        colon = strstr(rest, ": ");
+        if (colon == NULL || strncmp(colon + 2, "walsender ", 10) != 0)
+            return false;
+        rest = colon + 2;
+    }
+    *physical = strstr(rest, " streaming ") != NULL;
+    return true;
+}
+
+/* The boot time in epoch seconds, from ROOT/stat "btime"; 0 if unknown. */
+static long long boot_time(const char *proc_root)
+{
+    char path[PATH_MAX], line[256];
+    long long bt = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/stat", proc_root);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "btime %lld", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+/*
+ * Is the PID of postmaster.pid this postmaster?  Its start time, from
+ * /proc, must agree with line 3 within a few seconds.
+ */
+enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf)
+{
+    struct proc_stat st;
+    long long bt, hz = sysconf(_SC_CLK_TCK), started;
+
+    if (!proc_read_stat(proc_root, pf->pid, &st))
+        return PM_PROC_ABSENT;
+    bt = boot_time(proc_root);
+    if (bt == 0 || hz <= 0 || pf->start_time == 0)
+        return PM_PROC_MATCH; /* nothing to compare with: PID and parent checks remain */
+    started = bt + (long long)(st.start_ticks / (unsigned long long)hz);
+    if (llabs(started - pf->start_time) > START_TIME_SLACK_S)
+        return PM_PROC_MISMATCH;
+    return PM_PROC_MATCH;
+}
+
+/*
+ * List the walsender children of the postmaster under ROOT.  Returns how
+ * many were stored (at most max), or -1 when ROOT cannot be read.
+ */
+int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max)
+{
+    DIR *d = opendir(proc_root);
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL && n < max) {
+        struct proc_stat st;
+        long long pid;
+
+        if (!parse_ll(e->d_name, &pid) || pid <= 0 || pid > INT_MAX)
+            continue;
+        if (!proc_read_stat(proc_root, (int)pid, &st) || st.ppid != pm_pid)
+            continue;
+        if (!proc_read_title(proc_root, (int)pid, out[n].title, sizeof(out[n].title)) ||
+            !proc_title_is_walsender(out[n].title, &out[n].physical_title))
+            continue;
+        out[n].ident.pid = (int)pid;
+        out[n].ident.start_ticks = st.start_ticks;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * Prove that id still names a walsender child of the postmaster of pf:
+ * the postmaster matches postmaster.pid, the process's parent is it, the
+ * start time is unchanged (no PID reuse) and the title is a walsender's.
+ */
+bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
+                           const struct proc_ident *id, char *err, size_t errlen)
+{
+    struct proc_stat st;
+    char title[256];
+    bool physical;
+
+    if (proc_check_postmaster(proc_root, pf) != PM_PROC_MATCH) {
+        snprintf(err, errlen, "postmaster %d of postmaster.pid is not running here", pf->pid);
+        return false;
+    }
+    if (!proc_read_stat(proc_root, id->pid, &st)) {
+        snprintf(err, errlen, "process %d is gone", id->pid);
+        return false;
+    }
+    if (st.ppid != pf->pid) {
+        snprintf(err, errlen, "process %d has parent %d, not postmaster %d", id->pid, st.ppid,
+                 pf->pid);
+        return false;
+    }
+    if (id->start_ticks == 0 || st.start_ticks != id->start_ticks) {
+        snprintf(err, errlen, "process %d started at tick %llu, not %llu: PID reused", id->pid,
+                 st.start_ticks, id->start_ticks);
+        return false;
+    }
+    if (!proc_read_title(proc_root, id->pid, title, sizeof(title)) ||
+        !proc_title_is_walsender(title, &physical)) {
+        snprintf(err, errlen, "process %d is not a walsender", id->pid);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Send SIGTERM to a proven walsender.  A pidfd is opened first and the
+ * identity checked after, so the signal reaches the process that was
+ * checked or nothing (ESRCH).  Falls back to kill() on kernels without
+ * pidfds.  Returns false with err when not proven or not signalled.
+ */
+bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
+                    char *err, size_t errlen)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
+    int rc;
+
+    if (pidfd < 0 && errno != ENOSYS) {
+        snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
+        return false;
+    }
+    if (!proc_verify_walsender(proc_root, pf, id, err, errlen)) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return false;
+    }
+    if (pidfd >= 0) {
+        rc = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+        close(pidfd);
+    } else
+        rc = kill(id->pid, SIGTERM);
+    if (rc != 0) {
+        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid,
+                 strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Can this process signal the postmaster's children?  The postmaster must
+ * be visible and ours to signal (same user or privileged).
+ */
+bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len)
+{
+    switch (proc_check_postmaster(proc_root, pf)) {
+    case PM_PROC_ABSENT:
+        snprintf(why, len, "postmaster %d is not visible in %s (another PID namespace?)", pf->pid,
+                 proc_root);
+        return false;
+    case PM_PROC_MISMATCH:
+        snprintf(why, len, "PID %d in %s started at another time than postmaster.pid says",
+                 pf->pid, proc_root);
+        return false;
+    case PM_PROC_MATCH:
+        break;
+    }
+    if (kill(pf->pid, 0) != 0) {
+        snprintf(why, len, "may not signal postmaster %d: %s", pf->pid, strerror(errno));
+        return false;
+    }
+    return true;
+}

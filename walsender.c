@@ -1,0 +1,441 @@
+/*
+ * walsender.c - PostgreSQL as SQL
+ *
+ * The guard's one session: connected without blocking, every query sent
+ * asynchronously and waited for with a deadline, cancelled and dropped when
+ * the deadline passes.  A dropped session is reconnected by the caller.
+ */
+#include "walsender.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct ws_session {
+    PGconn *conn;
+    char sqlstate[6];
+};
+
+static const char poll_query[] =
+    "SELECT r.pid,"
+    " CASE WHEN s.slot_type = 'logical' OR (s.slot_type IS NULL AND a.datid IS NOT NULL)"
+    "  THEN 'logical' ELSE 'physical' END,"
+    " coalesce(s.slot_name::text, ''), coalesce(a.datname::text, ''),"
+    " coalesce(r.usename::text, ''), coalesce(r.application_name, ''),"
+    " coalesce(host(r.client_addr), CASE WHEN r.client_port = -1 THEN 'local' END, ''),"
+    " coalesce(r.state, ''), r.sent_lsn, r.write_lsn, r.flush_lsn"
+    " FROM pg_stat_replication r"
+    " LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid"
+    " LEFT JOIN pg_stat_activity a ON a.pid = r.pid"
+    " ORDER BY r.pid";
+
+static const char info_query[] =
+    "SELECT set_config('statement_timeout', '5s', false) IS NOT NULL, current_user,"
+    " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),"
+    " pg_has_role('pg_read_all_stats', 'MEMBER'), pg_has_role('pg_signal_backend', 'MEMBER'),"
+    " pg_is_in_recovery(), current_setting('server_version_num')::int, pg_backend_pid(),"
+    " CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
+    "  THEN current_setting('data_directory') ELSE '' END";
+
+/* Monotonic milliseconds. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parse "X/Y" (hex halves) into a 64-bit LSN; false on anything else. */
+bool lsn_parse(const char *s, uint64_t *out)
+{
+    uint64_t hi = 0, lo = 0;
+    int n = 0;
+    const char *p = s;
+
+    for (; *p && *p != '/'; p++, n++) {
+        int d = (*p >= '0' && *p <= '9')   ? *p - '0'
+                : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
+                : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
+                                           : -1;
+        if (d < 0 || n >= 8)
+            return false;
+        hi = hi * 16 + (uint64_t)d;
+    }
+    if (*p != '/' || n == 0)
+        return false;
+    n = 0;
+    for (p++; *p; p++, n++) {
+        int d = (*p >= '0' && *p <= '9')   ? *p - '0'
+                : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
+                : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
+                                           : -1;
+        if (d < 0 || n >= 8)
+            return false;
+        lo = lo * 16 + (uint64_t)d;
+    }
+    if (n == 0)
+        return false;
+    *out = hi << 32 | lo;
+    return true;
+}
+
+/* Format an LSN the way PostgreSQL does: %X/%X. */
+void lsn_format(uint64_t lsn, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+}
+
+/* a - b in bytes, 0 when b is ahead (a confirmed position past the sent one). */
+uint64_t lsn_diff(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : 0;
+}
+
+/* Allocate an unconnected session. */
+struct ws_session *walsender_session_new(void)
+{
+    return calloc(1, sizeof(struct ws_session));
+}
+
+/* Close and free a session. */
+void walsender_session_free(struct ws_session *s)
+{
+    if (s == NULL)
+        return;
+    walsender_disconnect(s);
+    free(s);
+}
+
+/* Remember the SQLSTATE of errors that arrive while idle (57P01 at shutdown). */
+static void notice_receiver(void *arg, const PGresult *res)
+{
+    struct ws_session *s = arg;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    if (state && strncmp(state, "01", 2) != 0 && strncmp(state, "00", 2) != 0)
+        snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state);
+}
+
+/*
+ * Copy a conninfo without its password, for logs: key=value pairs are
+ * rebuilt from libpq's parse of it; a string libpq cannot parse is hidden.
+ */
+void walsender_scrub_dsn(const char *dsn, char *out, size_t len)
+{
+    PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+    size_t used = 0;
+
+    out[0] = '\0';
+    if (opts == NULL) {
+        snprintf(out, len, "(unparsable conninfo)");
+        return;
+    }
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        int n = snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", o->keyword,
+                         strcmp(o->keyword, "password") == 0 ? "********" : o->val);
+        if (n < 0 || (size_t)n >= len - used)
+            break;
+        used += (size_t)n;
+    }
+    PQconninfoFree(opts);
+}
+
+/*
+ * Wait until the socket is ready for events or the deadline passes.
+ * Returns false on timeout or poll failure.
+ */
+static bool wait_socket(int sock, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = sock, .events = events};
+        int64_t left = deadline - now_ms();
+        int rc;
+
+        if (left <= 0)
+            return false;
+        rc = poll(&pfd, 1, (int)left);
+        if (rc > 0)
+            return true;
+        if (rc == 0 || errno != EINTR)
+            return false;
+    }
+}
+
+/*
+ * Collect the result of the query in flight, waiting at most until the
+ * deadline.  On timeout the query is cancelled and the session dropped.
+ * Returns the last result (caller clears it) or NULL with err filled.
+ */
+static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, size_t errlen)
+{
+    PGresult *res, *last = NULL;
+
+    for (;;) {
+        while (PQisBusy(s->conn)) {
+            if (!wait_socket(PQsocket(s->conn), POLLIN, deadline)) {
+                PGcancel *c = PQgetCancel(s->conn);
+                char buf[256];
+
+                if (c) {
+                    (void)PQcancel(c, buf, sizeof(buf));
+                    PQfreeCancel(c);
+                }
+                PQclear(last);
+                snprintf(err, errlen, "query timed out; session dropped");
+                walsender_disconnect(s);
+                return NULL;
+            }
+            if (!PQconsumeInput(s->conn))
+                break;
+        }
+        res = PQgetResult(s->conn);
+        if (res == NULL)
+            break;
+        PQclear(last);
+        last = res;
+    }
+    if (last == NULL || PQresultStatus(last) != PGRES_TUPLES_OK) {
+        const char *state = last ? PQresultErrorField(last, PG_DIAG_SQLSTATE) : NULL;
+
+        if (state)
+            snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state);
+        snprintf(err, errlen, "%s", last ? PQresultErrorMessage(last) : PQerrorMessage(s->conn));
+        err[strcspn(err, "\n")] = '\0';
+        PQclear(last);
+        if (PQstatus(s->conn) == CONNECTION_BAD)
+            walsender_disconnect(s);
+        return NULL;
+    }
+    return last;
+}
+
+/* Send a query and wait for its tuples; NULL with err on any failure. */
+static PGresult *run_query(struct ws_session *s, const char *sql, int nparams,
+                           const char *const *params, int timeout_ms, char *err, size_t errlen)
+{
+    if (s->conn == NULL) {
+        snprintf(err, errlen, "not connected");
+        return NULL;
+    }
+    if (!PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+        snprintf(err, errlen, "%s", PQerrorMessage(s->conn));
+        err[strcspn(err, "\n")] = '\0';
+        walsender_disconnect(s);
+        return NULL;
+    }
+    return wait_result(s, now_ms() + timeout_ms, err, errlen);
+}
+
+/* Copy a text column into a fixed buffer, truncating. */
+static void copy_col(char *dst, size_t len, const PGresult *res, int row, int col)
+{
+    snprintf(dst, len, "%s", PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col));
+}
+
+/* Read the role's powers and the server's facts right after connecting. */
+static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_info *info, char *err,
+                      size_t errlen)
+{
+    PGresult *res = run_query(s, info_query, 0, NULL, timeout_ms, err, errlen);
+
+    if (res == NULL)
+        return false;
+    memset(info, 0, sizeof(*info));
+    copy_col(info->role, sizeof(info->role), res, 0, 1);
+    info->superuser = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    info->read_all_stats = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+    info->signal_backend = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+    info->in_recovery = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+    info->version_num = (int)strtol(PQgetvalue(res, 0, 6), NULL, 10);
+    info->backend_pid = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
+    copy_col(info->data_directory, sizeof(info->data_directory), res, 0, 8);
+    PQclear(res);
+    return true;
+}
+
+/* After a failed attempt: does a server answer and refuse (57P03)? */
+static enum ws_connect_result classify_failure(const char *dsn)
+{
+    const char *const keys[] = {"dbname", "connect_timeout", NULL};
+    const char *const vals[] = {dsn, "2", NULL};
+
+    switch (PQpingParams(keys, vals, 1)) {
+    case PQPING_REJECT:
+        return WS_REJECTED;
+    case PQPING_NO_RESPONSE:
+        return WS_UNREACHABLE;
+    default:
+        return WS_FAILED;
+    }
+}
+
+/*
+ * Connect without blocking past timeout_ms, then read the server info.
+ * On failure err holds libpq's message and the result says whether the
+ * server is there but refusing sessions (shutting down or starting).
+ */
+enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
+                                         struct ws_server_info *info, char *err, size_t errlen)
+{
+    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *const vals[] = {dsn, "demotion-guard", NULL};
+    int64_t deadline = now_ms() + timeout_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+    walsender_disconnect(s);
+    s->sqlstate[0] = '\0';
+    s->conn = PQconnectStartParams(keys, vals, 1);
+    if (s->conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return WS_FAILED;
+    }
+    while (PQstatus(s->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
+           st != PGRES_POLLING_FAILED) {
+        if (!wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                         deadline)) {
+            snprintf(err, errlen, "connection timed out after %d ms", timeout_ms);
+            walsender_disconnect(s);
+            return WS_UNREACHABLE;
+        }
+        st = PQconnectPoll(s->conn);
+    }
+    if (st != PGRES_POLLING_OK) {
+        snprintf(err, errlen, "%s", PQerrorMessage(s->conn));
+        err[strcspn(err, "\n")] = '\0';
+        walsender_disconnect(s);
+        return classify_failure(dsn);
+    }
+    PQsetNoticeReceiver(s->conn, notice_receiver, s);
+    if (!read_info(s, timeout_ms, info, err, errlen)) {
+        walsender_disconnect(s);
+        return WS_FAILED;
+    }
+    return WS_CONNECTED;
+}
+
+/* Is there a session? */
+bool walsender_connected(const struct ws_session *s)
+{
+    return s->conn != NULL;
+}
+
+/* Close the session, if any. */
+void walsender_disconnect(struct ws_session *s)
+{
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = NULL;
+}
+
+/* The session's socket for poll(), -1 when there is none. */
+int walsender_socket(const struct ws_session *s)
+{
+    return s->conn ? PQsocket(s->conn) : -1;
+}
+
+/* The SQLSTATE of the last error seen on this session ("" if none). */
+const char *walsender_last_sqlstate(const struct ws_session *s)
+{
+    return s->sqlstate;
+}
+
+/*
+ * Read what the server sent while we were idle.  Returns false when the
+ * session has ended (it is then dropped), with the SQLSTATE the server gave,
+ * e.g. 57P01 when it was terminated by a shutdown.
+ */
+bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
+{
+    if (s->conn == NULL)
+        return false;
+    if (PQconsumeInput(s->conn) && PQstatus(s->conn) == CONNECTION_OK)
+        return true;
+    snprintf(sqlstate, len, "%s", s->sqlstate);
+    walsender_disconnect(s);
+    return false;
+}
+
+/* Fill one walsender from row i of the poll query; false on a bad LSN. */
+static bool parse_row(const PGresult *res, int i, struct walsender *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->pid = (int)strtol(PQgetvalue(res, i, 0), NULL, 10);
+    w->kind = strcmp(PQgetvalue(res, i, 1), "logical") == 0 ? WS_LOGICAL : WS_PHYSICAL;
+    copy_col(w->slot, sizeof(w->slot), res, i, 2);
+    copy_col(w->database, sizeof(w->database), res, i, 3);
+    copy_col(w->usename, sizeof(w->usename), res, i, 4);
+    copy_col(w->application_name, sizeof(w->application_name), res, i, 5);
+    copy_col(w->client_addr, sizeof(w->client_addr), res, i, 6);
+    copy_col(w->state, sizeof(w->state), res, i, 7);
+    w->lsn_known = !PQgetisnull(res, i, 8);
+    if (w->lsn_known && !lsn_parse(PQgetvalue(res, i, 8), &w->sent_lsn))
+        return false;
+    if (!PQgetisnull(res, i, 9) && !lsn_parse(PQgetvalue(res, i, 9), &w->write_lsn))
+        return false;
+    if (!PQgetisnull(res, i, 10) && !lsn_parse(PQgetvalue(res, i, 10), &w->flush_lsn))
+        return false;
+    return w->pid > 0;
+}
+
+/*
+ * Run the poll query.  On success *rows is a malloc'd array of *n
+ * walsenders (caller frees).  On failure err says why; the session may have
+ * been dropped (check walsender_connected()).
+ */
+bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
+                        char *err, size_t errlen)
+{
+    PGresult *res = run_query(s, poll_query, 0, NULL, timeout_ms, err, errlen);
+    int nt;
+
+    *rows = NULL;
+    *n = 0;
+    if (res == NULL)
+        return false;
+    nt = PQntuples(res);
+    *rows = calloc((size_t)(nt ? nt : 1), sizeof(struct walsender));
+    for (int i = 0; *rows && i < nt; i++) {
+        if (!parse_row(res, i, &(*rows)[i])) {
+            snprintf(err, errlen, "unexpected value in pg_stat_replication row %d", i + 1);
+            free(*rows);
+            *rows = NULL;
+            PQclear(res);
+            return false;
+        }
+    }
+    *n = nt;
+    PQclear(res);
+    return *rows != NULL;
+}
+
+/*
+ * pg_terminate_backend(pid).  Returns true when the query ran; *signalled
+ * says whether PostgreSQL signalled the process (false: not a backend any
+ * more).  False with err (and SQLSTATE kept) when SQL refused, e.g. 42501.
+ */
+bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled,
+                         char *err, size_t errlen)
+{
+    char pidtext[16];
+    const char *params[1] = {pidtext};
+    PGresult *res;
+
+    *signalled = false;
+    snprintf(pidtext, sizeof(pidtext), "%d", pid);
+    res = run_query(s, "SELECT pg_terminate_backend($1::int)", 1, params, timeout_ms, err, errlen);
+    if (res == NULL)
+        return false;
+    *signalled = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return true;
+}

@@ -1,0 +1,73 @@
+/*
+ * walsender.h - PostgreSQL as SQL: the guard's session, the poll query over
+ * pg_stat_replication, LSN arithmetic, pg_terminate_backend()
+ *
+ * The only module that sees libpq; nothing here exposes PGconn or PGresult.
+ */
+#ifndef DG_WALSENDER_H
+#define DG_WALSENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ws_kind { WS_LOGICAL, WS_PHYSICAL };
+
+/* One walsender as the guard knows it, from SQL and/or from /proc. */
+struct walsender {
+    int pid;
+    unsigned long long start_ticks; /* /proc/PID/stat field 22; 0: not visible */
+    enum ws_kind kind;
+    bool lsn_known;                 /* false: NULL columns (no pg_read_all_stats) or /proc only */
+    uint64_t sent_lsn, write_lsn, flush_lsn;
+    char slot[64];
+    char database[64];
+    char usename[64];
+    char application_name[64];
+    char client_addr[64];
+    char state[16];
+};
+
+/* What a connection attempt found. */
+enum ws_connect_result {
+    WS_CONNECTED,
+    WS_REJECTED,    /* the server answered but refuses sessions: 57P03 */
+    WS_UNREACHABLE, /* nobody answered */
+    WS_FAILED       /* anything else: authentication, bad conninfo, ... */
+};
+
+/* What the connected role may do, read once per connection. */
+struct ws_server_info {
+    char role[64];
+    bool superuser;
+    bool read_all_stats;
+    bool signal_backend;
+    bool in_recovery;
+    int version_num;
+    int backend_pid;
+    char data_directory[1024]; /* "" when the role may not read it */
+};
+
+struct ws_session;
+
+struct ws_session *walsender_session_new(void);
+void walsender_session_free(struct ws_session *s);
+enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
+                                         struct ws_server_info *info, char *err, size_t errlen);
+bool walsender_connected(const struct ws_session *s);
+void walsender_disconnect(struct ws_session *s);
+int walsender_socket(const struct ws_session *s);
+bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
+    __attribute__((warn_unused_result));
+bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
+                        char *err, size_t errlen) __attribute__((warn_unused_result));
+bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled,
+                         char *err, size_t errlen) __attribute__((warn_unused_result));
+const char *walsender_last_sqlstate(const struct ws_session *s);
+void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
+
+bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+void lsn_format(uint64_t lsn, char *buf, size_t len);
+uint64_t lsn_diff(uint64_t a, uint64_t b);
+
+#endif
