@@ -1,0 +1,153 @@
+#!/bin/bash
+# make demo: the hang, then the guard ending it, on throw-away servers.
+#
+# A PostgreSQL 15 primary with a physical standby, a logical consumer that
+# confirms like pgjdbc < 42.7 ("stale"), and pg_recvlogical as a healthy
+# control.  First a fast stop without the guard (it hangs; we give it 5 s),
+# then the same stop with the guard (it ends at the deadline).  Everything
+# runs as the "postgres" user when started as root, and is removed on exit,
+# also when interrupted.
+set -euo pipefail
+
+PGBIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+top=$(cd "$(dirname "$0")/.." && pwd)
+PORT=${DEMO_PORT:-55490}
+DEADLINE=${DEMO_DEADLINE:-3s}
+work=$(mktemp -d /tmp/dg-demo.XXXXXX)
+pids=()
+
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
+sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
+now_ms() { date +%s%3N; }
+
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for d in standby primary; do
+        [ -f "$work/$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$work/$d" -m immediate stop >/dev/null 2>&1
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo; echo "interrupted; cleaning up"; exit 130' INT TERM
+
+[ -x "$PGBIN/postgres" ] || { echo "demo: PostgreSQL 15 not found in $PGBIN (make deps)" >&2; exit 1; }
+cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
+
+# Start a background process as postgres, remembering its PID.
+spawn() {
+    local log=$1
+    shift
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@" >"$log" 2>&1 &
+    else
+        "$@" >"$log" 2>&1 &
+    fi
+    pids+=($!)
+}
+
+# Wait up to $2 seconds for a shell condition.
+wait_for() {
+    local cond=$1 limit=$(($2 * 10))
+    for ((i = 0; i < limit; i++)); do
+        eval "$cond" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+start_stale() {
+    rm -f "$work/stale.ready"
+    spawn "$work/stale.log" "$work/logical-consumer" --dsn "host=127.0.0.1 port=$PORT dbname=postgres user=postgres" \
+        --slot demo_stale --mode stale --create-slot --output "$work/stale.out" --ready-file "$work/stale.ready"
+    wait_for "[ -s '$work/stale.ready' ]" 20 || { echo "stale consumer did not start" >&2; exit 1; }
+}
+
+make_lag() {
+    sql "INSERT INTO orders(item) SELECT 'item ' || g FROM generate_series(1, $1) g"
+    sql "CHECKPOINT"
+    wait_for "[ \"\$(sql \"SELECT sent_lsn > flush_lsn FROM pg_stat_replication WHERE application_name = 'logical-consumer-stale'\")\" = t ]" 20
+}
+
+bold "setting up a primary (port $PORT), a physical standby and two logical consumers in $work"
+as_pg "$PGBIN/initdb" -D "$work/primary" -U postgres -A trust >/dev/null
+cat >>"$work/primary/postgresql.conf" <<C
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+wal_level = logical
+cluster_name = 'demo'
+C
+echo "host replication all 127.0.0.1/32 trust" >>"$work/primary/pg_hba.conf"
+as_pg "$PGBIN/pg_ctl" -D "$work/primary" -l "$work/primary.log" -w start >/dev/null
+as_pg "$PGBIN/pg_basebackup" -D "$work/standby" -h "$work" -p "$PORT" -U postgres -R -C -S standby >/dev/null
+printf "port = %d\nlisten_addresses = ''\n" $((PORT + 1)) >>"$work/standby/postgresql.conf"
+as_pg "$PGBIN/pg_ctl" -D "$work/standby" -l "$work/standby.log" -w start >/dev/null
+sql "CREATE TABLE orders (id serial PRIMARY KEY, item text)"
+as_pg "$PGBIN/pg_recvlogical" -h "$work" -p "$PORT" -U postgres -d postgres -S demo_recv --create-slot
+spawn "$work/recv.log" "$PGBIN/pg_recvlogical" -h "$work" -p "$PORT" -U postgres -d postgres -S demo_recv \
+    --start -s 1 -f "$work/recv.out"
+start_stale
+make_lag 5
+say "pg_stat_replication:"
+as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -c \
+    "SELECT pid, application_name, sent_lsn, write_lsn, flush_lsn FROM pg_stat_replication ORDER BY 1" | sed 's/^/   /'
+say "the stale consumer confirmed less than was sent (like pgjdbc before 42.7.0)."
+
+bold "act 1: a fast stop WITHOUT the guard"
+t0=$(now_ms)
+if as_pg "$PGBIN/pg_ctl" -D "$work/primary" -m fast -t 5 stop >/dev/null 2>&1; then
+    echo "unexpected: the stop finished without help" >&2
+    exit 1
+fi
+say "after $(( ($(now_ms) - t0) / 1000 )) s pg_ctl gave up: \"server does not shut down\""
+say "postmaster.pid line 8: \"$(sed -n 8p "$work/primary/postmaster.pid" | tr -d ' ')\""
+say "what still runs:"
+ps -o pid=,args= --ppid "$(head -1 "$work/primary/postmaster.pid")" | sed 's/^/     /'
+say "this is where Patroni's demotion hangs: no timeout anywhere stops the wait."
+stuck=$(cat "$work/stale.ready")
+say "ending it by hand for now: kill -TERM $stuck (the stale walsender)"
+kill -TERM "$stuck"
+wait_for "[ ! -f '$work/primary/postmaster.pid' ]" 10
+say "the server stopped $(( $(now_ms) - t0 )) ms after the stop began."
+
+bold "act 2: the same stop WITH the guard (--deadline $DEADLINE)"
+as_pg "$PGBIN/pg_ctl" -D "$work/primary" -l "$work/primary.log" -w start >/dev/null
+confirmed_before=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
+spawn "$work/guard.log" "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
+    --pgdata "$work/primary" --deadline "$DEADLINE" --stall-after 1h --audit-log "$work/audit.log"
+wait_for "grep -q '\"observing\"' '$work/guard.log'" 20
+start_stale
+make_lag 5
+sleep 1.5
+confirmed_before=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
+t0=$(now_ms)
+as_pg "$PGBIN/pg_ctl" -D "$work/primary" -m fast -t 30 stop >/dev/null
+t1=$(now_ms)
+say "fast stop finished in $((t1 - t0)) ms (deadline $DEADLINE)"
+say "the guard's log:"
+grep -E 'state|terminat' "$work/guard.log" | grep -v audit: | sed 's/^/     /'
+say "the audit log ($work/audit.log):"
+sed 's/^/     /' "$work/audit.log"
+
+bold "nothing was lost"
+as_pg "$PGBIN/pg_ctl" -D "$work/primary" -l "$work/primary.log" -w start >/dev/null
+after=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
+say "slot demo_stale confirmed_flush_lsn: before the stop $confirmed_before, after the restart $after"
+[ "$confirmed_before" = "$after" ] || { echo "slot moved!" >&2; exit 1; }
+say "the stale consumer resumes from there: the slot was never touched."
+wait_for "[ \$(grep -c 'INSERT' '$work/recv.out' 2>/dev/null || echo 0) -ge 10 ]" 20 &&
+    say "pg_recvlogical (healthy control, never terminated) received all $(grep -c INSERT "$work/recv.out") inserted rows."
+standby_sql() { as_pg "$PGBIN/psql" -X -h "$work" -p $((PORT + 1)) -U postgres -d postgres -qAt -c "$1"; }
+wait_for "[ \"\$(standby_sql 'SELECT status FROM pg_stat_wal_receiver')\" = streaming ]" 20 || true
+say "the standby is $(standby_sql 'SELECT status FROM pg_stat_wal_receiver') again and has all $(standby_sql 'SELECT count(*) FROM orders') rows (its walsender was never touched)."
+
+bold "what it means"
+say "shutdown_started: the guard saw postmaster.pid turn \"stopping\" on its own (no hook)."
+say "terminated: at the deadline it sent SIGTERM to the one walsender still holding the"
+say "  shutdown up, after proving it is this postmaster's walsender (parent, start time, title)."
+say "the physical standby and pg_recvlogical confirmed everything and left by themselves."
+say "shutdown_completed: the stop took the deadline plus a few milliseconds, not forever."
