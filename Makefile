@@ -33,7 +33,7 @@ OBJS = $(MODULES:%=%.o) guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: all check unit unit-asan tap demo deps install clean format format-check bench
+.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench
 
 all: demotion-guard $(CONSUMER)
 
@@ -61,7 +61,10 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit tap
+check: deps all unit docs-check tap
+
+docs-check: demotion-guard
+	./tests/check-docs.sh
 
 demo: deps all
 	./demo/demo.sh

@@ -1,11 +1,11 @@
 /*
  * audit.c - the audit log
  *
- * Every event is rendered once, copied to the daemon's log, and appended to
- * the audit file with O_APPEND and fsync (the file is opened per event, so a
- * rotated file is followed without a signal).  A line that cannot be
- * written stays queued and is retried on every audit_flush(); it is never
- * dropped, and it is already in the daemon's log.
+ * Every event is rendered once, copied to the daemon's log, queued, and
+ * appended to the audit file with O_APPEND and fsync by audit_flush() (the
+ * file is opened per flush, so a rotated file is followed without a
+ * signal).  A line that cannot be written stays queued and is retried on
+ * every flush; it is never dropped, and it is already in the daemon's log.
  */
 #include "audit.h"
 
@@ -95,28 +95,37 @@ json_t *audit_walsender_fields(const struct walsender *w)
     return o;
 }
 
-/* Append one line to the file and fsync it; false with errno set. */
-static bool write_line(const char *path, const char *line)
+/* Write all of buf to fd; false with errno set. */
+static bool write_all(int fd, const char *buf, size_t len)
 {
-    size_t len = strlen(line), done = 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    bool ok;
-
-    if (fd < 0)
-        return false;
-    while (done < len + 1) {
-        const char *p = done < len ? line + done : "\n";
-        size_t want = done < len ? len - done : 1;
-        ssize_t n = write(fd, p, want);
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
 
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break;
-        done += (size_t)n;
+            return false;
+        buf += n;
+        len -= (size_t)n;
     }
-    ok = done == len + 1 && fsync(fd) == 0;
-    if (close(fd) != 0)
+    return true;
+}
+
+/*
+ * Append lines to the file, then fsync once: a tick that ended fifty
+ * walsenders pays for one fsync, not fifty.  All or nothing: on any failure
+ * the caller keeps every line (a retry may repeat one; none is lost).
+ */
+static bool write_lines(const char *path, char *const *lines, int n)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    bool ok = fd >= 0;
+
+    for (int i = 0; ok && i < n; i++)
+        ok = write_all(fd, lines[i], strlen(lines[i])) && write_all(fd, "\n", 1);
+    if (ok)
+        ok = fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0)
         ok = false;
     return ok;
 }
@@ -140,22 +149,21 @@ static void enqueue(struct audit *a, char *line)
 }
 
 /*
- * Write what is queued, oldest first, stopping at the first failure so the
- * order of the file is kept.
+ * Write what is queued, oldest first, with one fsync.  Called once per turn
+ * of the daemon's loop, after the actions, so writing never delays one.
  */
 void audit_flush(struct audit *a)
 {
-    int done = 0;
-
-    if (a == NULL || a->path == NULL)
+    if (a == NULL || a->path == NULL || a->n == 0)
         return;
-    while (done < a->n && write_line(a->path, a->queue[done]))
-        free(a->queue[done++]);
-    if (done < a->n)
+    if (!write_lines(a->path, a->queue, a->n)) {
         log_error("could not write audit log \"%s\": %m; %d event(s) queued, retrying",
-                  a->path, a->n - done);
-    memmove(a->queue, a->queue + done, (size_t)(a->n - done) * sizeof(*a->queue));
-    a->n -= done;
+                  a->path, a->n);
+        return;
+    }
+    for (int i = 0; i < a->n; i++)
+        free(a->queue[i]);
+    a->n = 0;
 }
 
 /* How many events wait to be written. */
@@ -166,7 +174,7 @@ int audit_pending(const struct audit *a)
 
 /*
  * Record one event.  Consumes fields (may be NULL).  The line goes to the
- * log at once and to the file after anything still queued.
+ * log at once and is queued for the file; audit_flush() writes it.
  */
 void audit_emit(struct audit *a, const char *event, json_t *fields)
 {
@@ -186,5 +194,4 @@ void audit_emit(struct audit *a, const char *event, json_t *fields)
         return;
     }
     enqueue(a, line);
-    audit_flush(a);
 }

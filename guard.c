@@ -57,6 +57,7 @@ struct guard {
     bool sql_stopping;              /* ... and the server then refused us: 57P03 */
     bool lsn_warned;
     int64_t next_connect_ms, backoff_ms, next_poll_ms;
+    int64_t last_poll_us;
 
     enum pidfile_result pf_state;
     struct pidfile pf;
@@ -236,12 +237,19 @@ static void check_lsn_visibility(struct guard *g)
 /* Run the poll query when due; fills g->ws with a complete list. */
 static void sql_poll(struct guard *g, int64_t now, bool force)
 {
+    struct timespec t0, t1;
     char err[512];
+    bool ok;
 
     if (!walsender_connected(g->sql) || (!force && now < g->next_poll_ms))
         return;
     g->next_poll_ms = now + g->cfg.poll_interval_ms;
-    if (!walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err))) {
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ok = walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    g->last_poll_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
+    if (!ok) {
         log_msg(force ? LOG_INFO : LOG_WARN, "poll query failed: %s", err);
         return;
     }

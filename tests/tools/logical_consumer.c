@@ -62,6 +62,7 @@ struct options {
 	bool mode_set;
 	bool create_slot;
 	int status_interval_ms;
+	int reply_delay_ms; /* answer a reply request this much later (a network's RTT) */
 };
 
 /* What the stream has seen and confirmed so far. */
@@ -185,7 +186,7 @@ static void usage(FILE *to)
 	fprintf(to,
 	        "usage: " PROGRAM " --dsn CONNINFO --slot NAME --mode stale|healthy|silent\n"
 	        "       [--create-slot] [--plugin test_decoding] [--status-interval MS]\n"
-	        "       [--output FILE] [--ready-file FILE]\n");
+	        "       [--output FILE] [--ready-file FILE] [--reply-delay MS]\n");
 }
 
 /*
@@ -267,6 +268,8 @@ static bool apply_option(int opt, const char *arg, struct options *opts)
 	case 'i':
 		return parse_int("status-interval", arg, 1, MAX_STATUS_INTERVAL_MS,
 		                 &opts->status_interval_ms);
+	case 'y':
+		return parse_int("reply-delay", arg, 0, MAX_STATUS_INTERVAL_MS, &opts->reply_delay_ms);
 	case 'o':
 		opts->output = arg;
 		return true;
@@ -289,6 +292,7 @@ static enum parse_result parse_options(int argc, char **argv, struct options *op
 		{"mode", required_argument, NULL, 'm'},   {"create-slot", no_argument, NULL, 'c'},
 		{"plugin", required_argument, NULL, 'p'}, {"status-interval", required_argument, NULL, 'i'},
 		{"output", required_argument, NULL, 'o'}, {"ready-file", required_argument, NULL, 'r'},
+		{"reply-delay", required_argument, NULL, 'y'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	int opt;
 
@@ -580,8 +584,9 @@ static bool handle_xlogdata(struct stream *st, const char *buf, int len)
 }
 
 /*
- * Records a primary keepalive and answers at once when the server asks for
- * a reply (except in silent mode). Logs and returns false on a short
+ * Records a primary keepalive and answers when the server asks for a reply
+ * (except in silent mode): at once, or --reply-delay ms later, as a client
+ * across a network would. Logs and returns false on a short
  * message or a failed reply.
  */
 static bool handle_keepalive(struct stream *st, const char *buf, int len)
@@ -596,8 +601,10 @@ static bool handle_keepalive(struct stream *st, const char *buf, int len)
 	reply = buf[17] != 0;
 	st->keepalives++;
 	st->reply_asked |= reply;
-	if (reply)
+	if (reply && st->opts->reply_delay_ms == 0)
 		return send_status(st);
+	if (reply && mono_ms() + st->opts->reply_delay_ms < st->next_status_ms)
+		st->next_status_ms = mono_ms() + st->opts->reply_delay_ms;
 	log_activity(st);
 	return true;
 }
