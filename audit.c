@@ -67,6 +67,26 @@ char *audit_render(const char *ts, const char *event, json_t *fields)
     return line;
 }
 
+/* A JSON string of s with any invalid UTF-8 replaced, never NULL. */
+static json_t *jstr(const char *s)
+{
+    char *copy = strdup(s);
+    json_t *j;
+
+    if (copy == NULL)
+        return json_string("?");
+    log_sanitize_utf8(copy);
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* Add a string field to an audit event (invalid UTF-8 replaced). */
+void audit_set_string(json_t *o, const char *key, const char *value)
+{
+    json_object_set_new(o, key, jstr(value));
+}
+
 /*
  * The fields every event about a walsender carries.  The confirmed position
  * is flush, or write when flush is 0; a client that never confirmed
@@ -82,10 +102,10 @@ json_t *audit_walsender_fields(const struct walsender *w)
     lsn_format(w->sent_lsn, sent, sizeof(sent));
     lsn_format(confirmed, flush, sizeof(flush));
     json_object_set_new(o, "pid", json_integer(w->pid));
-    json_object_set_new(o, "slot", json_string(w->slot));
+    json_object_set_new(o, "slot", jstr(w->slot));
     json_object_set_new(o, "kind", json_string(w->kind == WS_LOGICAL ? "logical" : "physical"));
-    json_object_set_new(o, "application_name", json_string(w->application_name));
-    json_object_set_new(o, "client_addr", json_string(w->client_addr));
+    json_object_set_new(o, "application_name", jstr(w->application_name));
+    json_object_set_new(o, "client_addr", jstr(w->client_addr));
     json_object_set_new(o, "sent_lsn", w->lsn_known ? json_string(sent) : json_null());
     json_object_set_new(o, "flush_lsn", w->lsn_known && confirmed ? json_string(flush) : json_null());
     json_object_set_new(o, "lag_bytes",

@@ -18,5 +18,6 @@ void audit_flush(struct audit *a);
 int audit_pending(const struct audit *a);
 char *audit_render(const char *ts, const char *event, json_t *fields);
 json_t *audit_walsender_fields(const struct walsender *w);
+void audit_set_string(json_t *o, const char *key, const char *value);
 
 #endif

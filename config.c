@@ -288,6 +288,11 @@ static bool load_file(struct config *cfg, const char *path, int *list_source, ch
         snprintf(src.what, sizeof(src.what), "configuration file \"%s\" line %d", path, lineno);
         ok = parse_file_line(cfg, line, &src, list_source, err, errlen);
     }
+    if (ok && ferror(f)) {
+        snprintf(err, errlen, "could not read configuration file \"%s\": %s", path,
+                 strerror(errno));
+        ok = false;
+    }
     fclose(f);
     return ok;
 }
@@ -299,6 +304,39 @@ static void env_name(const struct option_def *o, char *buf, size_t len)
 
     for (size_t i = 0; i < n && i < len; i++)
         buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
+}
+
+/* DEMOTION_GUARD_ variables that are not options of "run". */
+static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL",
+                                              "DEMOTION_GUARD_TOKEN_FILE", NULL};
+
+/*
+ * Refuse a DEMOTION_GUARD_ variable that names no option: a typo would
+ * otherwise silently keep a default.
+ */
+static bool check_env_names(char **envp, char *err, size_t errlen)
+{
+    for (; envp && *envp; envp++) {
+        const char *e = *envp, *eq = strchr(e, '=');
+        bool known = false;
+        char name[80];
+
+        if (strncmp(e, "DEMOTION_GUARD_", 15) != 0 || eq == NULL)
+            continue;
+        for (int i = 0; !known && env_not_options[i]; i++)
+            known = strlen(env_not_options[i]) == (size_t)(eq - e) &&
+                    strncmp(e, env_not_options[i], (size_t)(eq - e)) == 0;
+        for (int i = 0; !known && i < N_OPTIONS; i++) {
+            env_name(&options[i], name, sizeof(name));
+            known = strlen(name) == (size_t)(eq - e) && strncmp(e, name, (size_t)(eq - e)) == 0;
+        }
+        if (!known) {
+            snprintf(err, errlen, "unknown environment variable %.*s (no such option)",
+                     (int)(eq - e), e);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Look NAME up in an environment array; NULL when absent. */
@@ -314,11 +352,12 @@ static const char *env_get(char **envp, const char *name)
 
 /*
  * Apply every DEMOTION_GUARD_* variable.  The exclude list there is
- * comma-separated.  An unknown DEMOTION_GUARD_ name is an error too, since a
- * typo would otherwise silently keep a default.
+ * comma-separated.  An unknown DEMOTION_GUARD_ name is an error too.
  */
 static bool load_env(struct config *cfg, char **envp, int *list_source, char *err, size_t errlen)
 {
+    if (!check_env_names(envp, err, errlen))
+        return false;
     for (int i = 0; i < N_OPTIONS; i++) {
         const struct option_def *o = &options[i];
         struct source src = {.id = 2};
@@ -383,16 +422,21 @@ static bool load_flags(struct config *cfg, int argc, char **argv, int *list_sour
     return true;
 }
 
-/* The --config file: from the flags if given, else the environment. */
+/*
+ * The --config file: from the flags if given (the last one, as for every
+ * flag), else the environment.
+ */
 static const char *find_config_file(int argc, char **argv, char **envp)
 {
+    const char *file = NULL;
+
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], "--config=", 9) == 0)
-            return argv[i] + 9;
+            file = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
     }
-    return env_get(envp, "DEMOTION_GUARD_CONFIG");
+    return file ? file : env_get(envp, "DEMOTION_GUARD_CONFIG");
 }
 
 /*

@@ -258,7 +258,8 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
 }
 
 /*
- * With SQL gone, list the postmaster's walsender children from /proc.  A
+ * With SQL gone in a shutdown, list the postmaster's walsender children
+ * from /proc.  A
  * child the policy does not know yet gets its kind from its title.
  */
 static void proc_scan(struct guard *g)
@@ -341,7 +342,8 @@ static void observe(struct guard *g, struct observation *obs)
     if (!pid_stopping)
         sql_connect(g, now, &sql_hint);
     sql_poll(g, now, pid_stopping && !g->closed_for_shutdown);
-    if (!walsender_connected(g->sql))
+    if (!walsender_connected(g->sql) &&
+        (pid_stopping || g->sql_stopping || g->policy.stopping_seen))
         proc_scan(g);
     memset(obs, 0, sizeof(*obs));
     obs->now_ms = now;
@@ -368,9 +370,9 @@ static void audit_termination(struct guard *g, const struct tracked *t, const ch
         json_object_set_new(f, "method", json_string(method));
     json_object_set_new(f, "reason", json_string(reason_name(r)));
     if (sqlerr && sqlerr[0])
-        json_object_set_new(f, "sql_error", json_string(sqlerr));
+        audit_set_string(f, "sql_error", sqlerr);
     if (error && error[0])
-        json_object_set_new(f, "error", json_string(error));
+        audit_set_string(f, "error", error);
     if (strcmp(event, "terminated") == 0 && g->summary)
         json_array_append(g->summary, f);
     audit_emit(g->audit, event, f);
@@ -447,7 +449,7 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
 
     for (int i = 0; i < g->policy.n; i++)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
-    json_object_set_new(f, "trigger", json_string(obs->stopping_why));
+    audit_set_string(f, "trigger", obs->stopping_why);
     json_object_set_new(f, "postmaster_pid", g->stop_pm_pid ? json_integer(g->stop_pm_pid)
                                                             : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
@@ -509,6 +511,22 @@ static void release_session(struct guard *g)
     log_info("closed own session: the server is shutting down");
 }
 
+/* Log the effective configuration (at start-up and after a reload). */
+static void log_config(struct guard *g, const char *what)
+{
+    char dsn[1024];
+
+    walsender_scrub_dsn(g->cfg.dsn, dsn, sizeof(dsn));
+    log_info("demotion-guard %s %s: dsn \"%s\", pgdata \"%s\", deadline %lldms, "
+             "stall-after %lldms, kill-stalled-at-shutdown %s, poll-interval %lldms, "
+             "physical-deadline %s, %d excluded slot pattern(s)%s",
+             DG_VERSION, what, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
+             (long long)g->cfg.stall_after_ms, g->cfg.kill_stalled ? "yes" : "no",
+             (long long)g->cfg.poll_interval_ms,
+             g->cfg.physical_deadline_ms < 0 ? "off" : "on", g->cfg.n_exclude_slot,
+             g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
+}
+
 /* Re-read the configuration; keep the old one if the new one is invalid. */
 static void reload(struct guard *g)
 {
@@ -531,7 +549,7 @@ static void reload(struct guard *g)
     watch_pgdata(g);
     audit_close(g->audit);
     g->audit = audit_open(g->cfg.audit_log);
-    log_info("configuration reloaded");
+    log_config(g, "configuration reloaded");
 }
 
 /*
@@ -571,22 +589,6 @@ static bool wait_event(struct guard *g, bool *hup)
         }
     }
     return true;
-}
-
-/* Log the effective configuration once at start-up. */
-static void log_start(struct guard *g)
-{
-    char dsn[1024];
-
-    walsender_scrub_dsn(g->cfg.dsn, dsn, sizeof(dsn));
-    log_info("demotion-guard %s starting: dsn \"%s\", pgdata \"%s\", deadline %lldms, "
-             "stall-after %lldms, kill-stalled-at-shutdown %s, poll-interval %lldms, "
-             "physical-deadline %s, %d excluded slot pattern(s)%s",
-             DG_VERSION, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
-             (long long)g->cfg.stall_after_ms, g->cfg.kill_stalled ? "yes" : "no",
-             (long long)g->cfg.poll_interval_ms,
-             g->cfg.physical_deadline_ms < 0 ? "off" : "on", g->cfg.n_exclude_slot,
-             g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
 }
 
 /* Block the signals we read through signalfd and open the watchers. */
@@ -664,7 +666,7 @@ int guard_run(int argc, char **argv)
     log_setup(g.cfg.log_format, g.cfg.log_level);
     if (g.cfg.pgdata)
         snprintf(g.pgdata, sizeof(g.pgdata), "%s", g.cfg.pgdata);
-    log_start(&g);
+    log_config(&g, "starting");
     if (!setup(&g))
         return 1;
     while (wait_event(&g, &hup)) {

@@ -68,6 +68,43 @@ void log_timestamp(char *buf, int len)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 }
 
+/* Length of the valid UTF-8 sequence at s, 0 when it is not one. */
+static int utf8_len(const unsigned char *s)
+{
+    int n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
+                            : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+
+    if (n == 2 && s[0] < 0xC2)
+        return 0; /* overlong */
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+        return 0; /* overlong, or a UTF-16 surrogate */
+    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || s[0] > 0xF4 || (s[0] == 0xF4 && s[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/*
+ * Replace, in place, every byte that is not part of valid UTF-8 by '?':
+ * names from a SQL_ASCII server or a message cut mid-character must still
+ * make valid JSON.
+ */
+void log_sanitize_utf8(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+
+    while (*p) {
+        int n = utf8_len(p);
+
+        if (n == 0)
+            *p++ = '?';
+        else
+            p += n;
+    }
+}
+
 /*
  * Format and write one message.  errno is preserved so that callers can use
  * %m; a message that does not fit in 4 KiB is cut, never dropped.
@@ -87,6 +124,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
     log_timestamp(ts, sizeof(ts));
     if (log_fmt == LOG_FORMAT_JSON) {
+        log_sanitize_utf8(msg);
         json_t *o = json_pack("{s:s,s:s,s:s}", "ts", ts, "level", level_names[level], "msg", msg);
         char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 

@@ -212,12 +212,20 @@ void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const cha
         enter(p, PHASE_ARMED, now_ms, out, why);
 }
 
-/* Stop the clock and return to watching; false when no stop is armed. */
+/*
+ * Stop the clock.  What was reported or attempted belonged to that stop:
+ * the next one reports and tries afresh.
+ */
 static void reset_clock(struct policy *p)
 {
     p->clock_running = false;
     p->stopping_seen = false;
     p->trigger[0] = '\0';
+    for (int i = 0; i < p->n; i++) {
+        p->t[i].reported = false;
+        p->t[i].attempts = 0;
+        p->t[i].terminated = false;
+    }
 }
 
 /*
@@ -275,7 +283,7 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
 
         if (!due(p, t, now_ms, &r))
             continue;
-        if (t->w.kind == WS_LOGICAL && config_slot_excluded(p->cfg, t->w.slot)) {
+        if (config_slot_excluded(p->cfg, t->w.slot)) {
             if (!t->reported && (ok = add_action(out, ACT_SKIP_EXCLUDED, r, i)))
                 t->reported = true;
         } else if (p->cfg->dry_run) {

@@ -125,7 +125,7 @@ static void notice_receiver(void *arg, const PGresult *res)
 }
 
 /*
- * Copy a conninfo without its password, for logs: key=value pairs are
+ * Copy a conninfo without its passwords (password, sslpassword), for logs: key=value pairs are
  * rebuilt from libpq's parse of it; a string libpq cannot parse is hidden.
  */
 void walsender_scrub_dsn(const char *dsn, char *out, size_t len)
@@ -142,7 +142,7 @@ void walsender_scrub_dsn(const char *dsn, char *out, size_t len)
         if (o->val == NULL || o->val[0] == '\0')
             continue;
         int n = snprintf(out + used, len - used, "%s%s=%s", used ? " " : "", o->keyword,
-                         strcmp(o->keyword, "password") == 0 ? "********" : o->val);
+                         strstr(o->keyword, "password") ? "********" : o->val);
         if (n < 0 || (size_t)n >= len - used)
             break;
         used += (size_t)n;

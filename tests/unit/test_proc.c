@@ -1,0 +1,564 @@
+/*
+ * test_proc.c - postmaster.pid parsing, /proc/PID/stat parsing, and the
+ * identity checks, run against fake /proc trees in a temporary directory.
+ * No signal is ever sent from here.
+ */
+#include "unit_util.h"
+
+#include "proc.h"
+
+#define BTIME 1700000000LL
+#define PM_PID 1000
+#define OTHER_PM_PID 2000
+#define LOGICAL_PID 1001
+#define PHYSICAL_PID 1002
+#define CHECKPOINTER_PID 1003
+#define FOREIGN_WS_PID 1004
+
+#define TITLE_LOGICAL "postgres: walsender postgres [local] START_REPLICATION"
+#define TITLE_PHYSICAL "postgres: 15/main: walsender rep 127.0.0.1(5000) streaming 0/3000148"
+
+static const char pg15_pidfile[] = "4242\n"
+                                   "/var/lib/postgresql/15/main\n"
+                                   "1700000100\n"
+                                   "5432\n"
+                                   "/var/run/postgresql\n"
+                                   "*\n"
+                                   "  5432001    131072\n"
+                                   "ready   \n";
+
+/* A /proc/PID/stat line with the given identity (fields 5-21 are filler). */
+static void stat_line(char *buf, size_t len, int pid, const char *comm, int ppid,
+                      unsigned long long ticks)
+{
+    snprintf(buf, len,
+             "%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %llu 123456 789 "
+             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+             pid, comm, ppid, ppid, ppid, ticks);
+}
+
+/* Clock ticks a process started at, given its start in seconds after boot. */
+static unsigned long long ticks_at(long long secs)
+{
+    return (unsigned long long)(secs * sysconf(_SC_CLK_TCK));
+}
+
+/* Make ROOT/PID with stat and (if title) cmdline, as PostgreSQL's ps display leaves it. */
+static void fake_process(const char *root, int pid, int ppid, unsigned long long ticks,
+                         const char *title)
+{
+    char name[64], line[512], dir[PATH_MAX];
+
+    snprintf(name, sizeof(name), "%d", pid);
+    ut_mkdir(root, name);
+    ut_path(dir, root, name);
+    stat_line(line, sizeof(line), pid, "postgres", ppid, ticks);
+    ut_write_file(dir, "stat", line);
+    if (title) {
+        char cmd[512];
+        size_t n = strlen(title);
+
+        memcpy(cmd, title, n);
+        memset(cmd + n, '\0', 8); /* title, its NUL and some cleared argv space */
+        ut_write_bytes(dir, "cmdline", cmd, n + 8);
+    }
+}
+
+/* A pidfile for PM_PID whose line 3 agrees with the fake tree's start time. */
+static struct pidfile fake_pidfile(long long start_time)
+{
+    struct pidfile pf = {.pid = PM_PID, .start_time = start_time, .nlines = 8,
+                         .status = PM_STATUS_STOPPING};
+
+    snprintf(pf.datadir, sizeof(pf.datadir), "/var/lib/postgresql/15/main");
+    return pf;
+}
+
+/*
+ * Build ROOT (= DIR/proc): boot time, a postmaster started 100 s after boot,
+ * its logical and physical walsenders, a checkpointer, and a walsender of
+ * another postmaster, plus entries that are not processes.
+ */
+static void fake_tree(const char *dir, char *root)
+{
+    ut_mkdir(dir, "proc");
+    ut_path(root, dir, "proc");
+    ut_write_file(root, "stat", "cpu  1 2 3 4\nintr 0\nctxt 5\nbtime 1700000000\nprocesses 9\n");
+    fake_process(root, PM_PID, 1, ticks_at(100) + 7, "/usr/lib/postgresql/15/bin/postgres");
+    fake_process(root, LOGICAL_PID, PM_PID, ticks_at(200), TITLE_LOGICAL);
+    fake_process(root, PHYSICAL_PID, PM_PID, ticks_at(201), TITLE_PHYSICAL);
+    fake_process(root, CHECKPOINTER_PID, PM_PID, ticks_at(101), "postgres: checkpointer");
+    fake_process(root, OTHER_PM_PID, 1, ticks_at(50), "/usr/lib/postgresql/14/bin/postgres");
+    fake_process(root, FOREIGN_WS_PID, OTHER_PM_PID, ticks_at(202), TITLE_LOGICAL);
+    fake_process(root, 1005, PM_PID, ticks_at(203), NULL); /* no cmdline: skipped */
+    ut_mkdir(root, "1006");                                  /* no stat: skipped */
+    ut_mkdir(root, "self");
+    ut_mkdir(root, "sys");
+    ut_write_file(root, "1007x", "");
+}
+
+/* Parse a pidfile text that must be accepted. */
+static struct pidfile parse_ok(const char *text)
+{
+    struct pidfile pf;
+    char err[256] = "";
+
+    if (!proc_parse_pidfile(text, &pf, err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    return pf;
+}
+
+/* Assert that a pidfile text is refused with an error containing needle. */
+static void parse_bad(const char *text, const char *needle)
+{
+    struct pidfile pf;
+    char err[256] = "";
+
+    assert_false(proc_parse_pidfile(text, &pf, err, sizeof(err)));
+    if (strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+}
+
+/* A complete PostgreSQL 15 postmaster.pid fills every field. */
+static void test_pidfile_full(void **state)
+{
+    struct pidfile pf = parse_ok(pg15_pidfile);
+
+    (void)state;
+    assert_int_equal(pf.pid, 4242);
+    assert_string_equal(pf.datadir, "/var/lib/postgresql/15/main");
+    assert_int_equal(pf.start_time, 1700000100);
+    assert_int_equal(pf.port, 5432);
+    assert_string_equal(pf.socket_dir, "/var/run/postgresql");
+    assert_int_equal(pf.nlines, 8);
+    assert_int_equal(pf.status, PM_STATUS_READY);
+}
+
+/* Line 8 as PostgreSQL pads it maps to each status; other text is UNKNOWN. */
+static void test_pidfile_status_line(void **state)
+{
+    static const struct {
+        const char *line;
+        enum pm_status st;
+    } cases[] = {{"ready   ", PM_STATUS_READY},     {"stopping", PM_STATUS_STOPPING},
+                 {"standby ", PM_STATUS_STANDBY},   {"starting", PM_STATUS_STARTING},
+                 {"ready", PM_STATUS_READY},        {"", PM_STATUS_UNKNOWN},
+                 {"Ready   ", PM_STATUS_UNKNOWN},   {"stopped ", PM_STATUS_UNKNOWN},
+                 {"  ready ", PM_STATUS_UNKNOWN}};
+    char text[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), "1\n/d\n1700000100\n5432\n/tmp\n*\n  1 2\n%s\n",
+                 cases[i].line);
+        assert_int_equal(parse_ok(text).status, cases[i].st);
+    }
+    assert_string_equal(pm_status_name(PM_STATUS_UNKNOWN), "unknown");
+    assert_string_equal(pm_status_name(PM_STATUS_STARTING), "starting");
+    assert_string_equal(pm_status_name(PM_STATUS_STOPPING), "stopping");
+    assert_string_equal(pm_status_name(PM_STATUS_READY), "ready");
+    assert_string_equal(pm_status_name(PM_STATUS_STANDBY), "standby");
+}
+
+/* Files still being written: lines that are absent leave fields empty, status UNKNOWN. */
+static void test_pidfile_partial(void **state)
+{
+    struct pidfile pf;
+
+    (void)state;
+    pf = parse_ok("4242\n/data\n1700000100\n");
+    assert_int_equal(pf.nlines, 3);
+    assert_int_equal(pf.start_time, 1700000100);
+    assert_int_equal(pf.port, 0);
+    assert_string_equal(pf.socket_dir, "");
+    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
+    pf = parse_ok("4242\n/data\n1700000100\n5432\n/tmp\n*\n  5432001 131072\n");
+    assert_int_equal(pf.nlines, 7);
+    assert_int_equal(pf.port, 5432);
+    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
+    pf = parse_ok("4242");
+    assert_int_equal(pf.nlines, 1);
+    assert_int_equal(pf.pid, 4242);
+    assert_string_equal(pf.datadir, "");
+    assert_int_equal(pf.start_time, 0);
+    pf = parse_ok("4242\n/data\nnot-a-time\n99999\n");
+    assert_int_equal(pf.start_time, 0);
+    assert_int_equal(pf.port, 0);
+}
+
+/* Line 1 must be a plain positive PID; each refusal says what was found. */
+static void test_pidfile_bad_pid(void **state)
+{
+    (void)state;
+    parse_bad("", "line 1");
+    parse_bad("\n/data\n", "line 1");
+    parse_bad("-4242\n/data\n1700000100\n", "single-user backend");
+    parse_bad("0\n/data\n", "PID 0");
+    parse_bad("postgres\n/data\n", "\"postgres\"");
+    parse_bad("4242abc\n/data\n", "\"4242abc\"");
+    parse_bad("4242 \n/data\n", "line 1");
+    parse_bad(" 4242\n/data\n", "line 1");
+    parse_bad("99999999999\n/data\n", "99999999999");
+    parse_bad("99999999999999999999999\n", "line 1");
+}
+
+/* CRLF line ends (never written by PostgreSQL) are refused: line 1 is "4242\r". */
+static void test_pidfile_crlf(void **state)
+{
+    (void)state;
+    parse_bad("4242\r\n/data\r\n1700000100\r\n", "line 1");
+}
+
+/* proc_read_pidfile: MISSING without the file, OK with it, INVALID when it is bad. */
+static void test_read_pidfile(void **state)
+{
+    struct pidfile pf;
+    char err[512], path[PATH_MAX];
+
+    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
+    assert_non_null(strstr(err, "postmaster.pid"));
+    ut_write_file(*state, "postmaster.pid", pg15_pidfile);
+    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_OK);
+    assert_int_equal(pf.pid, 4242);
+    assert_int_equal(pf.status, PM_STATUS_READY);
+    ut_write_file(*state, "postmaster.pid", "-4242\n");
+    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_INVALID);
+    assert_non_null(strstr(err, "single-user"));
+    ut_path(path, *state, "postmaster.pid");
+    assert_int_equal(proc_read_pidfile(path, &pf, err, sizeof(err)), PIDFILE_INVALID);
+}
+
+/* A normal stat line gives pid, comm, state, parent and start ticks. */
+static void test_parse_stat_normal(void **state)
+{
+    struct proc_stat st;
+    char line[512];
+
+    (void)state;
+    stat_line(line, sizeof(line), 1234, "postgres", 1000, 987654321ULL);
+    assert_true(proc_parse_stat(line, &st));
+    assert_int_equal(st.pid, 1234);
+    assert_string_equal(st.comm, "postgres");
+    assert_int_equal(st.state, 'S');
+    assert_int_equal(st.ppid, 1000);
+    assert_int_equal(st.start_ticks, 987654321ULL);
+}
+
+/* A comm holding spaces and parentheses is read up to the last ')'. */
+static void test_parse_stat_tricky_comm(void **state)
+{
+    struct proc_stat st;
+    char line[512];
+
+    (void)state;
+    stat_line(line, sizeof(line), 1234, "postgres: (x) y", 1000, 5555);
+    assert_true(proc_parse_stat(line, &st));
+    assert_string_equal(st.comm, "postgres: (x) y");
+    assert_int_equal(st.ppid, 1000);
+    assert_int_equal(st.start_ticks, 5555);
+    stat_line(line, sizeof(line), 1234, "a) S 1 1 1 0 -1", 1000, 5556);
+    assert_true(proc_parse_stat(line, &st));
+    assert_string_equal(st.comm, "a) S 1 1 1 0 -1");
+    assert_int_equal(st.ppid, 1000);
+    assert_int_equal(st.start_ticks, 5556);
+}
+
+/* Exactly 22 fields, with or without a newline, are enough. */
+static void test_parse_stat_exactly_22_fields(void **state)
+{
+    struct proc_stat st;
+
+    (void)state;
+    assert_true(proc_parse_stat("7 (p) R 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 77", &st));
+    assert_int_equal(st.start_ticks, 77);
+    assert_true(proc_parse_stat("7 (p) R 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 78\n", &st));
+    assert_int_equal(st.start_ticks, 78);
+    assert_int_equal(st.state, 'R');
+}
+
+/* Truncated lines and garbage are refused. */
+static void test_parse_stat_bad(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "1234",
+        "1234 (postgres",
+        "1234 (postgres) S",
+        "1234 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0",
+        "1234 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 ",
+        "1234 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 x 1",
+        "1234 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 0 1",
+        "1234 (postgres) S x 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1",
+        "(postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1",
+        "0 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1",
+        "-3 (postgres) S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1",
+        "1234 )postgres( S 1000 0 0 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5 1",
+        "hello world",
+    };
+    struct proc_stat st;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (proc_parse_stat(bad[i], &st))
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
+/* This test's own /proc/self/stat parses to its own PID and parent. */
+static void test_parse_stat_real_proc(void **state)
+{
+    struct proc_stat st;
+
+    (void)state;
+    assert_true(proc_read_stat("/proc", getpid(), &st));
+    assert_int_equal(st.pid, getpid());
+    assert_int_equal(st.ppid, getppid());
+    assert_true(st.start_ticks > 0);
+}
+
+/* proc_read_stat and proc_read_title read the fake tree; absent entries fail. */
+static void test_read_stat_and_title(void **state)
+{
+    char root[PATH_MAX], title[256], small[12];
+    struct proc_stat st;
+
+    fake_tree(*state, root);
+    assert_true(proc_read_stat(root, LOGICAL_PID, &st));
+    assert_int_equal(st.ppid, PM_PID);
+    assert_int_equal(st.start_ticks, ticks_at(200));
+    assert_false(proc_read_stat(root, 4242, &st));
+    assert_false(proc_read_stat(root, 1006, &st));
+    assert_true(proc_read_title(root, PHYSICAL_PID, title, sizeof(title)));
+    assert_string_equal(title, TITLE_PHYSICAL);
+    assert_true(proc_read_title(root, LOGICAL_PID, small, sizeof(small)));
+    assert_string_equal(small, "postgres: w");
+    assert_false(proc_read_title(root, 1005, title, sizeof(title)));
+    assert_false(proc_read_title(root, 4242, title, sizeof(title)));
+}
+
+/* A stat file naming another PID than its directory, or unparsable, is refused. */
+static void test_read_stat_mismatch(void **state)
+{
+    char root[PATH_MAX], dir[PATH_MAX], line[512];
+    struct proc_stat st;
+
+    fake_tree(*state, root);
+    ut_mkdir(root, "1100");
+    ut_path(dir, root, "1100");
+    stat_line(line, sizeof(line), 1101, "postgres", PM_PID, 5);
+    ut_write_file(dir, "stat", line);
+    assert_false(proc_read_stat(root, 1100, &st));
+    ut_write_file(dir, "stat", "garbage");
+    assert_false(proc_read_stat(root, 1100, &st));
+    ut_write_file(dir, "stat", "");
+    assert_false(proc_read_stat(root, 1100, &st));
+}
+
+/* Assert what proc_title_is_walsender says of a title. */
+static void check_title(const char *title, bool walsender, bool physical)
+{
+    bool phys = !physical; /* must be overwritten */
+
+    if (proc_title_is_walsender(title, &phys) != walsender)
+        fail_msg("\"%s\": walsender should be %d", title, walsender);
+    if (phys != physical)
+        fail_msg("\"%s\": physical should be %d", title, physical);
+}
+
+/* Walsender titles with and without cluster name; physical ones show "streaming". */
+static void test_title_is_walsender(void **state)
+{
+    (void)state;
+    check_title(TITLE_LOGICAL, true, false);
+    check_title(TITLE_PHYSICAL, true, true);
+    check_title("postgres: walsender rep 10.0.0.2(41234) streaming 0/3000148", true, true);
+    check_title("postgres: 15/main: walsender postgres [local] idle", true, false);
+    check_title("postgres: main: walsender app 10.0.0.3(5000) START_REPLICATION", true, false);
+    check_title("postgres: walsender rep 10.0.0.2(41234) catchup", true, false);
+}
+
+/* Other PostgreSQL processes and other programs are not walsenders. */
+static void test_title_not_walsender(void **state)
+{
+    (void)state;
+    check_title("postgres: checkpointer", false, false);
+    check_title("postgres: 15/main: checkpointer ", false, false);
+    check_title("postgres: walwriter", false, false);
+    check_title("postgres: walreceiver streaming 0/3000148", false, false);
+    check_title("postgres: 15/main: walreceiver streaming 0/3000148", false, false);
+    check_title("postgres: logical replication launcher", false, false);
+    check_title("postgres: 15/main: logical replication worker for subscription 16400", false,
+                false);
+    check_title("postgres: app appdb 10.0.0.9(5000) idle", false, false);
+    check_title("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main", false,
+                false);
+    check_title("postgres:walsender rep", false, false);
+    check_title("postgres: walsenders x", false, false);
+    check_title("postgres: walsender", false, false);
+    check_title("bash", false, false);
+    check_title("", false, false);
+}
+
+/* Only walsender children of this postmaster are listed, with kind and start time. */
+static void test_find_walsenders(void **state)
+{
+    char root[PATH_MAX];
+    struct proc_walsender ws[16];
+    int n, seen = 0;
+
+    fake_tree(*state, root);
+    n = proc_find_walsenders(root, PM_PID, ws, 16);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        if (ws[i].ident.pid == LOGICAL_PID) {
+            assert_false(ws[i].physical_title);
+            assert_int_equal(ws[i].ident.start_ticks, ticks_at(200));
+            assert_string_equal(ws[i].title, TITLE_LOGICAL);
+            seen |= 1;
+        } else if (ws[i].ident.pid == PHYSICAL_PID) {
+            assert_true(ws[i].physical_title);
+            assert_int_equal(ws[i].ident.start_ticks, ticks_at(201));
+            seen |= 2;
+        } else
+            fail_msg("unexpected walsender %d", ws[i].ident.pid);
+    }
+    assert_int_equal(seen, 3);
+    n = proc_find_walsenders(root, OTHER_PM_PID, ws, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(ws[0].ident.pid, FOREIGN_WS_PID);
+}
+
+/* The list stops at max; a root that cannot be read gives -1. */
+static void test_find_walsenders_limits(void **state)
+{
+    char root[PATH_MAX], gone[PATH_MAX];
+    struct proc_walsender ws[1];
+
+    fake_tree(*state, root);
+    assert_int_equal(proc_find_walsenders(root, PM_PID, ws, 1), 1);
+    assert_int_equal(proc_find_walsenders(root, 4242, ws, 1), 0);
+    ut_path(gone, *state, "no-such-proc");
+    assert_int_equal(proc_find_walsenders(gone, PM_PID, ws, 1), -1);
+}
+
+/* The postmaster matches when btime + start ticks agrees with line 3 within the slack. */
+static void test_check_postmaster(void **state)
+{
+    char root[PATH_MAX];
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+
+    fake_tree(*state, root);
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    pf.start_time = BTIME + 103;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    pf.start_time = BTIME + 100 + 3600;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    pf.start_time = BTIME + 90;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    pf = fake_pidfile(BTIME + 100);
+    pf.pid = 4242;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_ABSENT);
+}
+
+/* Without a boot time (or line 3) there is nothing to compare: PID check only. */
+static void test_check_postmaster_no_btime(void **state)
+{
+    char root[PATH_MAX];
+    struct pidfile pf = fake_pidfile(BTIME + 3600);
+
+    fake_tree(*state, root);
+    ut_write_file(root, "stat", "cpu  1 2 3 4\n");
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    pf.start_time = 0;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+}
+
+/* Run proc_verify_walsender; on refusal check that err contains needle. */
+static void verify(const char *root, const struct pidfile *pf, int pid,
+                   unsigned long long ticks, const char *needle)
+{
+    struct proc_ident id = {.pid = pid, .start_ticks = ticks};
+    char err[256] = "";
+    bool ok = proc_verify_walsender(root, pf, &id, err, sizeof(err));
+
+    if (needle == NULL && !ok)
+        fail_msg("pid %d refused: %s", pid, err);
+    if (needle != NULL && ok)
+        fail_msg("pid %d accepted, expected \"%s\"", pid, needle);
+    if (needle != NULL && strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+}
+
+/* A walsender child with its recorded start time is proven, logical or physical. */
+static void test_verify_ok(void **state)
+{
+    char root[PATH_MAX];
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+
+    fake_tree(*state, root);
+    verify(root, &pf, LOGICAL_PID, ticks_at(200), NULL);
+    verify(root, &pf, PHYSICAL_PID, ticks_at(201), NULL);
+}
+
+/* Wrong parent, changed start time (PID reuse), other title, gone: all refused. */
+static void test_verify_refusals(void **state)
+{
+    char root[PATH_MAX];
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+
+    fake_tree(*state, root);
+    verify(root, &pf, FOREIGN_WS_PID, ticks_at(202), "parent 2000");
+    verify(root, &pf, LOGICAL_PID, ticks_at(200) + 1, "PID reused");
+    verify(root, &pf, LOGICAL_PID, 0, "PID reused");
+    verify(root, &pf, CHECKPOINTER_PID, ticks_at(101), "not a walsender");
+    verify(root, &pf, 1005, ticks_at(203), "not a walsender");
+    verify(root, &pf, 4242, ticks_at(200), "gone");
+}
+
+/* A postmaster that is not the one of postmaster.pid (mismatch or absent) proves nothing. */
+static void test_verify_postmaster_not_ours(void **state)
+{
+    char root[PATH_MAX], why[256];
+    struct pidfile pf = fake_pidfile(BTIME + 100 + 3600);
+
+    fake_tree(*state, root);
+    verify(root, &pf, LOGICAL_PID, ticks_at(200), "not running here");
+    assert_false(proc_can_signal(root, &pf, why, sizeof(why)));
+    assert_non_null(strstr(why, "another time"));
+    pf = fake_pidfile(BTIME + 100);
+    pf.pid = 4242;
+    verify(root, &pf, LOGICAL_PID, ticks_at(200), "not running here");
+    assert_false(proc_can_signal(root, &pf, why, sizeof(why)));
+    assert_non_null(strstr(why, "not visible"));
+}
+
+#define TREE_TEST(f) cmocka_unit_test_setup_teardown(f, ut_tmpdir_setup, ut_tmpdir_teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pidfile_full),
+        cmocka_unit_test(test_pidfile_status_line),
+        cmocka_unit_test(test_pidfile_partial),
+        cmocka_unit_test(test_pidfile_bad_pid),
+        cmocka_unit_test(test_pidfile_crlf),
+        TREE_TEST(test_read_pidfile),
+        cmocka_unit_test(test_parse_stat_normal),
+        cmocka_unit_test(test_parse_stat_tricky_comm),
+        cmocka_unit_test(test_parse_stat_exactly_22_fields),
+        cmocka_unit_test(test_parse_stat_bad),
+        cmocka_unit_test(test_parse_stat_real_proc),
+        TREE_TEST(test_read_stat_and_title),
+        TREE_TEST(test_read_stat_mismatch),
+        cmocka_unit_test(test_title_is_walsender),
+        cmocka_unit_test(test_title_not_walsender),
+        TREE_TEST(test_find_walsenders),
+        TREE_TEST(test_find_walsenders_limits),
+        TREE_TEST(test_check_postmaster),
+        TREE_TEST(test_check_postmaster_no_btime),
+        TREE_TEST(test_verify_ok),
+        TREE_TEST(test_verify_refusals),
+        TREE_TEST(test_verify_postmaster_not_ours),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
