@@ -107,7 +107,8 @@ json_t *audit_walsender_fields(const struct walsender *w)
     json_object_set_new(o, "application_name", jstr(w->application_name));
     json_object_set_new(o, "client_addr", jstr(w->client_addr));
     json_object_set_new(o, "sent_lsn", w->lsn_known ? json_string(sent) : json_null());
-    json_object_set_new(o, "flush_lsn", w->lsn_known && confirmed ? json_string(flush) : json_null());
+    json_object_set_new(o, "flush_lsn",
+                        w->lsn_known && confirmed ? json_string(flush) : json_null());
     json_object_set_new(o, "lag_bytes",
                         w->lsn_known && confirmed
                             ? json_integer((json_int_t)lsn_diff(w->sent_lsn, confirmed))
@@ -177,8 +178,8 @@ void audit_flush(struct audit *a)
     if (a == NULL || a->path == NULL || a->n == 0)
         return;
     if (!write_lines(a->path, a->queue, a->n)) {
-        log_error("could not write audit log \"%s\": %m; %d event(s) queued, retrying",
-                  a->path, a->n);
+        log_error("could not write audit log \"%s\": %m; %d event(s) queued, retrying", a->path,
+                  a->n);
         return;
     }
     for (int i = 0; i < a->n; i++)

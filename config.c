@@ -16,8 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STRING, OPT_DURATION, OPT_DURATION_OFF, OPT_YESNO, OPT_FLAG, OPT_GLOBS,
-                OPT_LOG_FORMAT, OPT_LOG_LEVEL };
+enum opt_type {
+    OPT_STRING,
+    OPT_DURATION,
+    OPT_DURATION_OFF,
+    OPT_YESNO,
+    OPT_FLAG,
+    OPT_GLOBS,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL
+};
 
 struct option_def {
     const char *name;
@@ -50,7 +58,8 @@ static const struct option_def options[] = {
     {"dry-run", OPT_FLAG, OFF(dry_run), "no", NULL,
      "report and audit what would be terminated, terminate nothing"},
     {"audit-log", OPT_STRING, OFF(audit_log), NULL, "FILE", "audit events, one JSON object a line"},
-    {"log-format", OPT_LOG_FORMAT, OFF(log_format), "text", "text|json", "format of the log on stderr"},
+    {"log-format", OPT_LOG_FORMAT, OFF(log_format), "text", "text|json",
+     "format of the log on stderr"},
     {"log-level", OPT_LOG_LEVEL, OFF(log_level), "info", "debug|info|warn|error",
      "lowest level logged"},
     {"config", OPT_STRING, OFF(config_file), NULL, "FILE",
@@ -373,7 +382,8 @@ static bool load_env(struct config *cfg, char **envp, int *list_source, char *er
             char *copy = strdup(v), *save = NULL;
             bool ok = true;
 
-            for (char *tok = strtok_r(copy, ",", &save); ok && tok; tok = strtok_r(NULL, ",", &save))
+            for (char *tok = strtok_r(copy, ",", &save); ok && tok;
+                 tok = strtok_r(NULL, ",", &save))
                 ok = set_value(cfg, o, trim(tok), &src, list_source, err, errlen);
             free(copy);
             if (!ok)

@@ -12,7 +12,7 @@
 #include "log.h"
 
 #define CONFIG_MAX_EXCLUDE 64
-#define CONFIG_ERR_LEN 512
+#define CONFIG_ERR_LEN     512
 
 struct config {
     char *dsn;

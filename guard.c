@@ -33,13 +33,13 @@
 #define DG_VERSION "0.0.0-unknown"
 #endif
 
-#define CONNECT_TIMEOUT_MS 3000
-#define QUERY_TIMEOUT_MS 3000
+#define CONNECT_TIMEOUT_MS   3000
+#define QUERY_TIMEOUT_MS     3000
 #define TERMINATE_TIMEOUT_MS 1000
-#define SHUTDOWN_TICK_MS 100
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 5000
-#define MAX_PROC_WALSENDERS 4096
+#define SHUTDOWN_TICK_MS     100
+#define BACKOFF_MIN_MS       250
+#define BACKOFF_MAX_MS       5000
+#define MAX_PROC_WALSENDERS  4096
 
 extern char **environ;
 
@@ -48,13 +48,13 @@ struct guard {
     int argc;
     char **argv;
     const char *proc_root;
-    char pgdata[PATH_MAX];          /* --pgdata, or data_directory from SQL */
+    char pgdata[PATH_MAX]; /* --pgdata, or data_directory from SQL */
 
     struct ws_session *sql;
     struct ws_server_info info;
     bool ever_connected;
-    bool saw_57p01;                 /* our session was ended by a shutdown */
-    bool sql_stopping;              /* ... and the server then refused us: 57P03 */
+    bool saw_57p01;    /* our session was ended by a shutdown */
+    bool sql_stopping; /* ... and the server then refused us: 57P03 */
     bool lsn_warned;
     int64_t next_connect_ms, backoff_ms, next_poll_ms;
     int64_t last_poll_us;
@@ -63,15 +63,15 @@ struct guard {
     struct pidfile pf;
     bool signal_ok;
     char signal_why[256];
-    int stop_pm_pid;                /* the postmaster whose shutdown we follow */
+    int stop_pm_pid; /* the postmaster whose shutdown we follow */
     bool closed_for_shutdown;
 
-    struct walsender *ws;           /* this tick's complete list, or NULL */
+    struct walsender *ws; /* this tick's complete list, or NULL */
     int n_ws;
 
     struct policy policy;
     struct audit *audit;
-    json_t *summary;                /* terminations of the current shutdown */
+    json_t *summary; /* terminations of the current shutdown */
     int64_t shutdown_wall_ms;
 
     int sigfd, inofd, inowd;
@@ -129,8 +129,7 @@ static void check_signal_path(struct guard *g)
             log_info("signal path available: postmaster %d is visible and may be signalled",
                      g->pf.pid);
         else if (why[0])
-            log_warn("signal path unavailable: %s; walsenders can be ended through SQL only",
-                     why);
+            log_warn("signal path unavailable: %s; walsenders can be ended through SQL only", why);
     }
     g->signal_ok = ok;
     snprintf(g->signal_why, sizeof(g->signal_why), "%s", ok ? "" : why);
@@ -141,15 +140,16 @@ static void report_privileges(struct guard *g)
 {
     const struct ws_server_info *in = &g->info;
 
-    log_info("connected to PostgreSQL %d as role \"%s\" (backend %d%s)", in->version_num,
-             in->role, in->backend_pid, in->in_recovery ? ", standby" : "");
+    log_info("connected to PostgreSQL %d as role \"%s\" (backend %d%s)", in->version_num, in->role,
+             in->backend_pid, in->in_recovery ? ", standby" : "");
     if (!in->superuser && !in->read_all_stats)
         log_warn("role \"%s\" is not a member of pg_read_all_stats (grant pg_monitor): "
                  "pg_stat_replication shows no LSNs, stalled walsenders cannot be recognised",
                  in->role);
     if (!in->superuser && !in->signal_backend)
         log_warn("role \"%s\" is not a member of pg_signal_backend: "
-                 "walsenders cannot be terminated through SQL", in->role);
+                 "walsenders cannot be terminated through SQL",
+                 in->role);
     if (g->cfg.pgdata == NULL && in->data_directory[0] && g->pgdata[0] == '\0') {
         snprintf(g->pgdata, sizeof(g->pgdata), "%s", in->data_directory);
         log_info("using data directory \"%s\" reported by the server", g->pgdata);
@@ -191,7 +191,7 @@ static void sql_connect(struct guard *g, int64_t now, bool *gone_hint)
     if (r == WS_UNREACHABLE)
         *gone_hint = true;
     log_msg(g->policy.phase == PHASE_WAITING && g->backoff_ms > BACKOFF_MIN_MS ? LOG_DEBUG
-                                                                             : LOG_INFO,
+                                                                               : LOG_INFO,
             "could not connect to PostgreSQL: %s", err);
     schedule_reconnect(g, now);
 }
@@ -216,8 +216,7 @@ static void add_identities(struct guard *g)
     for (int i = 0; i < g->n_ws; i++) {
         struct proc_stat st;
 
-        if (g->signal_ok && proc_read_stat(g->proc_root, g->ws[i].pid, &st) &&
-            st.ppid == g->pf.pid)
+        if (g->signal_ok && proc_read_stat(g->proc_root, g->ws[i].pid, &st) && st.ppid == g->pf.pid)
             g->ws[i].start_ticks = st.start_ticks;
     }
 }
@@ -321,7 +320,8 @@ static bool postmaster_gone(struct guard *g, bool sql_hint)
         return false;
     if (g->stop_pm_pid == 0)
         return sql_hint;
-    if (g->pf_state == PIDFILE_MISSING || (g->pf_state == PIDFILE_OK && g->pf.pid != g->stop_pm_pid))
+    if (g->pf_state == PIDFILE_MISSING ||
+        (g->pf_state == PIDFILE_OK && g->pf.pid != g->stop_pm_pid))
         return true;
     return g->signal_ok && g->pf_state == PIDFILE_OK &&
            proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
@@ -397,8 +397,7 @@ static const char *terminate(struct guard *g, const struct tracked *t, char *sql
             signalled)
             return "sql";
         if (sqlerr[0] == '\0')
-            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d) found no such backend",
-                     t->w.pid);
+            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d) found no such backend", t->w.pid);
     }
     if (!g->signal_ok) {
         snprintf(err, errlen, "signal path unavailable: %s", g->signal_why);
@@ -421,8 +420,8 @@ static void act(struct guard *g, const struct action *a, int64_t now)
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
         return;
     case ACT_WOULD_TERMINATE:
-        audit_termination(g, t, "would_terminate",
-                          walsender_connected(g->sql) ? "sql" : "signal", a->reason, NULL, NULL);
+        audit_termination(g, t, "would_terminate", walsender_connected(g->sql) ? "sql" : "signal",
+                          a->reason, NULL, NULL);
         return;
     case ACT_TERMINATE:
         break;
@@ -450,8 +449,8 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     for (int i = 0; i < g->policy.n; i++)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
     audit_set_string(f, "trigger", obs->stopping_why);
-    json_object_set_new(f, "postmaster_pid", g->stop_pm_pid ? json_integer(g->stop_pm_pid)
-                                                            : json_null());
+    json_object_set_new(f, "postmaster_pid",
+                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
     json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
     audit_emit(g->audit, "shutdown_started", f);
@@ -466,8 +465,8 @@ static void shutdown_completed(struct guard *g)
     json_t *f = json_object();
 
     json_object_set_new(f, "duration_ms", json_integer(wall_ms() - g->shutdown_wall_ms));
-    json_object_set_new(f, "postmaster_pid", g->stop_pm_pid ? json_integer(g->stop_pm_pid)
-                                                            : json_null());
+    json_object_set_new(f, "postmaster_pid",
+                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
@@ -522,9 +521,8 @@ static void log_config(struct guard *g, const char *what)
              "physical-deadline %s, %d excluded slot pattern(s)%s",
              DG_VERSION, what, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
              (long long)g->cfg.stall_after_ms, g->cfg.kill_stalled ? "yes" : "no",
-             (long long)g->cfg.poll_interval_ms,
-             g->cfg.physical_deadline_ms < 0 ? "off" : "on", g->cfg.n_exclude_slot,
-             g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
+             (long long)g->cfg.poll_interval_ms, g->cfg.physical_deadline_ms < 0 ? "off" : "on",
+             g->cfg.n_exclude_slot, g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
 }
 
 /* Re-read the configuration; keep the old one if the new one is invalid. */
@@ -695,11 +693,10 @@ int guard_run(int argc, char **argv)
 /* Print the top-level usage. */
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
-            "usage:\n"
-            "  demotion-guard run [options]   the daemon\n"
-            "  demotion-guard --version | --help\n\n");
+    fprintf(out, "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
+                 "usage:\n"
+                 "  demotion-guard run [options]   the daemon\n"
+                 "  demotion-guard --version | --help\n\n");
     config_usage(out);
     fprintf(out, "\ndurations: 250ms, 10s, 2m, 1h; exit codes: 0 ok, 1 runtime failure, 2 usage\n");
 }

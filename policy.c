@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const phase_names[] = {"waiting",  "observing", "armed",
-                                           "shutting_down", "enforcing", "done"};
+static const char *const phase_names[] = {"waiting",       "observing", "armed",
+                                          "shutting_down", "enforcing", "done"};
 
 /* The name of a phase, as logs, audit and metrics spell it. */
 const char *phase_name(enum phase ph)
@@ -339,8 +339,8 @@ static void transitions(struct policy *p, const struct observation *obs, struct 
         enter(p, PHASE_OBSERVING, now, out, "connected");
     else if (p->phase == PHASE_OBSERVING && !obs->sql_up)
         enter(p, PHASE_WAITING, now, out, "session lost");
-    if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) &&
-        now >= p->deadline_at_ms && logical_alive(p))
+    if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) && now >= p->deadline_at_ms &&
+        logical_alive(p))
         enter(p, PHASE_ENFORCING, now, out, "deadline passed with logical walsenders alive");
 }
 
@@ -354,8 +354,7 @@ bool policy_step(struct policy *p, const struct observation *obs, struct policy_
     if (obs->fresh && !track(p, obs))
         return false;
     transitions(p, obs, out);
-    if (p->phase != PHASE_ARMED && p->phase != PHASE_SHUTTING_DOWN &&
-        p->phase != PHASE_ENFORCING)
+    if (p->phase != PHASE_ARMED && p->phase != PHASE_SHUTTING_DOWN && p->phase != PHASE_ENFORCING)
         return true;
     return decide(p, obs->now_ms, out);
 }

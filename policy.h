@@ -12,19 +12,25 @@
 #include "config.h"
 #include "walsender.h"
 
-enum phase { PHASE_WAITING, PHASE_OBSERVING, PHASE_ARMED, PHASE_SHUTTING_DOWN, PHASE_ENFORCING,
-             PHASE_DONE };
+enum phase {
+    PHASE_WAITING,
+    PHASE_OBSERVING,
+    PHASE_ARMED,
+    PHASE_SHUTTING_DOWN,
+    PHASE_ENFORCING,
+    PHASE_DONE
+};
 
 enum reason { REASON_DEADLINE, REASON_STALLED, REASON_API };
 
 /* What the guard saw this tick. */
 struct observation {
-    int64_t now_ms;                /* monotonic */
-    bool sql_up;                   /* a working session to PostgreSQL */
-    bool stopping;                 /* the server is shutting down */
-    const char *stopping_why;      /* how that was seen */
-    bool postmaster_gone;          /* the postmaster that was stopping has exited */
-    bool fresh;                    /* ws is the complete current list */
+    int64_t now_ms;           /* monotonic */
+    bool sql_up;              /* a working session to PostgreSQL */
+    bool stopping;            /* the server is shutting down */
+    const char *stopping_why; /* how that was seen */
+    bool postmaster_gone;     /* the postmaster that was stopping has exited */
+    bool fresh;               /* ws is the complete current list */
     const struct walsender *ws;
     int n_ws;
 };
@@ -32,10 +38,10 @@ struct observation {
 /* One walsender as the policy follows it across ticks. */
 struct tracked {
     struct walsender w;
-    uint64_t confirmed;          /* flush LSN, or write LSN when flush is 0 */
-    int64_t confirmed_since_ms;  /* when it last moved, or when lagging began */
-    bool terminated;             /* a termination of this process succeeded */
-    bool reported;               /* its one would_terminate / excluded / failure notice */
+    uint64_t confirmed;         /* flush LSN, or write LSN when flush is 0 */
+    int64_t confirmed_since_ms; /* when it last moved, or when lagging began */
+    bool terminated;            /* a termination of this process succeeded */
+    bool reported;              /* its one would_terminate / excluded / failure notice */
     int attempts;
     int64_t last_attempt_ms;
 };
@@ -61,9 +67,9 @@ struct transition {
 struct policy_output {
     struct transition trans[4];
     int n_trans;
-    bool shutdown_started;  /* first sight of this shutdown: audit it */
-    bool completed;         /* the shutdown ended: write the summary */
-    bool expired;           /* an arm ran out without a shutdown */
+    bool shutdown_started; /* first sight of this shutdown: audit it */
+    bool completed;        /* the shutdown ended: write the summary */
+    bool expired;          /* an arm ran out without a shutdown */
     struct action *act;
     int n_act, cap_act;
 };
@@ -73,17 +79,17 @@ struct policy {
     enum phase phase;
     int64_t phase_since_ms;
     bool stopping_seen;
-    int64_t shutdown_at_ms;   /* when the shutdown was first seen */
-    bool clock_running;       /* a deadline is set (arm or shutdown) */
+    int64_t shutdown_at_ms; /* when the shutdown was first seen */
+    bool clock_running;     /* a deadline is set (arm or shutdown) */
     int64_t clock_start_ms;
     int64_t deadline_at_ms;
     int64_t arm_expires_ms;
-    char trigger[160];        /* what started the clock */
+    char trigger[160]; /* what started the clock */
     struct tracked *t;
     int n, cap;
 };
 
-#define POLICY_RETRY_MS 500
+#define POLICY_RETRY_MS     500
 #define POLICY_ARM_GRACE_MS 60000
 
 const char *phase_name(enum phase ph);

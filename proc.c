@@ -388,8 +388,7 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
     } else
         rc = kill(id->pid, SIGTERM);
     if (rc != 0) {
-        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid,
-                 strerror(errno));
+        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid, strerror(errno));
         return false;
     }
     return true;
@@ -407,8 +406,8 @@ bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why,
                  proc_root);
         return false;
     case PM_PROC_MISMATCH:
-        snprintf(why, len, "PID %d in %s started at another time than postmaster.pid says",
-                 pf->pid, proc_root);
+        snprintf(why, len, "PID %d in %s started at another time than postmaster.pid says", pf->pid,
+                 proc_root);
         return false;
     case PM_PROC_MATCH:
         break;

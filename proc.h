@@ -11,16 +11,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum pm_status { PM_STATUS_UNKNOWN, PM_STATUS_STARTING, PM_STATUS_STOPPING, PM_STATUS_READY,
-                 PM_STATUS_STANDBY };
+enum pm_status {
+    PM_STATUS_UNKNOWN,
+    PM_STATUS_STARTING,
+    PM_STATUS_STOPPING,
+    PM_STATUS_READY,
+    PM_STATUS_STANDBY
+};
 
 enum pidfile_result { PIDFILE_OK, PIDFILE_MISSING, PIDFILE_INVALID };
 
 /* What /proc says of the PID in postmaster.pid. */
 enum pm_proc {
-    PM_PROC_MATCH,    /* that process runs and started when postmaster.pid says */
-    PM_PROC_ABSENT,   /* no such process visible (gone, or another PID namespace) */
-    PM_PROC_MISMATCH  /* a process with that PID started at another time: not ours */
+    PM_PROC_MATCH,   /* that process runs and started when postmaster.pid says */
+    PM_PROC_ABSENT,  /* no such process visible (gone, or another PID namespace) */
+    PM_PROC_MISMATCH /* a process with that PID started at another time: not ours */
 };
 
 /* What postmaster.pid says (PostgreSQL >= 10 layout). */

@@ -423,8 +423,8 @@ bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender *
  * says whether PostgreSQL signalled the process (false: not a backend any
  * more).  False with err (and SQLSTATE kept) when SQL refused, e.g. 42501.
  */
-bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled,
-                         char *err, size_t errlen)
+bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled, char *err,
+                         size_t errlen)
 {
     char pidtext[16];
     const char *params[1] = {pidtext};

@@ -18,7 +18,7 @@ struct walsender {
     int pid;
     unsigned long long start_ticks; /* /proc/PID/stat field 22; 0: not visible */
     enum ws_kind kind;
-    bool lsn_known;                 /* false: NULL columns (no pg_read_all_stats) or /proc only */
+    bool lsn_known; /* false: NULL columns (no pg_read_all_stats) or /proc only */
     uint64_t sent_lsn, write_lsn, flush_lsn;
     char slot[64];
     char database[64];
@@ -61,8 +61,8 @@ bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
     __attribute__((warn_unused_result));
 bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
                         char *err, size_t errlen) __attribute__((warn_unused_result));
-bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled,
-                         char *err, size_t errlen) __attribute__((warn_unused_result));
+bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled, char *err,
+                         size_t errlen) __attribute__((warn_unused_result));
 const char *walsender_last_sqlstate(const struct ws_session *s);
 void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
 

@@ -40,12 +40,12 @@
 
 #include <libpq-fe.h>
 
-#define PROGRAM "logical-consumer"
-#define POSTGRES_EPOCH_UNIX 946684800LL /* 2000-01-01 00:00:00 UTC */
-#define XLOGDATA_HEADER 25              /* 'w' + dataStart + walEnd + sendTime */
-#define KEEPALIVE_SIZE 18               /* 'k' + walEnd + sendTime + reply flag */
-#define STATUS_SIZE 34                  /* 'r' + 3 LSNs + clock + reply flag */
-#define LOG_INTERVAL_MS 1000
+#define PROGRAM                "logical-consumer"
+#define POSTGRES_EPOCH_UNIX    946684800LL /* 2000-01-01 00:00:00 UTC */
+#define XLOGDATA_HEADER        25          /* 'w' + dataStart + walEnd + sendTime */
+#define KEEPALIVE_SIZE         18          /* 'k' + walEnd + sendTime + reply flag */
+#define STATUS_SIZE            34          /* 'r' + 3 LSNs + clock + reply flag */
+#define LOG_INTERVAL_MS        1000
 #define MAX_STATUS_INTERVAL_MS 3600000L
 
 enum mode { MODE_STALE, MODE_HEALTHY, MODE_SILENT };
@@ -53,32 +53,32 @@ enum mode { MODE_STALE, MODE_HEALTHY, MODE_SILENT };
 enum parse_result { PARSE_OK, PARSE_HELP, PARSE_ERROR };
 
 struct options {
-	const char *dsn;
-	const char *slot;
-	const char *plugin;
-	const char *output;     /* NULL: stdout */
-	const char *ready_file; /* NULL: none */
-	enum mode mode;
-	bool mode_set;
-	bool create_slot;
-	int status_interval_ms;
-	int reply_delay_ms; /* answer a reply request this much later (a network's RTT) */
+    const char *dsn;
+    const char *slot;
+    const char *plugin;
+    const char *output;     /* NULL: stdout */
+    const char *ready_file; /* NULL: none */
+    enum mode mode;
+    bool mode_set;
+    bool create_slot;
+    int status_interval_ms;
+    int reply_delay_ms; /* answer a reply request this much later (a network's RTT) */
 };
 
 /* What the stream has seen and confirmed so far. */
 struct stream {
-	PGconn *conn;
-	const struct options *opts;
-	FILE *out;
-	uint64_t data_start;    /* dataStart of the last XLogData, 0/0 before */
-	uint64_t data_end;      /* walEnd of the last XLogData */
-	uint64_t keepalive_end; /* walEnd of the last keepalive */
-	int64_t next_status_ms; /* monotonic time the next periodic update is due */
-	int64_t last_log_ms;    /* monotonic time of the last activity log line */
-	unsigned keepalives;    /* keepalives received since the last log line */
-	unsigned replies;       /* status updates sent since the last log line */
-	bool reply_asked;       /* a keepalive since the last log line asked */
-	uint64_t last_reported; /* LSN sent in the last status update */
+    PGconn *conn;
+    const struct options *opts;
+    FILE *out;
+    uint64_t data_start;    /* dataStart of the last XLogData, 0/0 before */
+    uint64_t data_end;      /* walEnd of the last XLogData */
+    uint64_t keepalive_end; /* walEnd of the last keepalive */
+    int64_t next_status_ms; /* monotonic time the next periodic update is due */
+    int64_t last_log_ms;    /* monotonic time of the last activity log line */
+    unsigned keepalives;    /* keepalives received since the last log line */
+    unsigned replies;       /* status updates sent since the last log line */
+    bool reply_asked;       /* a keepalive since the last log line asked */
+    uint64_t last_reported; /* LSN sent in the last status update */
 };
 
 static volatile sig_atomic_t stop_requested = 0;
@@ -86,44 +86,44 @@ static volatile sig_atomic_t stop_requested = 0;
 /* Writes one "logical-consumer: " prefixed line to stderr. Cannot fail. */
 __attribute__((format(printf, 1, 2))) static void log_msg(const char *fmt, ...)
 {
-	va_list ap;
+    va_list ap;
 
-	va_start(ap, fmt);
-	fputs(PROGRAM ": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
+    va_start(ap, fmt);
+    fputs(PROGRAM ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* Returns the length of a libpq message without its trailing newlines. */
 static int msg_len(const char *msg)
 {
-	size_t len = strlen(msg);
+    size_t len = strlen(msg);
 
-	while (len > 0 && msg[len - 1] == '\n')
-		len--;
-	return len > INT_MAX ? INT_MAX : (int)len;
+    while (len > 0 && msg[len - 1] == '\n')
+        len--;
+    return len > INT_MAX ? INT_MAX : (int)len;
 }
 
 /* Returns the mode's name as given on the command line. */
 static const char *mode_name(enum mode mode)
 {
-	switch (mode) {
-	case MODE_STALE:
-		return "stale";
-	case MODE_HEALTHY:
-		return "healthy";
-	case MODE_SILENT:
-		return "silent";
-	}
-	return "unknown";
+    switch (mode) {
+    case MODE_STALE:
+        return "stale";
+    case MODE_HEALTHY:
+        return "healthy";
+    case MODE_SILENT:
+        return "silent";
+    }
+    return "unknown";
 }
 
 /* Signal handler for SIGTERM and SIGINT: only records the request. */
 static void on_stop_signal(int signo)
 {
-	(void)signo;
-	stop_requested = 1;
+    (void)signo;
+    stop_requested = 1;
 }
 
 /*
@@ -132,61 +132,60 @@ static void on_stop_signal(int signo)
  */
 static void install_signals(void)
 {
-	struct sigaction sa;
+    struct sigaction sa;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* Returns the monotonic clock in milliseconds. */
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
+    struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Returns the wall clock in microseconds since 2000-01-01 (PostgreSQL epoch). */
 static int64_t pg_now_us(void)
 {
-	struct timespec ts;
+    struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((int64_t)ts.tv_sec - POSTGRES_EPOCH_UNIX) * 1000000 + ts.tv_nsec / 1000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((int64_t)ts.tv_sec - POSTGRES_EPOCH_UNIX) * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Stores v at dst as 8 big-endian bytes. */
 static void be64_put(unsigned char *dst, uint64_t v)
 {
-	for (int i = 7; i >= 0; i--) {
-		dst[i] = (unsigned char)(v & 0xff);
-		v >>= 8;
-	}
+    for (int i = 7; i >= 0; i--) {
+        dst[i] = (unsigned char)(v & 0xff);
+        v >>= 8;
+    }
 }
 
 /* Reads 8 big-endian bytes at src. */
 static uint64_t be64_get(const char *src)
 {
-	uint64_t v = 0;
+    uint64_t v = 0;
 
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | (unsigned char)src[i];
-	return v;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | (unsigned char)src[i];
+    return v;
 }
 
 /* Prints the usage text to the given stream. */
 static void usage(FILE *to)
 {
-	fprintf(to,
-	        "usage: " PROGRAM " --dsn CONNINFO --slot NAME --mode stale|healthy|silent\n"
-	        "       [--create-slot] [--plugin test_decoding] [--status-interval MS]\n"
-	        "       [--output FILE] [--ready-file FILE] [--reply-delay MS]\n");
+    fprintf(to, "usage: " PROGRAM " --dsn CONNINFO --slot NAME --mode stale|healthy|silent\n"
+                "       [--create-slot] [--plugin test_decoding] [--status-interval MS]\n"
+                "       [--output FILE] [--ready-file FILE] [--reply-delay MS]\n");
 }
 
 /*
@@ -195,18 +194,18 @@ static void usage(FILE *to)
  */
 static bool parse_int(const char *name, const char *value, long min, long max, int *out)
 {
-	char *end = NULL;
-	long v;
+    char *end = NULL;
+    long v;
 
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
-		log_msg("invalid value \"%s\" for --%s: expected an integer from %ld to %ld",
-		        value, name, min, max);
-		return false;
-	}
-	*out = (int)v;
-	return true;
+    errno = 0;
+    v = strtol(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
+        log_msg("invalid value \"%s\" for --%s: expected an integer from %ld to %ld", value, name,
+                min, max);
+        return false;
+    }
+    *out = (int)v;
+    return true;
 }
 
 /*
@@ -214,16 +213,16 @@ static bool parse_int(const char *name, const char *value, long min, long max, i
  */
 static bool parse_mode(const char *value, enum mode *out)
 {
-	static const enum mode modes[] = {MODE_STALE, MODE_HEALTHY, MODE_SILENT};
+    static const enum mode modes[] = {MODE_STALE, MODE_HEALTHY, MODE_SILENT};
 
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		if (strcmp(value, mode_name(modes[i])) == 0) {
-			*out = modes[i];
-			return true;
-		}
-	}
-	log_msg("invalid value \"%s\" for --mode: expected stale, healthy or silent", value);
-	return false;
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (strcmp(value, mode_name(modes[i])) == 0) {
+            *out = modes[i];
+            return true;
+        }
+    }
+    log_msg("invalid value \"%s\" for --mode: expected stale, healthy or silent", value);
+    return false;
 }
 
 /*
@@ -233,14 +232,13 @@ static bool parse_mode(const char *value, enum mode *out)
  */
 static bool check_name(const char *name, const char *value)
 {
-	size_t len = strlen(value);
+    size_t len = strlen(value);
 
-	if (len == 0 || len > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
-		log_msg("invalid value \"%s\" for --%s: expected 1 to 63 of a-z, 0-9 and _", value,
-		        name);
-		return false;
-	}
-	return true;
+    if (len == 0 || len > 63 || strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+        log_msg("invalid value \"%s\" for --%s: expected 1 to 63 of a-z, 0-9 and _", value, name);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -249,36 +247,36 @@ static bool check_name(const char *name, const char *value)
  */
 static bool apply_option(int opt, const char *arg, struct options *opts)
 {
-	switch (opt) {
-	case 'd':
-		opts->dsn = arg;
-		return true;
-	case 's':
-		opts->slot = arg;
-		return check_name("slot", arg);
-	case 'm':
-		opts->mode_set = true;
-		return parse_mode(arg, &opts->mode);
-	case 'c':
-		opts->create_slot = true;
-		return true;
-	case 'p':
-		opts->plugin = arg;
-		return check_name("plugin", arg);
-	case 'i':
-		return parse_int("status-interval", arg, 1, MAX_STATUS_INTERVAL_MS,
-		                 &opts->status_interval_ms);
-	case 'y':
-		return parse_int("reply-delay", arg, 0, MAX_STATUS_INTERVAL_MS, &opts->reply_delay_ms);
-	case 'o':
-		opts->output = arg;
-		return true;
-	case 'r':
-		opts->ready_file = arg;
-		return true;
-	default:
-		return false; /* getopt_long already named the option */
-	}
+    switch (opt) {
+    case 'd':
+        opts->dsn = arg;
+        return true;
+    case 's':
+        opts->slot = arg;
+        return check_name("slot", arg);
+    case 'm':
+        opts->mode_set = true;
+        return parse_mode(arg, &opts->mode);
+    case 'c':
+        opts->create_slot = true;
+        return true;
+    case 'p':
+        opts->plugin = arg;
+        return check_name("plugin", arg);
+    case 'i':
+        return parse_int("status-interval", arg, 1, MAX_STATUS_INTERVAL_MS,
+                         &opts->status_interval_ms);
+    case 'y':
+        return parse_int("reply-delay", arg, 0, MAX_STATUS_INTERVAL_MS, &opts->reply_delay_ms);
+    case 'o':
+        opts->output = arg;
+        return true;
+    case 'r':
+        opts->ready_file = arg;
+        return true;
+    default:
+        return false; /* getopt_long already named the option */
+    }
 }
 
 /*
@@ -287,41 +285,45 @@ static bool apply_option(int opt, const char *arg, struct options *opts)
  */
 static enum parse_result parse_options(int argc, char **argv, struct options *opts)
 {
-	static const struct option longopts[] = {
-		{"dsn", required_argument, NULL, 'd'},    {"slot", required_argument, NULL, 's'},
-		{"mode", required_argument, NULL, 'm'},   {"create-slot", no_argument, NULL, 'c'},
-		{"plugin", required_argument, NULL, 'p'}, {"status-interval", required_argument, NULL, 'i'},
-		{"output", required_argument, NULL, 'o'}, {"ready-file", required_argument, NULL, 'r'},
-		{"reply-delay", required_argument, NULL, 'y'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-	int opt;
+    static const struct option longopts[] = {{"dsn", required_argument, NULL, 'd'},
+                                             {"slot", required_argument, NULL, 's'},
+                                             {"mode", required_argument, NULL, 'm'},
+                                             {"create-slot", no_argument, NULL, 'c'},
+                                             {"plugin", required_argument, NULL, 'p'},
+                                             {"status-interval", required_argument, NULL, 'i'},
+                                             {"output", required_argument, NULL, 'o'},
+                                             {"ready-file", required_argument, NULL, 'r'},
+                                             {"reply-delay", required_argument, NULL, 'y'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int opt;
 
-	memset(opts, 0, sizeof(*opts));
-	opts->plugin = "test_decoding";
-	opts->status_interval_ms = 1000;
-	opterr = 0; /* report bad options here, with our prefix */
-	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-		if (opt == 'h')
-			return PARSE_HELP;
-		if (opt == '?' || opt == ':') {
-			log_msg("%s option \"%s\"", opt == ':' ? "missing value for" : "unrecognized",
-			        argv[optind > 1 ? optind - 1 : 1]);
-			return PARSE_ERROR;
-		}
-		if (!apply_option(opt, optarg, opts))
-			return PARSE_ERROR;
-	}
-	if (optind < argc) {
-		log_msg("unexpected argument \"%s\"", argv[optind]);
-		return PARSE_ERROR;
-	}
-	if (opts->dsn == NULL || opts->slot == NULL || !opts->mode_set) {
-		log_msg("missing option %s", opts->dsn == NULL    ? "--dsn"
-		                             : opts->slot == NULL ? "--slot"
-		                                                  : "--mode");
-		return PARSE_ERROR;
-	}
-	return PARSE_OK;
+    memset(opts, 0, sizeof(*opts));
+    opts->plugin = "test_decoding";
+    opts->status_interval_ms = 1000;
+    opterr = 0; /* report bad options here, with our prefix */
+    while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        if (opt == 'h')
+            return PARSE_HELP;
+        if (opt == '?' || opt == ':') {
+            log_msg("%s option \"%s\"", opt == ':' ? "missing value for" : "unrecognized",
+                    argv[optind > 1 ? optind - 1 : 1]);
+            return PARSE_ERROR;
+        }
+        if (!apply_option(opt, optarg, opts))
+            return PARSE_ERROR;
+    }
+    if (optind < argc) {
+        log_msg("unexpected argument \"%s\"", argv[optind]);
+        return PARSE_ERROR;
+    }
+    if (opts->dsn == NULL || opts->slot == NULL || !opts->mode_set) {
+        log_msg("missing option %s", opts->dsn == NULL    ? "--dsn"
+                                     : opts->slot == NULL ? "--slot"
+                                                          : "--mode");
+        return PARSE_ERROR;
+    }
+    return PARSE_OK;
 }
 
 /*
@@ -331,21 +333,21 @@ static enum parse_result parse_options(int argc, char **argv, struct options *op
  */
 static bool wait_socket(PGconn *conn, int timeout_ms)
 {
-	struct pollfd pfd;
+    struct pollfd pfd;
 
-	pfd.fd = PQsocket(conn);
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	if (pfd.fd < 0) {
-		log_msg("connection has no socket: %.*s", msg_len(PQerrorMessage(conn)),
-		        PQerrorMessage(conn));
-		return false;
-	}
-	if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR) {
-		log_msg("could not poll the connection: %m");
-		return false;
-	}
-	return true;
+    pfd.fd = PQsocket(conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd < 0) {
+        log_msg("connection has no socket: %.*s", msg_len(PQerrorMessage(conn)),
+                PQerrorMessage(conn));
+        return false;
+    }
+    if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR) {
+        log_msg("could not poll the connection: %m");
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -355,24 +357,24 @@ static bool wait_socket(PGconn *conn, int timeout_ms)
  */
 static PGresult *await_result(PGconn *conn)
 {
-	while (!stop_requested) {
-		if (!PQconsumeInput(conn))
-			return PQgetResult(conn); /* does not block on a dead connection */
-		if (!PQisBusy(conn))
-			return PQgetResult(conn);
-		if (!wait_socket(conn, 1000))
-			return NULL;
-	}
-	return NULL;
+    while (!stop_requested) {
+        if (!PQconsumeInput(conn))
+            return PQgetResult(conn); /* does not block on a dead connection */
+        if (!PQisBusy(conn))
+            return PQgetResult(conn);
+        if (!wait_socket(conn, 1000))
+            return NULL;
+    }
+    return NULL;
 }
 
 /* Reads and discards the results left after the one a caller consumed. */
 static void drain_results(PGconn *conn)
 {
-	PGresult *res;
+    PGresult *res;
 
-	while ((res = await_result(conn)) != NULL)
-		PQclear(res);
+    while ((res = await_result(conn)) != NULL)
+        PQclear(res);
 }
 
 /*
@@ -382,26 +384,26 @@ static void drain_results(PGconn *conn)
  */
 static PGconn *connect_replication(const struct options *opts)
 {
-	char appname[64];
-	const char *keys[] = {"connect_timeout", "dbname", "replication",
-	                      "fallback_application_name", NULL};
-	const char *values[] = {"10", opts->dsn, "database", appname, NULL};
-	PGconn *conn;
+    char appname[64];
+    const char *keys[] = {"connect_timeout", "dbname", "replication", "fallback_application_name",
+                          NULL};
+    const char *values[] = {"10", opts->dsn, "database", appname, NULL};
+    PGconn *conn;
 
-	snprintf(appname, sizeof(appname), PROGRAM "-%s", mode_name(opts->mode));
-	conn = PQconnectdbParams(keys, values, 1);
-	if (conn == NULL) {
-		log_msg("could not connect: out of memory");
-		return NULL;
-	}
-	if (PQstatus(conn) != CONNECTION_OK) {
-		log_msg("could not connect: %.*s", msg_len(PQerrorMessage(conn)), PQerrorMessage(conn));
-		PQfinish(conn);
-		return NULL;
-	}
-	log_msg("connected: server %d, backend pid %d, application_name \"%s\"",
-	        PQserverVersion(conn), PQbackendPID(conn), PQparameterStatus(conn, "application_name"));
-	return conn;
+    snprintf(appname, sizeof(appname), PROGRAM "-%s", mode_name(opts->mode));
+    conn = PQconnectdbParams(keys, values, 1);
+    if (conn == NULL) {
+        log_msg("could not connect: out of memory");
+        return NULL;
+    }
+    if (PQstatus(conn) != CONNECTION_OK) {
+        log_msg("could not connect: %.*s", msg_len(PQerrorMessage(conn)), PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    log_msg("connected: server %d, backend pid %d, application_name \"%s\"", PQserverVersion(conn),
+            PQbackendPID(conn), PQparameterStatus(conn, "application_name"));
+    return conn;
 }
 
 /*
@@ -410,30 +412,30 @@ static PGconn *connect_replication(const struct options *opts)
  */
 static bool create_slot(PGconn *conn, const struct options *opts)
 {
-	char cmd[256];
-	PGresult *res;
-	const char *state;
-	bool ok;
+    char cmd[256];
+    PGresult *res;
+    const char *state;
+    bool ok;
 
-	snprintf(cmd, sizeof(cmd), "CREATE_REPLICATION_SLOT %s LOGICAL %s", opts->slot, opts->plugin);
-	if (!PQsendQuery(conn, cmd)) {
-		log_msg("could not send \"%s\": %.*s", cmd, msg_len(PQerrorMessage(conn)),
-		        PQerrorMessage(conn));
-		return false;
-	}
-	res = await_result(conn);
-	state = res == NULL ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	ok = res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-	                     (state != NULL && strcmp(state, "42710") == 0));
-	if (ok)
-		log_msg("slot \"%s\" %s", opts->slot,
-		        PQresultStatus(res) == PGRES_TUPLES_OK ? "created" : "exists already");
-	else if (res != NULL)
-		log_msg("could not create slot \"%s\": %.*s", opts->slot,
-		        msg_len(PQresultErrorMessage(res)), PQresultErrorMessage(res));
-	PQclear(res);
-	drain_results(conn);
-	return ok;
+    snprintf(cmd, sizeof(cmd), "CREATE_REPLICATION_SLOT %s LOGICAL %s", opts->slot, opts->plugin);
+    if (!PQsendQuery(conn, cmd)) {
+        log_msg("could not send \"%s\": %.*s", cmd, msg_len(PQerrorMessage(conn)),
+                PQerrorMessage(conn));
+        return false;
+    }
+    res = await_result(conn);
+    state = res == NULL ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    ok = res != NULL &&
+         (PQresultStatus(res) == PGRES_TUPLES_OK || (state != NULL && strcmp(state, "42710") == 0));
+    if (ok)
+        log_msg("slot \"%s\" %s", opts->slot,
+                PQresultStatus(res) == PGRES_TUPLES_OK ? "created" : "exists already");
+    else if (res != NULL)
+        log_msg("could not create slot \"%s\": %.*s", opts->slot,
+                msg_len(PQresultErrorMessage(res)), PQresultErrorMessage(res));
+    PQclear(res);
+    drain_results(conn);
+    return ok;
 }
 
 /*
@@ -442,29 +444,29 @@ static bool create_slot(PGconn *conn, const struct options *opts)
  */
 static bool write_ready_file(const char *path, int pid)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
-	int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    char tmp[PATH_MAX];
+    FILE *f;
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		log_msg("ready file name \"%s\" is too long", path);
-		return false;
-	}
-	f = fopen(tmp, "w");
-	if (f == NULL) {
-		log_msg("could not open \"%s\": %m", tmp);
-		return false;
-	}
-	fprintf(f, "%d\n", pid);
-	if (ferror(f) | (fclose(f) != 0)) {
-		log_msg("could not write \"%s\": %m", tmp);
-		return false;
-	}
-	if (rename(tmp, path) != 0) {
-		log_msg("could not rename \"%s\" to \"%s\": %m", tmp, path);
-		return false;
-	}
-	return true;
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        log_msg("ready file name \"%s\" is too long", path);
+        return false;
+    }
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        log_msg("could not open \"%s\": %m", tmp);
+        return false;
+    }
+    fprintf(f, "%d\n", pid);
+    if (ferror(f) | (fclose(f) != 0)) {
+        log_msg("could not write \"%s\": %m", tmp);
+        return false;
+    }
+    if (rename(tmp, path) != 0) {
+        log_msg("could not rename \"%s\" to \"%s\": %m", tmp, path);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -473,41 +475,41 @@ static bool write_ready_file(const char *path, int pid)
  */
 static bool start_streaming(PGconn *conn, const struct options *opts)
 {
-	char cmd[128];
-	PGresult *res;
-	bool ok;
+    char cmd[128];
+    PGresult *res;
+    bool ok;
 
-	snprintf(cmd, sizeof(cmd), "START_REPLICATION SLOT %s LOGICAL 0/0", opts->slot);
-	if (!PQsendQuery(conn, cmd)) {
-		log_msg("could not send \"%s\": %.*s", cmd, msg_len(PQerrorMessage(conn)),
-		        PQerrorMessage(conn));
-		return false;
-	}
-	res = await_result(conn);
-	ok = res != NULL && PQresultStatus(res) == PGRES_COPY_BOTH;
-	if (res != NULL && !ok)
-		log_msg("could not start streaming from slot \"%s\": %.*s", opts->slot,
-		        msg_len(PQresultErrorMessage(res)), PQresultErrorMessage(res));
-	PQclear(res);
-	if (!ok)
-		return false;
-	log_msg("streaming started: slot \"%s\", mode %s, walsender pid %d, status interval %d ms",
-	        opts->slot, mode_name(opts->mode), PQbackendPID(conn), opts->status_interval_ms);
-	return opts->ready_file == NULL || write_ready_file(opts->ready_file, PQbackendPID(conn));
+    snprintf(cmd, sizeof(cmd), "START_REPLICATION SLOT %s LOGICAL 0/0", opts->slot);
+    if (!PQsendQuery(conn, cmd)) {
+        log_msg("could not send \"%s\": %.*s", cmd, msg_len(PQerrorMessage(conn)),
+                PQerrorMessage(conn));
+        return false;
+    }
+    res = await_result(conn);
+    ok = res != NULL && PQresultStatus(res) == PGRES_COPY_BOTH;
+    if (res != NULL && !ok)
+        log_msg("could not start streaming from slot \"%s\": %.*s", opts->slot,
+                msg_len(PQresultErrorMessage(res)), PQresultErrorMessage(res));
+    PQclear(res);
+    if (!ok)
+        return false;
+    log_msg("streaming started: slot \"%s\", mode %s, walsender pid %d, status interval %d ms",
+            opts->slot, mode_name(opts->mode), PQbackendPID(conn), opts->status_interval_ms);
+    return opts->ready_file == NULL || write_ready_file(opts->ready_file, PQbackendPID(conn));
 }
 
 /* Returns the LSN the mode confirms as write, flush and apply. */
 static uint64_t reported_lsn(const struct stream *st)
 {
-	uint64_t lsn = st->data_start;
+    uint64_t lsn = st->data_start;
 
-	if (st->opts->mode == MODE_HEALTHY) {
-		if (st->data_end > lsn)
-			lsn = st->data_end;
-		if (st->keepalive_end > lsn)
-			lsn = st->keepalive_end;
-	}
-	return lsn;
+    if (st->opts->mode == MODE_HEALTHY) {
+        if (st->data_end > lsn)
+            lsn = st->data_end;
+        if (st->keepalive_end > lsn)
+            lsn = st->keepalive_end;
+    }
+    return lsn;
 }
 
 /*
@@ -516,19 +518,19 @@ static uint64_t reported_lsn(const struct stream *st)
  */
 static void log_activity(struct stream *st)
 {
-	int64_t now = mono_ms();
+    int64_t now = mono_ms();
 
-	if (now - st->last_log_ms < LOG_INTERVAL_MS || (st->keepalives == 0 && st->replies == 0))
-		return;
-	log_msg("%u keepalives received (last wal end %X/%X%s), %u replies sent "
-	        "(write/flush/apply %X/%X)",
-	        st->keepalives, (unsigned)(st->keepalive_end >> 32), (unsigned)st->keepalive_end,
-	        st->reply_asked ? ", reply requested" : "", st->replies,
-	        (unsigned)(st->last_reported >> 32), (unsigned)st->last_reported);
-	st->keepalives = 0;
-	st->replies = 0;
-	st->reply_asked = false;
-	st->last_log_ms = now;
+    if (now - st->last_log_ms < LOG_INTERVAL_MS || (st->keepalives == 0 && st->replies == 0))
+        return;
+    log_msg("%u keepalives received (last wal end %X/%X%s), %u replies sent "
+            "(write/flush/apply %X/%X)",
+            st->keepalives, (unsigned)(st->keepalive_end >> 32), (unsigned)st->keepalive_end,
+            st->reply_asked ? ", reply requested" : "", st->replies,
+            (unsigned)(st->last_reported >> 32), (unsigned)st->last_reported);
+    st->keepalives = 0;
+    st->replies = 0;
+    st->reply_asked = false;
+    st->last_log_ms = now;
 }
 
 /*
@@ -538,27 +540,27 @@ static void log_activity(struct stream *st)
  */
 static bool send_status(struct stream *st)
 {
-	unsigned char msg[STATUS_SIZE];
-	uint64_t lsn = reported_lsn(st);
+    unsigned char msg[STATUS_SIZE];
+    uint64_t lsn = reported_lsn(st);
 
-	st->next_status_ms = mono_ms() + st->opts->status_interval_ms;
-	if (st->opts->mode == MODE_SILENT)
-		return true;
-	msg[0] = 'r';
-	be64_put(msg + 1, lsn);                  /* write */
-	be64_put(msg + 9, lsn);                  /* flush */
-	be64_put(msg + 17, lsn);                 /* apply */
-	be64_put(msg + 25, (uint64_t)pg_now_us()); /* client clock */
-	msg[33] = 0;                             /* no reply requested */
-	if (PQputCopyData(st->conn, (const char *)msg, sizeof(msg)) <= 0 || PQflush(st->conn) != 0) {
-		log_msg("could not send status update: %.*s", msg_len(PQerrorMessage(st->conn)),
-		        PQerrorMessage(st->conn));
-		return false;
-	}
-	st->last_reported = lsn;
-	st->replies++;
-	log_activity(st);
-	return true;
+    st->next_status_ms = mono_ms() + st->opts->status_interval_ms;
+    if (st->opts->mode == MODE_SILENT)
+        return true;
+    msg[0] = 'r';
+    be64_put(msg + 1, lsn);                    /* write */
+    be64_put(msg + 9, lsn);                    /* flush */
+    be64_put(msg + 17, lsn);                   /* apply */
+    be64_put(msg + 25, (uint64_t)pg_now_us()); /* client clock */
+    msg[33] = 0;                               /* no reply requested */
+    if (PQputCopyData(st->conn, (const char *)msg, sizeof(msg)) <= 0 || PQflush(st->conn) != 0) {
+        log_msg("could not send status update: %.*s", msg_len(PQerrorMessage(st->conn)),
+                PQerrorMessage(st->conn));
+        return false;
+    }
+    st->last_reported = lsn;
+    st->replies++;
+    log_activity(st);
+    return true;
 }
 
 /*
@@ -567,20 +569,20 @@ static bool send_status(struct stream *st)
  */
 static bool handle_xlogdata(struct stream *st, const char *buf, int len)
 {
-	if (len < XLOGDATA_HEADER) {
-		log_msg("XLogData message too short: %d bytes", len);
-		return false;
-	}
-	st->data_start = be64_get(buf + 1);
-	st->data_end = be64_get(buf + 9);
-	fprintf(st->out, "%X/%X ", (unsigned)(st->data_start >> 32), (unsigned)st->data_start);
-	fwrite(buf + XLOGDATA_HEADER, 1, (size_t)(len - XLOGDATA_HEADER), st->out);
-	fputc('\n', st->out);
-	if (fflush(st->out) != 0 || ferror(st->out)) {
-		log_msg("could not write the output: %m");
-		return false;
-	}
-	return true;
+    if (len < XLOGDATA_HEADER) {
+        log_msg("XLogData message too short: %d bytes", len);
+        return false;
+    }
+    st->data_start = be64_get(buf + 1);
+    st->data_end = be64_get(buf + 9);
+    fprintf(st->out, "%X/%X ", (unsigned)(st->data_start >> 32), (unsigned)st->data_start);
+    fwrite(buf + XLOGDATA_HEADER, 1, (size_t)(len - XLOGDATA_HEADER), st->out);
+    fputc('\n', st->out);
+    if (fflush(st->out) != 0 || ferror(st->out)) {
+        log_msg("could not write the output: %m");
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -591,36 +593,36 @@ static bool handle_xlogdata(struct stream *st, const char *buf, int len)
  */
 static bool handle_keepalive(struct stream *st, const char *buf, int len)
 {
-	bool reply;
+    bool reply;
 
-	if (len < KEEPALIVE_SIZE) {
-		log_msg("keepalive message too short: %d bytes", len);
-		return false;
-	}
-	st->keepalive_end = be64_get(buf + 1);
-	reply = buf[17] != 0;
-	st->keepalives++;
-	st->reply_asked |= reply;
-	if (reply && st->opts->reply_delay_ms == 0)
-		return send_status(st);
-	if (reply && mono_ms() + st->opts->reply_delay_ms < st->next_status_ms)
-		st->next_status_ms = mono_ms() + st->opts->reply_delay_ms;
-	log_activity(st);
-	return true;
+    if (len < KEEPALIVE_SIZE) {
+        log_msg("keepalive message too short: %d bytes", len);
+        return false;
+    }
+    st->keepalive_end = be64_get(buf + 1);
+    reply = buf[17] != 0;
+    st->keepalives++;
+    st->reply_asked |= reply;
+    if (reply && st->opts->reply_delay_ms == 0)
+        return send_status(st);
+    if (reply && mono_ms() + st->opts->reply_delay_ms < st->next_status_ms)
+        st->next_status_ms = mono_ms() + st->opts->reply_delay_ms;
+    log_activity(st);
+    return true;
 }
 
 /* Dispatches one CopyData message from the server. Logs unknown ones. */
 static bool handle_message(struct stream *st, const char *buf, int len)
 {
-	switch (buf[0]) {
-	case 'w':
-		return handle_xlogdata(st, buf, len);
-	case 'k':
-		return handle_keepalive(st, buf, len);
-	default:
-		log_msg("unexpected message type \"%c\" (%d bytes)", buf[0], len);
-		return false;
-	}
+    switch (buf[0]) {
+    case 'w':
+        return handle_xlogdata(st, buf, len);
+    case 'k':
+        return handle_keepalive(st, buf, len);
+    default:
+        log_msg("unexpected message type \"%c\" (%d bytes)", buf[0], len);
+        return false;
+    }
 }
 
 /*
@@ -632,40 +634,40 @@ static bool handle_message(struct stream *st, const char *buf, int len)
  */
 static int finish_stream(PGconn *conn)
 {
-	PGresult *res;
+    PGresult *res;
 
-	while ((res = await_result(conn)) != NULL) {
-		ExecStatusType status = PQresultStatus(res);
-		bool ended = true;
+    while ((res = await_result(conn)) != NULL) {
+        ExecStatusType status = PQresultStatus(res);
+        bool ended = true;
 
-		if (status == PGRES_COPY_IN) {
-			log_msg("server ended the copy");
-			ended = PQputCopyEnd(conn, NULL) > 0 && PQflush(conn) == 0;
-			if (!ended)
-				log_msg("could not end the copy: %.*s", msg_len(PQerrorMessage(conn)),
-				        PQerrorMessage(conn));
-		} else if (status == PGRES_COMMAND_OK)
-			log_msg("server closed the stream: \"%s\"", PQcmdStatus(res));
-		else
-			log_msg("stream ended with error: %.*s", msg_len(PQresultErrorMessage(res)),
-			        PQresultErrorMessage(res));
-		PQclear(res);
-		if (status != PGRES_COPY_IN || !ended)
-			break; /* the stream is over; a walsender exits without ReadyForQuery */
-	}
-	return 0;
+        if (status == PGRES_COPY_IN) {
+            log_msg("server ended the copy");
+            ended = PQputCopyEnd(conn, NULL) > 0 && PQflush(conn) == 0;
+            if (!ended)
+                log_msg("could not end the copy: %.*s", msg_len(PQerrorMessage(conn)),
+                        PQerrorMessage(conn));
+        } else if (status == PGRES_COMMAND_OK)
+            log_msg("server closed the stream: \"%s\"", PQcmdStatus(res));
+        else
+            log_msg("stream ended with error: %.*s", msg_len(PQresultErrorMessage(res)),
+                    PQresultErrorMessage(res));
+        PQclear(res);
+        if (status != PGRES_COPY_IN || !ended)
+            break; /* the stream is over; a walsender exits without ReadyForQuery */
+    }
+    return 0;
 }
 
 /* Returns how long to poll: until the next status update, at most the interval. */
 static int poll_timeout(const struct stream *st)
 {
-	int64_t left = st->next_status_ms - mono_ms();
+    int64_t left = st->next_status_ms - mono_ms();
 
-	if (left < 0)
-		return 0;
-	if (left > st->opts->status_interval_ms)
-		return st->opts->status_interval_ms;
-	return (int)left;
+    if (left < 0)
+        return 0;
+    if (left > st->opts->status_interval_ms)
+        return st->opts->status_interval_ms;
+    return (int)left;
 }
 
 /*
@@ -674,14 +676,14 @@ static int poll_timeout(const struct stream *st)
  */
 static bool wait_input(struct stream *st)
 {
-	if (!wait_socket(st->conn, poll_timeout(st)))
-		return false;
-	if (!PQconsumeInput(st->conn)) {
-		log_msg("connection lost: %.*s", msg_len(PQerrorMessage(st->conn)),
-		        PQerrorMessage(st->conn));
-		return false;
-	}
-	return true;
+    if (!wait_socket(st->conn, poll_timeout(st)))
+        return false;
+    if (!PQconsumeInput(st->conn)) {
+        log_msg("connection lost: %.*s", msg_len(PQerrorMessage(st->conn)),
+                PQerrorMessage(st->conn));
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -691,34 +693,34 @@ static bool wait_input(struct stream *st)
  */
 static int stream_run(struct stream *st)
 {
-	for (;;) {
-		char *buf = NULL;
-		int len;
+    for (;;) {
+        char *buf = NULL;
+        int len;
 
-		if (stop_requested) {
-			log_msg("stop requested, exiting");
-			return 0;
-		}
-		if (mono_ms() >= st->next_status_ms && !send_status(st))
-			return 0; /* already logged: the connection broke */
-		len = PQgetCopyData(st->conn, &buf, 1);
-		if (len > 0) {
-			bool ok = handle_message(st, buf, len);
+        if (stop_requested) {
+            log_msg("stop requested, exiting");
+            return 0;
+        }
+        if (mono_ms() >= st->next_status_ms && !send_status(st))
+            return 0; /* already logged: the connection broke */
+        len = PQgetCopyData(st->conn, &buf, 1);
+        if (len > 0) {
+            bool ok = handle_message(st, buf, len);
 
-			PQfreemem(buf);
-			if (!ok)
-				return 1; /* already logged */
-		} else if (len == 0) {
-			if (!wait_input(st))
-				return 0; /* already logged: the connection broke */
-		} else if (len == -1) {
-			return finish_stream(st->conn);
-		} else {
-			log_msg("connection lost: %.*s", msg_len(PQerrorMessage(st->conn)),
-			        PQerrorMessage(st->conn));
-			return 0;
-		}
-	}
+            PQfreemem(buf);
+            if (!ok)
+                return 1; /* already logged */
+        } else if (len == 0) {
+            if (!wait_input(st))
+                return 0; /* already logged: the connection broke */
+        } else if (len == -1) {
+            return finish_stream(st->conn);
+        } else {
+            log_msg("connection lost: %.*s", msg_len(PQerrorMessage(st->conn)),
+                    PQerrorMessage(st->conn));
+            return 0;
+        }
+    }
 }
 
 /*
@@ -727,48 +729,48 @@ static int stream_run(struct stream *st)
  */
 static int run(const struct options *opts, FILE *out)
 {
-	struct stream st;
-	PGconn *conn = connect_replication(opts);
-	int rc;
+    struct stream st;
+    PGconn *conn = connect_replication(opts);
+    int rc;
 
-	if (conn == NULL)
-		return stop_requested ? 0 : 1;
-	if ((opts->create_slot && !create_slot(conn, opts)) || !start_streaming(conn, opts)) {
-		PQfinish(conn);
-		return stop_requested ? 0 : 1; /* already logged */
-	}
-	memset(&st, 0, sizeof(st));
-	st.conn = conn;
-	st.opts = opts;
-	st.out = out;
-	st.next_status_ms = mono_ms(); /* first status update right away */
-	st.last_log_ms = mono_ms() - LOG_INTERVAL_MS;
-	rc = stream_run(&st);
-	PQfinish(conn);
-	return rc;
+    if (conn == NULL)
+        return stop_requested ? 0 : 1;
+    if ((opts->create_slot && !create_slot(conn, opts)) || !start_streaming(conn, opts)) {
+        PQfinish(conn);
+        return stop_requested ? 0 : 1; /* already logged */
+    }
+    memset(&st, 0, sizeof(st));
+    st.conn = conn;
+    st.opts = opts;
+    st.out = out;
+    st.next_status_ms = mono_ms(); /* first status update right away */
+    st.last_log_ms = mono_ms() - LOG_INTERVAL_MS;
+    rc = stream_run(&st);
+    PQfinish(conn);
+    return rc;
 }
 
 /* Parses the options, opens the output and runs the consumer. */
 int main(int argc, char **argv)
 {
-	struct options opts;
-	enum parse_result parsed = parse_options(argc, argv, &opts);
-	FILE *out = stdout;
-	int rc;
+    struct options opts;
+    enum parse_result parsed = parse_options(argc, argv, &opts);
+    FILE *out = stdout;
+    int rc;
 
-	if (parsed != PARSE_OK) {
-		usage(parsed == PARSE_HELP ? stdout : stderr);
-		return parsed == PARSE_HELP ? 0 : 2;
-	}
-	install_signals();
-	if (opts.output != NULL && (out = fopen(opts.output, "a")) == NULL) {
-		log_msg("could not open \"%s\": %m", opts.output);
-		return 1;
-	}
-	rc = run(&opts, out);
-	if (out != stdout && fclose(out) != 0) {
-		log_msg("could not close \"%s\": %m", opts.output);
-		return 1;
-	}
-	return rc;
+    if (parsed != PARSE_OK) {
+        usage(parsed == PARSE_HELP ? stdout : stderr);
+        return parsed == PARSE_HELP ? 0 : 2;
+    }
+    install_signals();
+    if (opts.output != NULL && (out = fopen(opts.output, "a")) == NULL) {
+        log_msg("could not open \"%s\": %m", opts.output);
+        return 1;
+    }
+    rc = run(&opts, out);
+    if (out != stdout && fclose(out) != 0) {
+        log_msg("could not close \"%s\": %m", opts.output);
+        return 1;
+    }
+    return rc;
 }

@@ -43,8 +43,13 @@ static void check_keys(json_t *o, const char *const *keys, int n)
 /* A walsender with known LSNs: sent 0/3000148, write 0/3000100, flush 0/3000000. */
 static struct walsender sample_walsender(void)
 {
-    struct walsender w = {.pid = 4242, .start_ticks = 99, .kind = WS_LOGICAL, .lsn_known = true,
-                          .sent_lsn = 0x3000148, .write_lsn = 0x3000100, .flush_lsn = 0x3000000};
+    struct walsender w = {.pid = 4242,
+                          .start_ticks = 99,
+                          .kind = WS_LOGICAL,
+                          .lsn_known = true,
+                          .sent_lsn = 0x3000148,
+                          .write_lsn = 0x3000100,
+                          .flush_lsn = 0x3000000};
 
     snprintf(w.slot, sizeof(w.slot), "debezium");
     snprintf(w.application_name, sizeof(w.application_name), "pgjdbc");
@@ -65,8 +70,8 @@ static void test_render_order(void **state)
     line = audit_render("2024-01-02T03:04:05.678Z", "terminated", f);
     json_decref(f); /* render takes no ownership */
     assert_non_null(line);
-    assert_true(strncmp(line, "{\"ts\":\"2024-01-02T03:04:05.678Z\",\"event\":\"terminated\",",
-                        52) == 0);
+    assert_true(
+        strncmp(line, "{\"ts\":\"2024-01-02T03:04:05.678Z\",\"event\":\"terminated\",", 52) == 0);
     o = parse_line(line, strlen(line));
     check_keys(o, keys, 5);
     json_decref(o);
@@ -107,7 +112,7 @@ static void test_render_escaping(void **state)
 /* A walsender's fields: the documented keys, LSNs as PostgreSQL writes them, lag in bytes. */
 static void test_walsender_fields(void **state)
 {
-    static const char *const keys[] = {"pid",       "slot",     "kind",      "application_name",
+    static const char *const keys[] = {"pid",         "slot",     "kind",      "application_name",
                                        "client_addr", "sent_lsn", "flush_lsn", "lag_bytes"};
     struct walsender w = sample_walsender();
     json_t *o = audit_walsender_fields(&w);

@@ -160,12 +160,31 @@ static void check_all_set(const struct config *cfg)
 /* Every option is read from "--name value" flags. */
 static void test_flags_separate_value(void **state)
 {
-    char *argv[] = {"--dsn", "host=db port=5433", "--pgdata", "/srv/pg", "--deadline", "5s",
-                    "--stall-after", "2m", "--kill-stalled-at-shutdown", "no",
-                    "--poll-interval", "250ms", "--exclude-slot", "debezium_*",
-                    "--exclude-slot", "keep", "--physical-deadline", "1m", "--dry-run",
-                    "--audit-log", "/var/log/dg/audit.json", "--log-format", "json",
-                    "--log-level", "debug"};
+    char *argv[] = {"--dsn",
+                    "host=db port=5433",
+                    "--pgdata",
+                    "/srv/pg",
+                    "--deadline",
+                    "5s",
+                    "--stall-after",
+                    "2m",
+                    "--kill-stalled-at-shutdown",
+                    "no",
+                    "--poll-interval",
+                    "250ms",
+                    "--exclude-slot",
+                    "debezium_*",
+                    "--exclude-slot",
+                    "keep",
+                    "--physical-deadline",
+                    "1m",
+                    "--dry-run",
+                    "--audit-log",
+                    "/var/log/dg/audit.json",
+                    "--log-format",
+                    "json",
+                    "--log-level",
+                    "debug"};
     struct config cfg;
     char err[CONFIG_ERR_LEN];
 
@@ -179,10 +198,18 @@ static void test_flags_separate_value(void **state)
 /* Every option is read from "--name=value" flags. */
 static void test_flags_equals_value(void **state)
 {
-    char *argv[] = {"--dsn=host=db port=5433", "--pgdata=/srv/pg", "--deadline=5s",
-                    "--stall-after=2m", "--kill-stalled-at-shutdown=no", "--poll-interval=250ms",
-                    "--exclude-slot=debezium_*", "--exclude-slot=keep", "--physical-deadline=1m",
-                    "--dry-run=yes", "--audit-log=/var/log/dg/audit.json", "--log-format=json",
+    char *argv[] = {"--dsn=host=db port=5433",
+                    "--pgdata=/srv/pg",
+                    "--deadline=5s",
+                    "--stall-after=2m",
+                    "--kill-stalled-at-shutdown=no",
+                    "--poll-interval=250ms",
+                    "--exclude-slot=debezium_*",
+                    "--exclude-slot=keep",
+                    "--physical-deadline=1m",
+                    "--dry-run=yes",
+                    "--audit-log=/var/log/dg/audit.json",
+                    "--log-format=json",
                     "--log-level=debug"};
     struct config cfg;
     char err[CONFIG_ERR_LEN];
@@ -197,14 +224,19 @@ static void test_flags_equals_value(void **state)
 /* Every option is read from its DEMOTION_GUARD_* variable ('-' becomes '_'). */
 static void test_env_every_option(void **state)
 {
-    char *env[] = {"DEMOTION_GUARD_DSN=host=db port=5433", "DEMOTION_GUARD_PGDATA=/srv/pg",
-                   "DEMOTION_GUARD_DEADLINE=5s", "DEMOTION_GUARD_STALL_AFTER=2m",
+    char *env[] = {"DEMOTION_GUARD_DSN=host=db port=5433",
+                   "DEMOTION_GUARD_PGDATA=/srv/pg",
+                   "DEMOTION_GUARD_DEADLINE=5s",
+                   "DEMOTION_GUARD_STALL_AFTER=2m",
                    "DEMOTION_GUARD_KILL_STALLED_AT_SHUTDOWN=no",
                    "DEMOTION_GUARD_POLL_INTERVAL=250ms",
                    "DEMOTION_GUARD_EXCLUDE_SLOT=debezium_*,keep",
-                   "DEMOTION_GUARD_PHYSICAL_DEADLINE=1m", "DEMOTION_GUARD_DRY_RUN=yes",
+                   "DEMOTION_GUARD_PHYSICAL_DEADLINE=1m",
+                   "DEMOTION_GUARD_DRY_RUN=yes",
                    "DEMOTION_GUARD_AUDIT_LOG=/var/log/dg/audit.json",
-                   "DEMOTION_GUARD_LOG_FORMAT=json", "DEMOTION_GUARD_LOG_LEVEL=debug", NULL};
+                   "DEMOTION_GUARD_LOG_FORMAT=json",
+                   "DEMOTION_GUARD_LOG_LEVEL=debug",
+                   NULL};
     struct config cfg;
     char err[CONFIG_ERR_LEN];
 
@@ -661,10 +693,19 @@ static void test_slot_excluded_globs(void **state)
 /* The option table lists every option once, and --help shows each of them. */
 static void test_option_names_and_usage(void **state)
 {
-    static const char *const want[] = {"dsn", "pgdata", "deadline", "stall-after",
-                                       "kill-stalled-at-shutdown", "poll-interval",
-                                       "exclude-slot", "physical-deadline", "dry-run",
-                                       "audit-log", "log-format", "log-level", "config"};
+    static const char *const want[] = {"dsn",
+                                       "pgdata",
+                                       "deadline",
+                                       "stall-after",
+                                       "kill-stalled-at-shutdown",
+                                       "poll-interval",
+                                       "exclude-slot",
+                                       "physical-deadline",
+                                       "dry-run",
+                                       "audit-log",
+                                       "log-format",
+                                       "log-level",
+                                       "config"};
     const char *names[32];
     int n = config_option_names(names, 32);
     char *buf = NULL;

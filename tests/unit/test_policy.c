@@ -7,9 +7,9 @@
 
 #include "policy.h"
 
-#define T0 1000000 /* the fake clock's start, in ms */
+#define T0       1000000 /* the fake clock's start, in ms */
 #define DEADLINE 10000
-#define STALL 30000
+#define STALL    30000
 
 /* Observation flags for step(). */
 enum { UP = 1, STOP = 2, GONE = 4, STALE = 8 };
@@ -1128,8 +1128,7 @@ static void test_wakeup_expiry_and_physical(void **state)
     step(f, T0, UP);
     policy_arm(&f->p, T0, -1, "api", &f->out);
     assert_int_equal(policy_next_wakeup(&f->p, T0), T0 + DEADLINE);
-    assert_int_equal(policy_next_wakeup(&f->p, T0 + DEADLINE),
-                     T0 + DEADLINE + POLICY_ARM_GRACE_MS);
+    assert_int_equal(policy_next_wakeup(&f->p, T0 + DEADLINE), T0 + DEADLINE + POLICY_ARM_GRACE_MS);
     f->cfg.physical_deadline_ms = 2 * DEADLINE;
     step(f, T0 + DEADLINE + 1, STOP);
     assert_int_equal(policy_next_wakeup(&f->p, T0 + DEADLINE + 1), T0 + 3 * DEADLINE + 1);

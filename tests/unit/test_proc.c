@@ -7,15 +7,15 @@
 
 #include "proc.h"
 
-#define BTIME 1700000000LL
-#define PM_PID 1000
-#define OTHER_PM_PID 2000
-#define LOGICAL_PID 1001
-#define PHYSICAL_PID 1002
+#define BTIME            1700000000LL
+#define PM_PID           1000
+#define OTHER_PM_PID     2000
+#define LOGICAL_PID      1001
+#define PHYSICAL_PID     1002
 #define CHECKPOINTER_PID 1003
-#define FOREIGN_WS_PID 1004
+#define FOREIGN_WS_PID   1004
 
-#define TITLE_LOGICAL "postgres: walsender postgres [local] START_REPLICATION"
+#define TITLE_LOGICAL  "postgres: walsender postgres [local] START_REPLICATION"
 #define TITLE_PHYSICAL "postgres: 15/main: walsender rep 127.0.0.1(5000) streaming 0/3000148"
 
 static const char pg15_pidfile[] = "4242\n"
@@ -67,8 +67,8 @@ static void fake_process(const char *root, int pid, int ppid, unsigned long long
 /* A pidfile for PM_PID whose line 3 agrees with the fake tree's start time. */
 static struct pidfile fake_pidfile(long long start_time)
 {
-    struct pidfile pf = {.pid = PM_PID, .start_time = start_time, .nlines = 8,
-                         .status = PM_STATUS_STOPPING};
+    struct pidfile pf = {
+        .pid = PM_PID, .start_time = start_time, .nlines = 8, .status = PM_STATUS_STOPPING};
 
     snprintf(pf.datadir, sizeof(pf.datadir), "/var/lib/postgresql/15/main");
     return pf;
@@ -91,7 +91,7 @@ static void fake_tree(const char *dir, char *root)
     fake_process(root, OTHER_PM_PID, 1, ticks_at(50), "/usr/lib/postgresql/14/bin/postgres");
     fake_process(root, FOREIGN_WS_PID, OTHER_PM_PID, ticks_at(202), TITLE_LOGICAL);
     fake_process(root, 1005, PM_PID, ticks_at(203), NULL); /* no cmdline: skipped */
-    ut_mkdir(root, "1006");                                  /* no stat: skipped */
+    ut_mkdir(root, "1006");                                /* no stat: skipped */
     ut_mkdir(root, "self");
     ut_mkdir(root, "sys");
     ut_write_file(root, "1007x", "");
@@ -140,10 +140,10 @@ static void test_pidfile_status_line(void **state)
     static const struct {
         const char *line;
         enum pm_status st;
-    } cases[] = {{"ready   ", PM_STATUS_READY},     {"stopping", PM_STATUS_STOPPING},
-                 {"standby ", PM_STATUS_STANDBY},   {"starting", PM_STATUS_STARTING},
-                 {"ready", PM_STATUS_READY},        {"", PM_STATUS_UNKNOWN},
-                 {"Ready   ", PM_STATUS_UNKNOWN},   {"stopped ", PM_STATUS_UNKNOWN},
+    } cases[] = {{"ready   ", PM_STATUS_READY},   {"stopping", PM_STATUS_STOPPING},
+                 {"standby ", PM_STATUS_STANDBY}, {"starting", PM_STATUS_STARTING},
+                 {"ready", PM_STATUS_READY},      {"", PM_STATUS_UNKNOWN},
+                 {"Ready   ", PM_STATUS_UNKNOWN}, {"stopped ", PM_STATUS_UNKNOWN},
                  {"  ready ", PM_STATUS_UNKNOWN}};
     char text[512];
 
@@ -389,8 +389,7 @@ static void test_title_not_walsender(void **state)
     check_title("postgres: 15/main: logical replication worker for subscription 16400", false,
                 false);
     check_title("postgres: app appdb 10.0.0.9(5000) idle", false, false);
-    check_title("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main", false,
-                false);
+    check_title("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main", false, false);
     check_title("postgres:walsender rep", false, false);
     check_title("postgres: walsenders x", false, false);
     check_title("postgres: walsender", false, false);
@@ -473,8 +472,8 @@ static void test_check_postmaster_no_btime(void **state)
 }
 
 /* Run proc_verify_walsender; on refusal check that err contains needle. */
-static void verify(const char *root, const struct pidfile *pf, int pid,
-                   unsigned long long ticks, const char *needle)
+static void verify(const char *root, const struct pidfile *pf, int pid, unsigned long long ticks,
+                   const char *needle)
 {
     struct proc_ident id = {.pid = pid, .start_ticks = ticks};
     char err[256] = "";

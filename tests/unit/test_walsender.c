@@ -64,8 +64,8 @@ static void test_lsn_parse_invalid(void **state)
 /* Formatting matches PostgreSQL's %X/%X and parsing gives the value back. */
 static void test_lsn_format_round_trip(void **state)
 {
-    static const uint64_t values[] = {0, 1, 0x3000148ULL, 0x16B374D848ULL, 1ULL << 32,
-                                      0xFFFFFFFFULL, UINT64_MAX};
+    static const uint64_t values[] = {
+        0, 1, 0x3000148ULL, 0x16B374D848ULL, 1ULL << 32, 0xFFFFFFFFULL, UINT64_MAX};
     char buf[32];
 
     (void)state;
@@ -107,8 +107,7 @@ static void test_scrub_key_value(void **state)
     char out[512];
 
     (void)state;
-    scrub("host=db.example port=5433 user=guard password=s3cret dbname=postgres", out,
-          sizeof(out));
+    scrub("host=db.example port=5433 user=guard password=s3cret dbname=postgres", out, sizeof(out));
     assert_null(strstr(out, "s3cret"));
     assert_non_null(strstr(out, "password=********"));
     assert_non_null(strstr(out, "host=db.example"));
@@ -195,11 +194,11 @@ static void test_scrub_sslpassword(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lsn_parse_valid),     cmocka_unit_test(test_lsn_parse_invalid),
+        cmocka_unit_test(test_lsn_parse_valid),       cmocka_unit_test(test_lsn_parse_invalid),
         cmocka_unit_test(test_lsn_format_round_trip), cmocka_unit_test(test_lsn_diff),
-        cmocka_unit_test(test_scrub_key_value),     cmocka_unit_test(test_scrub_uri),
-        cmocka_unit_test(test_scrub_no_password),   cmocka_unit_test(test_scrub_unparsable),
-        cmocka_unit_test(test_scrub_small_buffer),  cmocka_unit_test(test_scrub_sslpassword),
+        cmocka_unit_test(test_scrub_key_value),       cmocka_unit_test(test_scrub_uri),
+        cmocka_unit_test(test_scrub_no_password),     cmocka_unit_test(test_scrub_unparsable),
+        cmocka_unit_test(test_scrub_small_buffer),    cmocka_unit_test(test_scrub_sslpassword),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
