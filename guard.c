@@ -247,11 +247,12 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
     ok = walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     g->last_poll_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
     if (!ok) {
-        log_msg(force ? LOG_INFO : LOG_WARN, "poll query failed: %s", err);
+        /* at a fast stop the server ends our session before the last snapshot */
+        log_msg(force ? LOG_DEBUG : LOG_WARN, "poll query failed: %s", err);
         return;
     }
+    log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
     add_identities(g);
     check_lsn_visibility(g);
 }

@@ -117,7 +117,8 @@ bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t 
 
 /*
  * Read DIR/postmaster.pid.  MISSING when the file is not there (the
- * postmaster is not running); INVALID with err for anything unreadable.
+ * postmaster is not running) or still empty (one is starting); INVALID with
+ * err for anything unreadable or unparsable.
  */
 enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
                                       size_t errlen)
@@ -143,6 +144,11 @@ enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, ch
         return PIDFILE_INVALID;
     }
     text[n] = '\0';
+    if (n == 0) {
+        /* a postmaster creating the file: not there yet, as far as we care */
+        snprintf(err, errlen, "\"%s\" is empty", path);
+        return PIDFILE_MISSING;
+    }
     return proc_parse_pidfile(text, pf, err, errlen) ? PIDFILE_OK : PIDFILE_INVALID;
 }
 
