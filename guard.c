@@ -64,7 +64,6 @@ struct guard {
     bool signal_ok;
     char signal_why[256];
     int stop_pm_pid; /* the postmaster whose shutdown we follow */
-    bool closed_for_shutdown;
 
     struct walsender *ws; /* this tick's complete list, or NULL */
     int n_ws;
@@ -233,6 +232,22 @@ static void check_lsn_visibility(struct guard *g)
         }
 }
 
+/*
+ * Without postmaster.pid, a smart shutdown is invisible to a session that
+ * the server lets live: new sessions are refused (57P03) while ours goes on,
+ * and the shutdown waits for us.  So each poll also asks whether the server
+ * would accept a session.
+ */
+static void probe_smart_shutdown(struct guard *g)
+{
+    if (g->pf_state == PIDFILE_OK || g->sql_stopping)
+        return;
+    if (walsender_probe(g->cfg.dsn) == WS_REJECTED) {
+        log_info("new sessions are refused (57P03) while ours lives: a smart shutdown");
+        g->sql_stopping = true;
+    }
+}
+
 /* Run the poll query when due; fills g->ws with a complete list. */
 static void sql_poll(struct guard *g, int64_t now, bool force)
 {
@@ -255,6 +270,7 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
     log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
     add_identities(g);
     check_lsn_visibility(g);
+    probe_smart_shutdown(g);
 }
 
 /*
@@ -342,7 +358,8 @@ static void observe(struct guard *g, struct observation *obs)
     sql_check(g, now);
     if (!pid_stopping)
         sql_connect(g, now, &sql_hint);
-    sql_poll(g, now, pid_stopping && !g->closed_for_shutdown);
+    /* the shutdown is noticed first; the last snapshot comes a turn later */
+    sql_poll(g, now, (pid_stopping || g->sql_stopping) && g->policy.stopping_seen);
     if (!walsender_connected(g->sql) &&
         (pid_stopping || g->sql_stopping || g->policy.stopping_seen))
         proc_scan(g);
@@ -350,8 +367,9 @@ static void observe(struct guard *g, struct observation *obs)
     obs->now_ms = now;
     obs->sql_up = walsender_connected(g->sql);
     obs->stopping = pid_stopping || g->sql_stopping;
-    obs->stopping_why = pid_stopping ? "postmaster.pid says \"stopping\""
-                                     : "session ended with 57P01, reconnect refused with 57P03";
+    obs->stopping_why = pid_stopping   ? "postmaster.pid says \"stopping\""
+                        : g->saw_57p01 ? "session ended with 57P01, reconnect refused with 57P03"
+                                       : "new sessions refused with 57P03";
     if (obs->stopping && !g->policy.stopping_seen)
         g->stop_pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
     obs->postmaster_gone = postmaster_gone(g, sql_hint);
@@ -380,6 +398,16 @@ static void audit_termination(struct guard *g, const struct tracked *t, const ch
 }
 
 /*
+ * Try SQL first?  While the session works, yes; once the server is shutting
+ * down the signal is preferred when available: the server is ending the
+ * session and a query on it could wait.
+ */
+static bool use_sql(const struct guard *g)
+{
+    return walsender_connected(g->sql) && !(g->policy.stopping_seen && g->signal_ok);
+}
+
+/*
  * End one walsender: pg_terminate_backend() while the session works, else
  * (or when SQL refuses, e.g. a superuser's walsender) a verified SIGTERM.
  * Returns the method used, or NULL with err when neither worked; sqlerr
@@ -392,7 +420,7 @@ static const char *terminate(struct guard *g, const struct tracked *t, char *sql
     bool signalled;
 
     sqlerr[0] = '\0';
-    if (walsender_connected(g->sql)) {
+    if (use_sql(g)) {
         if (walsender_terminate(g->sql, t->w.pid, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
                                 sqlerrlen) &&
             signalled)
@@ -421,8 +449,8 @@ static void act(struct guard *g, const struct action *a, int64_t now)
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
         return;
     case ACT_WOULD_TERMINATE:
-        audit_termination(g, t, "would_terminate", walsender_connected(g->sql) ? "sql" : "signal",
-                          a->reason, NULL, NULL);
+        audit_termination(g, t, "would_terminate", use_sql(g) ? "sql" : "signal", a->reason, NULL,
+                          NULL);
         return;
     case ACT_TERMINATE:
         break;
@@ -472,7 +500,7 @@ static void shutdown_completed(struct guard *g)
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
     g->stop_pm_pid = 0;
-    g->saw_57p01 = g->sql_stopping = g->closed_for_shutdown = false;
+    g->saw_57p01 = g->sql_stopping = false;
     g->next_connect_ms = mono_ms();
     g->backoff_ms = BACKOFF_MIN_MS;
 }
@@ -499,15 +527,15 @@ static void decide(struct guard *g, const struct observation *obs)
 }
 
 /*
- * Under a shutdown, close our own session once the last snapshot is taken,
- * so that a smart shutdown does not wait for us.
+ * Under a shutdown, close our own session once the last snapshot is taken
+ * (the turn after the one that noticed it), so that a smart shutdown does not
+ * wait for us.
  */
-static void release_session(struct guard *g)
+static void release_session(struct guard *g, bool snapshot_taken)
 {
-    if (!walsender_connected(g->sql) || !g->policy.stopping_seen)
+    if (!walsender_connected(g->sql) || !g->policy.stopping_seen || !snapshot_taken)
         return;
     walsender_disconnect(g->sql);
-    g->closed_for_shutdown = true;
     log_info("closed own session: the server is shutting down");
 }
 
@@ -567,6 +595,8 @@ static bool wait_event(struct guard *g, bool *hup)
         at = g->next_poll_ms;
     if (!walsender_connected(g->sql) && g->next_connect_ms < at)
         at = g->next_connect_ms;
+    if (g->policy.stopping_seen && walsender_connected(g->sql))
+        at = now; /* the last snapshot, then the session is closed */
     if (g->policy.stopping_seen || g->inowd < 0)
         at = at < now + SHUTDOWN_TICK_MS ? at : now + SHUTDOWN_TICK_MS;
     at = at < now + 1000 ? at : now + 1000;
@@ -670,6 +700,7 @@ int guard_run(int argc, char **argv)
         return 1;
     while (wait_event(&g, &hup)) {
         struct observation obs;
+        bool was_stopping = g.policy.stopping_seen;
 
         if (hup) {
             hup = false;
@@ -677,8 +708,7 @@ int guard_run(int argc, char **argv)
         }
         observe(&g, &obs);
         decide(&g, &obs);
-        if (g.pf_state == PIDFILE_OK && g.pf.status == PM_STATUS_STOPPING)
-            release_session(&g);
+        release_session(&g, was_stopping);
         audit_flush(g.audit);
     }
     walsender_session_free(g.sql);

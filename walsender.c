@@ -263,13 +263,20 @@ static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_inf
     return true;
 }
 
-/* After a failed attempt: does a server answer and refuse (57P03)? */
-static enum ws_connect_result classify_failure(const char *dsn)
+/*
+ * Does a server answer new sessions, and how?  WS_CONNECTED when it would
+ * accept one, WS_REJECTED when it refuses with 57P03 (shutting down, or
+ * starting up), WS_UNREACHABLE when nobody answers.  Blocks for at most the
+ * 1 s connect_timeout; on a local socket it takes a few milliseconds.
+ */
+enum ws_connect_result walsender_probe(const char *dsn)
 {
     const char *const keys[] = {"dbname", "connect_timeout", NULL};
-    const char *const vals[] = {dsn, "2", NULL};
+    const char *const vals[] = {dsn, "1", NULL};
 
     switch (PQpingParams(keys, vals, 1)) {
+    case PQPING_OK:
+        return WS_CONNECTED;
     case PQPING_REJECT:
         return WS_REJECTED;
     case PQPING_NO_RESPONSE:
@@ -291,6 +298,7 @@ enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, 
     const char *const vals[] = {dsn, "demotion-guard", NULL};
     int64_t deadline = now_ms() + timeout_ms;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    enum ws_connect_result r;
 
     walsender_disconnect(s);
     s->sqlstate[0] = '\0';
@@ -313,7 +321,8 @@ enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, 
         snprintf(err, errlen, "%s", PQerrorMessage(s->conn));
         err[strcspn(err, "\n")] = '\0';
         walsender_disconnect(s);
-        return classify_failure(dsn);
+        r = walsender_probe(dsn);
+        return r == WS_CONNECTED ? WS_FAILED : r; /* it answers, but not to us */
     }
     PQsetNoticeReceiver(s->conn, notice_receiver, s);
     if (!read_info(s, timeout_ms, info, err, errlen)) {

@@ -54,6 +54,7 @@ struct ws_session *walsender_session_new(void);
 void walsender_session_free(struct ws_session *s);
 enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
                                          struct ws_server_info *info, char *err, size_t errlen);
+enum ws_connect_result walsender_probe(const char *dsn);
 bool walsender_connected(const struct ws_session *s);
 void walsender_disconnect(struct ws_session *s);
 int walsender_socket(const struct ws_session *s);

@@ -193,7 +193,7 @@ sub start_consumer
 	my $out   = "$base.out";
 	my $ready = "$base.ready";
 	unlink $ready;
-	my @cmd = ($ENV{DG_CONSUMER}, '--dsn', $node->connstr('postgres'),
+	my @cmd = ($ENV{DG_CONSUMER}, '--dsn', $opts{dsn} // $node->connstr('postgres'),
 		'--slot', $slot, '--mode', $mode, '--output', $out,
 		'--ready-file', $ready);
 	push @cmd, '--create-slot' unless defined $opts{create} && !$opts{create};
@@ -307,7 +307,8 @@ sub start_guard
 	my $audit = log_file("guard_${tag}_audit");
 	unlink $log, $audit;
 	my $dsn = $opts{dsn} // $node->connstr('postgres');
-	my @cmd = ($ENV{DG_BIN}, 'run', '--dsn', $dsn, '--pgdata', $node->data_dir,
+	my @cmd = ($ENV{DG_BIN}, 'run', '--dsn', $dsn,
+		($opts{no_pgdata} ? () : ('--pgdata', $node->data_dir)),
 		'--poll-interval', '250ms', '--audit-log', $audit, '--log-level', 'debug',
 		@$args);
 	my $p = start_bg("guard $tag", \@cmd, $log);
