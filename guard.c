@@ -281,11 +281,16 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
 static void proc_scan(struct guard *g)
 {
     static struct proc_walsender found[MAX_PROC_WALSENDERS];
+    struct timespec t0, t1;
     int n;
 
     if (!g->signal_ok || g->pf_state != PIDFILE_OK || g->ws != NULL)
         return;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     n = proc_find_walsenders(g->proc_root, g->pf.pid, found, MAX_PROC_WALSENDERS);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("/proc scan: %d walsender(s) in %ld us", n,
+              (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
     if (n < 0) {
         log_warn("could not list processes in \"%s\": %m", g->proc_root);
         return;
@@ -510,6 +515,10 @@ static void decide(struct guard *g, const struct observation *obs)
 {
     struct policy_output out = {0};
 
+    if (g->policy.clock_running && obs->now_ms >= g->policy.deadline_at_ms &&
+        obs->now_ms - g->policy.deadline_at_ms < 1000)
+        log_debug("deciding %lld ms after the deadline",
+                  (long long)(obs->now_ms - g->policy.deadline_at_ms));
     if (!policy_step(&g->policy, obs, &out))
         log_error("out of memory while deciding; retrying");
     for (int i = 0; i < out.n_trans; i++)
@@ -579,6 +588,20 @@ static void reload(struct guard *g)
     log_config(g, "configuration reloaded");
 }
 
+/* Read every pending inotify event; they only wake the loop up. */
+static void drain_inotify(int fd, char *buf, size_t len)
+{
+    ssize_t n;
+
+    while ((n = read(fd, buf, len)) > 0)
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+
+            log_debug("inotify: mask 0x%x on \"%s\"", ev->mask, ev->len ? ev->name : "");
+            p += sizeof(*ev) + ev->len;
+        }
+}
+
 /*
  * Sleep until the next due time or an event: a signal, a postmaster.pid
  * change, input on the session.  Returns false when asked to stop.
@@ -589,7 +612,7 @@ static bool wait_event(struct guard *g, bool *hup)
                             {.fd = g->inofd, .events = POLLIN},
                             {.fd = walsender_socket(g->sql), .events = POLLIN}};
     int64_t now = mono_ms(), at = policy_next_wakeup(&g->policy, now);
-    char buf[4096];
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
     if (walsender_connected(g->sql) && g->next_poll_ms < at)
         at = g->next_poll_ms;
@@ -603,8 +626,7 @@ static bool wait_event(struct guard *g, bool *hup)
     if (poll(pfd, 3, at > now ? (int)(at - now) : 0) < 0 && errno != EINTR)
         log_warn("poll failed: %m");
     if (pfd[1].revents & POLLIN)
-        while (read(g->inofd, buf, sizeof(buf)) > 0)
-            ;
+        drain_inotify(g->inofd, buf, sizeof(buf));
     if (pfd[0].revents & POLLIN) {
         struct signalfd_siginfo si;
 

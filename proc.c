@@ -260,13 +260,20 @@ bool proc_title_is_walsender(const char *title, bool *physical)
     return true;
 }
 
-/* The boot time in epoch seconds, from ROOT/stat "btime"; 0 if unknown. */
+/*
+ * The boot time in epoch seconds, from ROOT/stat "btime"; 0 if unknown.
+ * It never changes while the system runs, so it is read once per root.
+ */
 static long long boot_time(const char *proc_root)
 {
+    static char cached_root[PATH_MAX];
+    static long long cached;
     char path[PATH_MAX], line[256];
     long long bt = 0;
     FILE *f;
 
+    if (cached && strcmp(cached_root, proc_root) == 0)
+        return cached;
     snprintf(path, sizeof(path), "%s/stat", proc_root);
     f = fopen(path, "r");
     if (f == NULL)
@@ -275,6 +282,10 @@ static long long boot_time(const char *proc_root)
         if (sscanf(line, "btime %lld", &bt) == 1)
             break;
     fclose(f);
+    if (bt > 0) {
+        snprintf(cached_root, sizeof(cached_root), "%s", proc_root);
+        cached = bt;
+    }
     return bt;
 }
 
@@ -299,31 +310,70 @@ enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *
 }
 
 /*
- * List the walsender children of the postmaster under ROOT.  Returns how
- * many were stored (at most max), or -1 when ROOT cannot be read.
+ * If pid is a walsender child of pm_pid, store it in *out.  The parent is
+ * read from its stat, whatever listed it.
+ */
+static bool add_if_walsender(const char *proc_root, int pm_pid, int pid, struct proc_walsender *out)
+{
+    struct proc_stat st;
+
+    if (!proc_read_stat(proc_root, pid, &st) || st.ppid != pm_pid)
+        return false;
+    if (!proc_read_title(proc_root, pid, out->title, sizeof(out->title)) ||
+        !proc_title_is_walsender(out->title, &out->physical_title))
+        return false;
+    out->ident.pid = pid;
+    out->ident.start_ticks = st.start_ticks;
+    return true;
+}
+
+/*
+ * The postmaster's children from ROOT/PM/task/PM/children (a single-threaded
+ * postmaster's list); -1 when the kernel does not offer the file.
+ */
+static int find_from_children(const char *proc_root, int pm_pid, struct proc_walsender *out,
+                              int max)
+{
+    char path[PATH_MAX];
+    FILE *f;
+    long long pid;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/%d/task/%d/children", proc_root, pm_pid, pm_pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (n < max && fscanf(f, "%lld", &pid) == 1)
+        if (pid > 0 && pid <= INT_MAX && add_if_walsender(proc_root, pm_pid, (int)pid, &out[n]))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/*
+ * List the walsender children of the postmaster under ROOT: from the
+ * postmaster's children file when there is one (a few reads), else by
+ * scanning every process.  Returns how many were stored (at most max), or
+ * -1 when ROOT cannot be read.
  */
 int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max)
 {
-    DIR *d = opendir(proc_root);
+    int n = find_from_children(proc_root, pm_pid, out, max);
+    DIR *d;
     struct dirent *e;
-    int n = 0;
 
+    if (n >= 0)
+        return n;
+    d = opendir(proc_root);
     if (d == NULL)
         return -1;
+    n = 0;
     while ((e = readdir(d)) != NULL && n < max) {
-        struct proc_stat st;
         long long pid;
 
-        if (!parse_ll(e->d_name, &pid) || pid <= 0 || pid > INT_MAX)
-            continue;
-        if (!proc_read_stat(proc_root, (int)pid, &st) || st.ppid != pm_pid)
-            continue;
-        if (!proc_read_title(proc_root, (int)pid, out[n].title, sizeof(out[n].title)) ||
-            !proc_title_is_walsender(out[n].title, &out[n].physical_title))
-            continue;
-        out[n].ident.pid = (int)pid;
-        out[n].ident.start_ticks = st.start_ticks;
-        n++;
+        if (parse_ll(e->d_name, &pid) && pid > 0 && pid <= INT_MAX &&
+            add_if_walsender(proc_root, pm_pid, (int)pid, &out[n]))
+            n++;
     }
     closedir(d);
     return n;

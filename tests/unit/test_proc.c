@@ -426,6 +426,37 @@ static void test_find_walsenders(void **state)
     assert_int_equal(ws[0].ident.pid, FOREIGN_WS_PID);
 }
 
+/*
+ * With the postmaster's task/PID/children file only the children it lists
+ * are read; each one's parent is still checked in its own stat.
+ */
+static void test_find_walsenders_children_file(void **state)
+{
+    char root[PATH_MAX], task[PATH_MAX], line[64];
+    struct proc_walsender ws[16];
+    int n;
+
+    fake_tree(*state, root);
+    snprintf(line, sizeof(line), "%d", PM_PID);
+    ut_path(task, root, line);
+    ut_mkdir(task, "task");
+    snprintf(line, sizeof(line), "%d/task", PM_PID);
+    ut_path(task, root, line);
+    snprintf(line, sizeof(line), "%d", PM_PID);
+    ut_mkdir(task, line);
+    snprintf(line, sizeof(line), "%d/task/%d", PM_PID, PM_PID);
+    ut_path(task, root, line);
+    /* the logical walsender, the checkpointer, and a foreign walsender listed by mistake */
+    snprintf(line, sizeof(line), "%d %d %d ", LOGICAL_PID, CHECKPOINTER_PID, FOREIGN_WS_PID);
+    ut_write_file(task, "children", line);
+    n = proc_find_walsenders(root, PM_PID, ws, 16);
+    assert_int_equal(n, 1);
+    assert_int_equal(ws[0].ident.pid, LOGICAL_PID);
+    assert_false(ws[0].physical_title);
+    ut_write_file(task, "children", "");
+    assert_int_equal(proc_find_walsenders(root, PM_PID, ws, 16), 0);
+}
+
 /* The list stops at max; a root that cannot be read gives -1. */
 static void test_find_walsenders_limits(void **state)
 {
@@ -551,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_title_is_walsender),
         cmocka_unit_test(test_title_not_walsender),
         TREE_TEST(test_find_walsenders),
+        TREE_TEST(test_find_walsenders_children_file),
         TREE_TEST(test_find_walsenders_limits),
         TREE_TEST(test_check_postmaster),
         TREE_TEST(test_check_postmaster_no_btime),
