@@ -23,8 +23,10 @@ ifeq ($(CI),true)
 WARN += -Werror
 endif
 PKGS = libpq jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Deferred (=, not :=): on a fresh machine "make deps" installs pkg-config
+# and the -dev packages before the first compile needs their flags.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' $(CFLAGS)
 

@@ -3,7 +3,7 @@
 # As root: apt-get installs what is missing.  Otherwise: say what to run.
 set -eu
 PKGS="build-essential pkg-config libpq-dev libjansson-dev libcmocka-dev
-postgresql-15 postgresql-client-15 libipc-run-perl bc"
+postgresql-15 postgresql-client-15 libipc-run-perl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
