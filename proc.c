@@ -199,33 +199,17 @@ bool proc_parse_stat(const char *text, struct proc_stat *st)
     return st->start_ticks > 0;
 }
 
-/* Read and parse ROOT/PID/stat; false when gone or unparsable. */
-bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
-{
-    char path[PATH_MAX], text[1024];
-    ssize_t n;
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/%d/stat", proc_root, pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    text[n] = '\0';
-    return proc_parse_stat(text, st) && st->pid == pid;
-}
-
-/* Read the process title (first NUL-terminated string of cmdline). */
-bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
+/*
+ * Read at most len - 1 bytes of ROOT/PID/NAME into buf, NUL-terminated.
+ * False when the file is gone or empty.
+ */
+static bool read_proc_file(const char *proc_root, int pid, const char *name, char *buf, size_t len)
 {
     char path[PATH_MAX];
     ssize_t n;
     int fd;
 
-    snprintf(path, sizeof(path), "%s/%d/cmdline", proc_root, pid);
+    snprintf(path, sizeof(path), "%s/%d/%s", proc_root, pid, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -235,6 +219,21 @@ bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
         return false;
     buf[n] = '\0';
     return true;
+}
+
+/* Read and parse ROOT/PID/stat; false when gone or unparsable. */
+bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
+{
+    char text[1024];
+
+    return read_proc_file(proc_root, pid, "stat", text, sizeof(text)) &&
+           proc_parse_stat(text, st) && st->pid == pid;
+}
+
+/* Read the process title (first NUL-terminated string of cmdline). */
+bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
+{
+    return read_proc_file(proc_root, pid, "cmdline", buf, len);
 }
 
 /*

@@ -53,35 +53,38 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Parse 1 to 8 hex digits at *p into *out, stopping at stop; advances *p.
+ * False on anything else.
+ */
+static bool parse_hex32(const char **p, char stop, uint64_t *out)
+{
+    int n = 0;
+
+    *out = 0;
+    for (; **p && **p != stop; (*p)++, n++) {
+        char c = **p;
+        int d = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                         : -1;
+        if (d < 0 || n >= 8)
+            return false;
+        *out = *out * 16 + (uint64_t)d;
+    }
+    return n > 0 && **p == stop;
+}
+
 /* Parse "X/Y" (hex halves) into a 64-bit LSN; false on anything else. */
 bool lsn_parse(const char *s, uint64_t *out)
 {
-    uint64_t hi = 0, lo = 0;
-    int n = 0;
+    uint64_t hi, lo;
     const char *p = s;
 
-    for (; *p && *p != '/'; p++, n++) {
-        int d = (*p >= '0' && *p <= '9')   ? *p - '0'
-                : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
-                : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-                                           : -1;
-        if (d < 0 || n >= 8)
-            return false;
-        hi = hi * 16 + (uint64_t)d;
-    }
-    if (*p != '/' || n == 0)
+    if (!parse_hex32(&p, '/', &hi))
         return false;
-    n = 0;
-    for (p++; *p; p++, n++) {
-        int d = (*p >= '0' && *p <= '9')   ? *p - '0'
-                : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
-                : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-                                           : -1;
-        if (d < 0 || n >= 8)
-            return false;
-        lo = lo * 16 + (uint64_t)d;
-    }
-    if (n == 0)
+    p++;
+    if (!parse_hex32(&p, '\0', &lo))
         return false;
     *out = hi << 32 | lo;
     return true;
