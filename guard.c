@@ -331,6 +331,12 @@ static void read_pidfile(struct guard *g)
         check_signal_path(g);
 }
 
+/* Does the last read of postmaster.pid say "stopping"? */
+static bool pidfile_stopping(const struct guard *g)
+{
+    return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING;
+}
+
 /*
  * Has the postmaster we saw stopping exited?  With postmaster.pid: the file
  * is gone or names another PID, or its process is gone.  Without it: the
@@ -359,7 +365,7 @@ static void observe(struct guard *g, struct observation *obs)
     g->ws = NULL;
     g->n_ws = 0;
     read_pidfile(g);
-    pid_stopping = g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING;
+    pid_stopping = pidfile_stopping(g);
     sql_check(g, now);
     if (!pid_stopping)
         sql_connect(g, now, &sql_hint);
@@ -616,8 +622,8 @@ static bool wait_event(struct guard *g, bool *hup)
 
     if (walsender_connected(g->sql) && g->next_poll_ms < at)
         at = g->next_poll_ms;
-    if (!walsender_connected(g->sql) && g->next_connect_ms < at)
-        at = g->next_connect_ms;
+    if (!walsender_connected(g->sql) && !pidfile_stopping(g) && g->next_connect_ms < at)
+        at = g->next_connect_ms; /* no attempts while postmaster.pid says stopping */
     if (g->policy.stopping_seen && walsender_connected(g->sql))
         at = now; /* the last snapshot, then the session is closed */
     if (g->policy.stopping_seen || g->inowd < 0)

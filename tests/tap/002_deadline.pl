@@ -46,6 +46,11 @@ note(sprintf('stop took %.2f s', $took));
 cmp_ok($took, '>=', $deadline, 'the stop took at least the deadline');
 cmp_ok($took, '<', 10, 'the stop took less than 10 s');
 
+# While it waits for the deadline the guard sleeps between turns (a turn
+# every 100 ms at most during a shutdown): it must not spin.
+my $scans = count_log($guard, qr{/proc scan:});
+cmp_ok($scans, '<=', 100, "the guard did not spin while waiting ($scans /proc scans)");
+
 my ($done) = wait_audit($guard, 'shutdown_completed');
 ok($done, 'audit: shutdown_completed');
 my @started = audit_events($guard, 'shutdown_started');
