@@ -50,6 +50,18 @@ void audit_close(struct audit *a)
 }
 
 /*
+ * Point the log at another file (a reload); what is queued is kept and goes
+ * to the new file.
+ */
+void audit_set_path(struct audit *a, const char *path)
+{
+    if (a == NULL)
+        return;
+    free(a->path);
+    a->path = path && path[0] ? strdup(path) : NULL;
+}
+
+/*
  * Render one line: {"ts":…,"event":…, then the fields in their order}.
  * Takes a reference to fields (may be NULL).  Returns a malloc'd string.
  */

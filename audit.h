@@ -13,6 +13,7 @@ struct audit;
 
 struct audit *audit_open(const char *path);
 void audit_close(struct audit *a);
+void audit_set_path(struct audit *a, const char *path);
 void audit_emit(struct audit *a, const char *event, json_t *fields);
 void audit_flush(struct audit *a);
 int audit_pending(const struct audit *a);

@@ -64,6 +64,7 @@ struct guard {
     bool signal_ok;
     char signal_why[256];
     int stop_pm_pid; /* the postmaster whose shutdown we follow */
+    int done_pm_pid; /* the last one whose shutdown ended */
 
     struct walsender *ws; /* this tick's complete list, or NULL */
     int n_ws;
@@ -265,6 +266,8 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
     if (!ok) {
         /* at a fast stop the server ends our session before the last snapshot */
         log_msg(force ? LOG_DEBUG : LOG_WARN, "poll query failed: %s", err);
+        if (strcmp(walsender_last_sqlstate(g->sql), "57P01") == 0)
+            g->saw_57p01 = true;
         return;
     }
     log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
@@ -275,8 +278,9 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
 
 /*
  * With SQL gone in a shutdown, list the postmaster's walsender children
- * from /proc.  A
- * child the policy does not know yet gets its kind from its title.
+ * from /proc.  A child the policy does not know (as the same process) is
+ * logical only when it holds a database's files open; otherwise it counts
+ * as physical, which is never terminated by default.
  */
 static void proc_scan(struct guard *g)
 {
@@ -304,13 +308,17 @@ static void proc_scan(struct guard *g)
 
         w->pid = found[i].ident.pid;
         w->start_ticks = found[i].ident.start_ticks;
-        w->kind = found[i].physical_title ? WS_PHYSICAL : WS_LOGICAL;
-        for (int j = 0; j < g->policy.n; j++)
-            if (g->policy.t[j].w.pid == w->pid) {
-                *w = g->policy.t[j].w;
+        /* logical only when proven: it holds a database's files open */
+        w->kind = found[i].database_files ? WS_LOGICAL : WS_PHYSICAL;
+        for (int j = 0; j < g->policy.n; j++) {
+            const struct walsender *known = &g->policy.t[j].w;
+
+            /* the same process as SQL showed (a reused PID is a stranger) */
+            if (known->pid == w->pid && known->start_ticks == w->start_ticks) {
+                *w = *known;
                 w->lsn_known = false;
-                w->start_ticks = found[i].ident.start_ticks;
             }
+        }
     }
 }
 
@@ -334,7 +342,9 @@ static void read_pidfile(struct guard *g)
 /* Does the last read of postmaster.pid say "stopping"? */
 static bool pidfile_stopping(const struct guard *g)
 {
-    return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING;
+    /* a file left behind by a postmaster whose shutdown we saw end is stale */
+    return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING &&
+           g->pf.pid != g->done_pm_pid;
 }
 
 /*
@@ -432,18 +442,19 @@ static const char *terminate(struct guard *g, const struct tracked *t, char *sql
 
     sqlerr[0] = '\0';
     if (use_sql(g)) {
-        if (walsender_terminate(g->sql, t->w.pid, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
+        if (walsender_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
                                 sqlerrlen) &&
             signalled)
             return "sql";
         if (sqlerr[0] == '\0')
-            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d) found no such backend", t->w.pid);
+            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d): no such walsender any more",
+                     t->w.pid);
     }
     if (!g->signal_ok) {
         snprintf(err, errlen, "signal path unavailable: %s", g->signal_why);
         return NULL;
     }
-    if (!proc_terminate(g->proc_root, &g->pf, &id, err, errlen))
+    if (!proc_terminate(g->proc_root, &g->pf, &id, t->w.kind == WS_LOGICAL, err, errlen))
         return NULL;
     return "signal";
 }
@@ -510,6 +521,7 @@ static void shutdown_completed(struct guard *g)
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
+    g->done_pm_pid = g->stop_pm_pid;
     g->stop_pm_pid = 0;
     g->saw_57p01 = g->sql_stopping = false;
     g->next_connect_ms = mono_ms();
@@ -589,8 +601,7 @@ static void reload(struct guard *g)
     if (g->cfg.pgdata)
         snprintf(g->pgdata, sizeof(g->pgdata), "%s", g->cfg.pgdata);
     watch_pgdata(g);
-    audit_close(g->audit);
-    g->audit = audit_open(g->cfg.audit_log);
+    audit_set_path(g->audit, g->cfg.audit_log);
     log_config(g, "configuration reloaded");
 }
 

@@ -281,7 +281,7 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
         enum reason r;
         bool ok = true;
 
-        if (!due(p, t, now_ms, &r))
+        if (t->terminated || !due(p, t, now_ms, &r))
             continue;
         if (config_slot_excluded(p->cfg, t->w.slot)) {
             if (!t->reported && (ok = add_action(out, ACT_SKIP_EXCLUDED, r, i)))

@@ -237,15 +237,21 @@ bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
 }
 
 /*
- * Is this a walsender's title: "postgres: [CLUSTER: ]walsender USER HOST ..."?
- * *physical is set when it shows "streaming X/Y", which only physical
- * walsenders do.
+ * Is this a streaming walsender's title: "postgres: [CLUSTER: ]walsender USER
+ * HOST ..." ending in START_REPLICATION (logical, or physical before its
+ * first send) or showing "streaming X/Y" (physical only)?  A normal
+ * backend's title ends in its state, and START_REPLICATION is a command only
+ * a walsender runs, so a role named "walsender" is not mistaken for one.
  */
 bool proc_title_is_walsender(const char *title, bool *physical)
 {
+    static const char tail[] = " START_REPLICATION";
     const char *rest, *colon;
+    size_t len = strlen(title);
 
     *physical = false;
+    while (len > 0 && title[len - 1] == ' ')
+        len--;
     if (strncmp(title, "postgres: ", 10) != 0)
         return false;
     rest = title + 10;
@@ -256,7 +262,41 @@ bool proc_title_is_walsender(const char *title, bool *physical)
         rest = colon + 2;
     }
     *physical = strstr(rest, " streaming ") != NULL;
-    return true;
+    return *physical || (len >= sizeof(tail) - 1 &&
+                         strncmp(title + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0);
+}
+
+/*
+ * Does the process hold files of a database open (ROOT/PID/fd links into
+ * ".../base/")?  A logical walsender reads catalogs and does from its start;
+ * a physical one never opens a database's files.  False when unreadable.
+ */
+bool proc_opens_database_files(const char *proc_root, int pid)
+{
+    char path[PATH_MAX], link[PATH_MAX];
+    struct dirent *e;
+    bool found = false;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "%s/%d/fd", proc_root, pid);
+    d = opendir(path);
+    if (d == NULL)
+        return false;
+    while (!found && (e = readdir(d)) != NULL) {
+        char fdpath[PATH_MAX];
+        ssize_t n;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(fdpath, sizeof(fdpath), "%s/%s", path, e->d_name);
+        n = readlink(fdpath, link, sizeof(link) - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        found = strstr(link, "/base/") != NULL;
+    }
+    closedir(d);
+    return found;
 }
 
 /*
@@ -323,6 +363,7 @@ static bool add_if_walsender(const char *proc_root, int pm_pid, int pid, struct 
         return false;
     out->ident.pid = pid;
     out->ident.start_ticks = st.start_ticks;
+    out->database_files = !out->physical_title && proc_opens_database_files(proc_root, pid);
     return true;
 }
 
@@ -384,7 +425,7 @@ int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsende
  * start time is unchanged (no PID reuse) and the title is a walsender's.
  */
 bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
-                           const struct proc_ident *id, char *err, size_t errlen)
+                           const struct proc_ident *id, bool logical, char *err, size_t errlen)
 {
     struct proc_stat st;
     char title[256];
@@ -410,7 +451,12 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
     }
     if (!proc_read_title(proc_root, id->pid, title, sizeof(title)) ||
         !proc_title_is_walsender(title, &physical)) {
-        snprintf(err, errlen, "process %d is not a walsender", id->pid);
+        snprintf(err, errlen, "process %d is not a streaming walsender", id->pid);
+        return false;
+    }
+    if (logical && physical) {
+        snprintf(err, errlen, "process %d is a physical walsender, not the logical one expected",
+                 id->pid);
         return false;
     }
     return true;
@@ -423,7 +469,7 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
  * pidfds.  Returns false with err when not proven or not signalled.
  */
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
-                    char *err, size_t errlen)
+                    bool logical, char *err, size_t errlen)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
     int rc;
@@ -432,7 +478,7 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
         snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
         return false;
     }
-    if (!proc_verify_walsender(proc_root, pf, id, err, errlen)) {
+    if (!proc_verify_walsender(proc_root, pf, id, logical, err, errlen)) {
         if (pidfd >= 0)
             close(pidfd);
         return false;

@@ -58,6 +58,7 @@ struct proc_ident {
 struct proc_walsender {
     struct proc_ident ident;
     bool physical_title; /* title says "streaming": a physical walsender */
+    bool database_files; /* holds files of a database open: a logical walsender */
     char title[256];
 };
 
@@ -74,11 +75,12 @@ bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
 bool proc_title_is_walsender(const char *title, bool *physical);
 enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf);
 int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max);
+bool proc_opens_database_files(const char *proc_root, int pid);
 bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
-                           const struct proc_ident *id, char *err, size_t errlen)
+                           const struct proc_ident *id, bool logical, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
-                    char *err, size_t errlen) __attribute__((warn_unused_result));
+                    bool logical, char *err, size_t errlen) __attribute__((warn_unused_result));
 bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len);
 
 #endif

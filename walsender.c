@@ -25,8 +25,7 @@ struct ws_session {
 
 static const char poll_query[] =
     "SELECT r.pid,"
-    " CASE WHEN s.slot_type = 'logical' OR (s.slot_type IS NULL AND a.datid IS NOT NULL)"
-    "  THEN 'logical' ELSE 'physical' END,"
+    " CASE WHEN s.slot_type = 'logical' THEN 'logical' ELSE 'physical' END,"
     " coalesce(s.slot_name::text, ''), coalesce(a.datname::text, ''),"
     " coalesce(r.usename::text, ''), coalesce(r.application_name, ''),"
     " coalesce(host(r.client_addr), CASE WHEN r.client_port = -1 THEN 'local' END, ''),"
@@ -370,7 +369,10 @@ bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
 {
     if (s->conn == NULL)
         return false;
-    if (PQconsumeInput(s->conn) && PQstatus(s->conn) == CONNECTION_OK)
+    bool read_ok = PQconsumeInput(s->conn);
+
+    (void)PQisBusy(s->conn); /* parses what was read: an error reaches the notice receiver */
+    if (read_ok && PQstatus(s->conn) == CONNECTION_OK)
         return true;
     snprintf(sqlstate, len, "%s", s->sqlstate);
     walsender_disconnect(s);
@@ -431,23 +433,33 @@ bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender *
 }
 
 /*
- * pg_terminate_backend(pid).  Returns true when the query ran; *signalled
- * says whether PostgreSQL signalled the process (false: not a backend any
- * more).  False with err (and SQLSTATE kept) when SQL refused, e.g. 42501.
+ * pg_terminate_backend() of the walsender with this PID, if it still is
+ * one: logical and on the same slot (or, for a physical one, any
+ * walsender), checked in the same statement, so a PID taken over since the
+ * last poll is not touched.  Returns true when the query ran; *signalled
+ * says whether PostgreSQL signalled it (false: gone or changed).  False
+ * with err (and the SQLSTATE kept) when SQL refused, e.g. 42501.
  */
-bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled, char *err,
-                         size_t errlen)
+bool walsender_terminate(struct ws_session *s, const struct walsender *w, int timeout_ms,
+                         bool *signalled, char *err, size_t errlen)
 {
+    static const char logical_sql[] =
+        "SELECT pg_terminate_backend(r.pid) FROM pg_stat_replication r"
+        " JOIN pg_replication_slots s ON s.active_pid = r.pid"
+        " WHERE r.pid = $1::int AND s.slot_type = 'logical' AND s.slot_name = $2";
+    static const char physical_sql[] =
+        "SELECT pg_terminate_backend(r.pid) FROM pg_stat_replication r WHERE r.pid = $1::int";
     char pidtext[16];
-    const char *params[1] = {pidtext};
+    const char *params[2] = {pidtext, w->slot};
     PGresult *res;
 
     *signalled = false;
-    snprintf(pidtext, sizeof(pidtext), "%d", pid);
-    res = run_query(s, "SELECT pg_terminate_backend($1::int)", 1, params, timeout_ms, err, errlen);
+    snprintf(pidtext, sizeof(pidtext), "%d", w->pid);
+    res = run_query(s, w->kind == WS_LOGICAL ? logical_sql : physical_sql,
+                    w->kind == WS_LOGICAL ? 2 : 1, params, timeout_ms, err, errlen);
     if (res == NULL)
         return false;
-    *signalled = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    *signalled = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     return true;
 }

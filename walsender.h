@@ -62,8 +62,9 @@ bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
     __attribute__((warn_unused_result));
 bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
                         char *err, size_t errlen) __attribute__((warn_unused_result));
-bool walsender_terminate(struct ws_session *s, int pid, int timeout_ms, bool *signalled, char *err,
-                         size_t errlen) __attribute__((warn_unused_result));
+bool walsender_terminate(struct ws_session *s, const struct walsender *w, int timeout_ms,
+                         bool *signalled, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 const char *walsender_last_sqlstate(const struct ws_session *s);
 void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
 

@@ -354,6 +354,9 @@ static void test_retry_after_failure(void **state)
     assert_int_equal(t->attempts, 2);
     assert_true(t->terminated);
     assert_int_equal(t->last_attempt_ms, d + POLICY_RETRY_MS);
+    /* once ended it is not tried again, even if no fresh list shows it gone */
+    step(f, d + 10 * POLICY_RETRY_MS, STOP);
+    assert_int_equal(f->out.n_act, 0);
 }
 
 /* policy_record: success marks terminated, failure marks reported; bad indexes are ignored. */

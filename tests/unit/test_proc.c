@@ -371,9 +371,22 @@ static void test_title_is_walsender(void **state)
     check_title(TITLE_LOGICAL, true, false);
     check_title(TITLE_PHYSICAL, true, true);
     check_title("postgres: walsender rep 10.0.0.2(41234) streaming 0/3000148", true, true);
-    check_title("postgres: 15/main: walsender postgres [local] idle", true, false);
     check_title("postgres: main: walsender app 10.0.0.3(5000) START_REPLICATION", true, false);
-    check_title("postgres: walsender rep 10.0.0.2(41234) catchup", true, false);
+    check_title("postgres: walsender app [local] START_REPLICATION   ", true, false);
+}
+
+/*
+ * Only streaming walsenders count: an idle one dies at once in a shutdown,
+ * and a normal backend of a role named "walsender" looks the same until
+ * its title's end.
+ */
+static void test_title_not_streaming(void **state)
+{
+    (void)state;
+    check_title("postgres: 15/main: walsender postgres [local] idle", false, false);
+    check_title("postgres: walsender rep 10.0.0.2(41234) BASE_BACKUP", false, false);
+    check_title("postgres: walsender postgres [local] SELECT", false, false);
+    check_title("postgres: walsender postgres [local] idle in transaction", false, false);
 }
 
 /* Other PostgreSQL processes and other programs are not walsenders. */
@@ -508,7 +521,7 @@ static void verify(const char *root, const struct pidfile *pf, int pid, unsigned
 {
     struct proc_ident id = {.pid = pid, .start_ticks = ticks};
     char err[256] = "";
-    bool ok = proc_verify_walsender(root, pf, &id, err, sizeof(err));
+    bool ok = proc_verify_walsender(root, pf, &id, false, err, sizeof(err));
 
     if (needle == NULL && !ok)
         fail_msg("pid %d refused: %s", pid, err);
@@ -539,9 +552,43 @@ static void test_verify_refusals(void **state)
     verify(root, &pf, FOREIGN_WS_PID, ticks_at(202), "parent 2000");
     verify(root, &pf, LOGICAL_PID, ticks_at(200) + 1, "PID reused");
     verify(root, &pf, LOGICAL_PID, 0, "PID reused");
-    verify(root, &pf, CHECKPOINTER_PID, ticks_at(101), "not a walsender");
-    verify(root, &pf, 1005, ticks_at(203), "not a walsender");
+    verify(root, &pf, CHECKPOINTER_PID, ticks_at(101), "not a streaming walsender");
+    verify(root, &pf, 1005, ticks_at(203), "not a streaming walsender");
     verify(root, &pf, 4242, ticks_at(200), "gone");
+}
+
+/* A process expected to be a logical walsender but showing "streaming X/Y" is refused. */
+static void test_verify_expect_logical(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct proc_ident phys = {.pid = PHYSICAL_PID, .start_ticks = ticks_at(201)};
+    struct proc_ident logi = {.pid = LOGICAL_PID, .start_ticks = ticks_at(200)};
+
+    fake_tree(*state, root);
+    assert_false(proc_verify_walsender(root, &pf, &phys, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "physical walsender"));
+    assert_true(proc_verify_walsender(root, &pf, &logi, true, err, sizeof(err)));
+}
+
+/* Files of a database open (fd links into base/) prove a logical walsender. */
+static void test_opens_database_files(void **state)
+{
+    char root[PATH_MAX], dir[PATH_MAX], fd[PATH_MAX], name[PATH_MAX], pid[16];
+
+    fake_tree(*state, root);
+    snprintf(pid, sizeof(pid), "%d", LOGICAL_PID);
+    ut_path(dir, root, pid);
+    ut_mkdir(dir, "fd");
+    ut_path(fd, dir, "fd");
+    assert_false(proc_opens_database_files(root, LOGICAL_PID));
+    ut_path(name, fd, "3");
+    assert_int_equal(symlink("/var/lib/postgresql/15/main/global/1262", name), 0);
+    assert_false(proc_opens_database_files(root, LOGICAL_PID));
+    ut_path(name, fd, "12");
+    assert_int_equal(symlink("/var/lib/postgresql/15/main/base/5/2601", name), 0);
+    assert_true(proc_opens_database_files(root, LOGICAL_PID));
+    assert_false(proc_opens_database_files(root, 4242));
 }
 
 /* A postmaster that is not the one of postmaster.pid (mismatch or absent) proves nothing. */
@@ -581,6 +628,7 @@ int main(void)
         TREE_TEST(test_read_stat_mismatch),
         cmocka_unit_test(test_title_is_walsender),
         cmocka_unit_test(test_title_not_walsender),
+        cmocka_unit_test(test_title_not_streaming),
         TREE_TEST(test_find_walsenders),
         TREE_TEST(test_find_walsenders_children_file),
         TREE_TEST(test_find_walsenders_limits),
@@ -588,6 +636,8 @@ int main(void)
         TREE_TEST(test_check_postmaster_no_btime),
         TREE_TEST(test_verify_ok),
         TREE_TEST(test_verify_refusals),
+        TREE_TEST(test_verify_expect_logical),
+        TREE_TEST(test_opens_database_files),
         TREE_TEST(test_verify_postmaster_not_ours),
     };
 
