@@ -1,7 +1,9 @@
 # A guard started while a fast shutdown already hangs: it cannot connect
 # (57P03), reads "stopping" from postmaster.pid, finds the stuck walsender
 # among the postmaster's children in /proc and ends it with a verified
-# SIGTERM once its deadline has passed.
+# SIGTERM once its deadline has passed.  Knowing nothing from SQL, it must
+# tell the logical walsender (it holds a database's files open) from the
+# physical one of a caught-up standby, which is never touched.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -11,6 +13,9 @@ use Time::HiRes qw(time);
 use GuardTest;
 
 my $node = new_primary('primary');
+my $standby = new_standby($node, 'standby');
+my $physical = walsender_pid_of_app($node, 'standby');
+ok($physical, "the standby streams (walsender $physical)");
 my $c = start_consumer($node, slot => 'stale', mode => 'stale');
 make_stale($node, $c, 1);
 
@@ -46,7 +51,10 @@ ok($done, 'audit: shutdown_completed');
 my @term = audit_events($g, 'terminated');
 is(scalar @term, 1, 'one walsender terminated');
 is($term[0]{pid}, $c->{walsender}, 'the stale walsender, found through /proc') if @term;
-is($term[0]{kind}, 'logical', 'kind logical (from its process title)') if @term;
+is($term[0]{kind}, 'logical', 'kind logical (it holds a database\'s files open)') if @term;
+my @physical = grep { ($_->{pid} // 0) == $physical || ($_->{kind} // '') eq 'physical' } read_audit($g);
+is(scalar @physical, 0, 'no audit event names the physical walsender');
+like(guard_log($g), qr/\/proc scan: 2 walsender\(s\)/, 'both walsenders were found in /proc');
 is($term[0]{method}, 'signal', 'method signal') if @term;
 is($term[0]{reason}, 'deadline', 'reason deadline') if @term;
 is(scalar @{ $done->{terminated} // [] }, 1, 'shutdown_completed lists it') if $done;
