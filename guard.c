@@ -135,6 +135,30 @@ static void check_signal_path(struct guard *g)
     snprintf(g->signal_why, sizeof(g->signal_why), "%s", ok ? "" : why);
 }
 
+/*
+ * Use the data directory the server reports, but only when that server is
+ * the one whose postmaster.pid lies there: our own backend must be a child
+ * of that postmaster.  A remote server's path may name a local cluster.
+ */
+static void adopt_data_directory(struct guard *g)
+{
+    const struct ws_server_info *in = &g->info;
+    struct pidfile pf;
+    struct proc_stat st;
+    char err[512];
+
+    if (proc_read_pidfile(in->data_directory, &pf, err, sizeof(err)) != PIDFILE_OK ||
+        !proc_read_stat(g->proc_root, in->backend_pid, &st) || st.ppid != pf.pid) {
+        log_info("not using data directory \"%s\" reported by the server: its postmaster is "
+                 "not the parent of our session here",
+                 in->data_directory);
+        return;
+    }
+    snprintf(g->pgdata, sizeof(g->pgdata), "%s", in->data_directory);
+    log_info("using data directory \"%s\" reported by the server", g->pgdata);
+    watch_pgdata(g);
+}
+
 /* Say once, right after connecting, what the role cannot do. */
 static void report_privileges(struct guard *g)
 {
@@ -150,11 +174,8 @@ static void report_privileges(struct guard *g)
         log_warn("role \"%s\" is not a member of pg_signal_backend: "
                  "walsenders cannot be terminated through SQL",
                  in->role);
-    if (g->cfg.pgdata == NULL && in->data_directory[0] && g->pgdata[0] == '\0') {
-        snprintf(g->pgdata, sizeof(g->pgdata), "%s", in->data_directory);
-        log_info("using data directory \"%s\" reported by the server", g->pgdata);
-        watch_pgdata(g);
-    }
+    if (g->cfg.pgdata == NULL && in->data_directory[0] && g->pgdata[0] == '\0')
+        adopt_data_directory(g);
 }
 
 /* Drop the session and schedule the next attempt with back-off. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -329,16 +330,24 @@ static long long boot_time(const char *proc_root)
 }
 
 /*
- * Is the PID of postmaster.pid this postmaster?  Its start time, from
- * /proc, must agree with line 3 within a few seconds.
+ * Is the PID of postmaster.pid this postmaster?  Its working directory must
+ * be the data directory of line 2 (when /proc lets us see it) and its start
+ * time, from /proc, must agree with line 3 within a few seconds.
  */
 enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf)
 {
     struct proc_stat st;
+    struct stat cwd, dir;
+    char path[PATH_MAX];
     long long bt, hz = sysconf(_SC_CLK_TCK), started;
 
     if (!proc_read_stat(proc_root, pf->pid, &st))
         return PM_PROC_ABSENT;
+    /* a postmaster works in its data directory: compare the inodes when we may look */
+    snprintf(path, sizeof(path), "%s/%d/cwd", proc_root, pf->pid);
+    if (pf->datadir[0] && stat(path, &cwd) == 0 && stat(pf->datadir, &dir) == 0 &&
+        (cwd.st_dev != dir.st_dev || cwd.st_ino != dir.st_ino))
+        return PM_PROC_MISMATCH;
     bt = boot_time(proc_root);
     if (bt == 0 || hz <= 0 || pf->start_time == 0)
         return PM_PROC_MATCH; /* nothing to compare with: PID and parent checks remain */

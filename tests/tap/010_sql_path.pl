@@ -22,6 +22,15 @@ my $app = start_consumer($primary, slot => 'app', mode => 'stale',
 	dsn => $primary->connstr('postgres') . ' user=app');
 my $su = start_consumer($primary, slot => 'su', mode => 'stale');
 
+# Control: a superuser guard without --pgdata takes the server's
+# data_directory, having checked that its session is a child of the
+# postmaster there, and so has the signal path.
+my $su_guard = start_guard($primary, 'adopt', [], no_pgdata => 1);
+ok(wait_log($su_guard, qr/using data directory ".*" reported by the server/),
+	'a superuser guard adopts the server\'s data directory');
+ok(wait_log($su_guard, qr/signal path available/), 'and with it the signal path');
+stop_guard($su_guard);
+
 my $guard = start_guard($primary, 'sqlpath', [ '--deadline', '1h', '--stall-after', '1s' ],
 	dsn => $primary->connstr('postgres') . ' user=guardsql', no_pgdata => 1);
 like(guard_log($guard), qr/signal path unavailable: no data directory/,

@@ -502,6 +502,27 @@ static void test_check_postmaster(void **state)
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_ABSENT);
 }
 
+/* The postmaster's working directory must be the data directory of line 2. */
+static void test_check_postmaster_cwd(void **state)
+{
+    char root[PATH_MAX], dir[PATH_MAX], cwd[PATH_MAX], pm[16], other[PATH_MAX];
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+
+    fake_tree(*state, root);
+    ut_mkdir(*state, "data");
+    ut_mkdir(*state, "other");
+    ut_path(pf.datadir, *state, "data");
+    ut_path(other, *state, "other");
+    snprintf(pm, sizeof(pm), "%d", PM_PID);
+    ut_path(dir, root, pm);
+    ut_path(cwd, dir, "cwd");
+    assert_int_equal(symlink(other, cwd), 0);
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(unlink(cwd), 0);
+    assert_int_equal(symlink(pf.datadir, cwd), 0);
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+}
+
 /* Without a boot time (or line 3) there is nothing to compare: PID check only. */
 static void test_check_postmaster_no_btime(void **state)
 {
@@ -633,6 +654,7 @@ int main(void)
         TREE_TEST(test_find_walsenders_children_file),
         TREE_TEST(test_find_walsenders_limits),
         TREE_TEST(test_check_postmaster),
+        TREE_TEST(test_check_postmaster_cwd),
         TREE_TEST(test_check_postmaster_no_btime),
         TREE_TEST(test_verify_ok),
         TREE_TEST(test_verify_refusals),
