@@ -298,6 +298,24 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
 }
 
 /*
+ * If the policy tracks this very process (same PID and start time: a reused
+ * PID is a stranger), fill w with what SQL said of it and return true.
+ */
+static bool known_process(const struct guard *g, struct walsender *w)
+{
+    for (int j = 0; j < g->policy.n; j++) {
+        const struct walsender *known = &g->policy.t[j].w;
+
+        if (known->pid == w->pid && known->start_ticks == w->start_ticks) {
+            *w = *known;
+            w->lsn_known = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
  * With SQL gone in a shutdown, list the postmaster's walsender children
  * from /proc.  A child the policy does not know (as the same process) is
  * logical only when it holds a database's files open; otherwise it counts
@@ -329,16 +347,12 @@ static void proc_scan(struct guard *g)
 
         w->pid = found[i].ident.pid;
         w->start_ticks = found[i].ident.start_ticks;
-        /* logical only when proven: it holds a database's files open */
-        w->kind = found[i].database_files ? WS_LOGICAL : WS_PHYSICAL;
-        for (int j = 0; j < g->policy.n; j++) {
-            const struct walsender *known = &g->policy.t[j].w;
+        if (!known_process(g, w)) {
+            /* logical only when proven: it holds a database's files open */
+            bool logical =
+                !found[i].physical_title && proc_opens_database_files(g->proc_root, w->pid);
 
-            /* the same process as SQL showed (a reused PID is a stranger) */
-            if (known->pid == w->pid && known->start_ticks == w->start_ticks) {
-                *w = *known;
-                w->lsn_known = false;
-            }
+            w->kind = logical ? WS_LOGICAL : WS_PHYSICAL;
         }
     }
 }

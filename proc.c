@@ -372,7 +372,6 @@ static bool add_if_walsender(const char *proc_root, int pm_pid, int pid, struct 
         return false;
     out->ident.pid = pid;
     out->ident.start_ticks = st.start_ticks;
-    out->database_files = !out->physical_title && proc_opens_database_files(proc_root, pid);
     return true;
 }
 

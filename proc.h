@@ -58,7 +58,6 @@ struct proc_ident {
 struct proc_walsender {
     struct proc_ident ident;
     bool physical_title; /* title says "streaming": a physical walsender */
-    bool database_files; /* holds files of a database open: a logical walsender */
     char title[256];
 };
 
