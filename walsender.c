@@ -175,8 +175,10 @@ static bool wait_socket(int sock, short events, int64_t deadline)
 
 /*
  * Collect the result of the query in flight, waiting at most until the
- * deadline.  On timeout the query is cancelled and the session dropped.
- * Returns the last result (caller clears it) or NULL with err filled.
+ * deadline.  On timeout the session is dropped (no PQcancel: in libpq 15 it
+ * blocks, and the server's statement_timeout, set at connect, ends the
+ * orphaned query).  Returns the last result (caller clears it) or NULL with
+ * err filled.
  */
 static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, size_t errlen)
 {
@@ -185,13 +187,6 @@ static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, 
     for (;;) {
         while (PQisBusy(s->conn)) {
             if (!wait_socket(PQsocket(s->conn), POLLIN, deadline)) {
-                PGcancel *c = PQgetCancel(s->conn);
-                char buf[256];
-
-                if (c) {
-                    (void)PQcancel(c, buf, sizeof(buf));
-                    PQfreeCancel(c);
-                }
                 PQclear(last);
                 snprintf(err, errlen, "query timed out; session dropped");
                 walsender_disconnect(s);
@@ -268,8 +263,9 @@ static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_inf
 /*
  * Does a server answer new sessions, and how?  WS_CONNECTED when it would
  * accept one, WS_REJECTED when it refuses with 57P03 (shutting down, or
- * starting up), WS_UNREACHABLE when nobody answers.  Blocks for at most the
- * 1 s connect_timeout; on a local socket it takes a few milliseconds.
+ * starting up), WS_UNREACHABLE when nobody answers.  Blocks for at most
+ * libpq's smallest connect_timeout (2 s); on a local socket it takes a few
+ * milliseconds.
  */
 enum ws_connect_result walsender_probe(const char *dsn)
 {
