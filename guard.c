@@ -60,6 +60,7 @@ struct guard {
     int64_t last_poll_us;
 
     enum pidfile_result pf_state;
+    bool pf_read; /* postmaster.pid was read at least once */
     struct pidfile pf;
     bool signal_ok;
     char signal_why[256];
@@ -368,8 +369,11 @@ static void read_pidfile(struct guard *g)
         return;
     }
     g->pf_state = proc_read_pidfile(g->pgdata, &g->pf, err, sizeof(err));
-    if (g->pf_state == PIDFILE_INVALID && prev != PIDFILE_INVALID)
+    if (g->pf_state == PIDFILE_INVALID && (prev != PIDFILE_INVALID || !g->pf_read))
         log_warn("%s", err);
+    if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
+        log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
+    g->pf_read = true;
     if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok))
         check_signal_path(g);
 }
