@@ -44,7 +44,7 @@ void policy_free(struct policy *p)
 {
     free(p->t);
     p->t = NULL;
-    p->n = p->cap = 0;
+    p->n = 0;
 }
 
 /* Empty an output for the next step, keeping its buffer. */
@@ -180,7 +180,7 @@ static bool track(struct policy *p, const struct observation *obs)
     }
     free(p->t);
     p->t = nt;
-    p->n = p->cap = obs->n_ws;
+    p->n = obs->n_ws;
     return true;
 }
 
@@ -192,7 +192,6 @@ static void start_clock(struct policy *p, int64_t now_ms, int64_t deadline_ms, c
     if (p->clock_running && p->deadline_at_ms <= at)
         return;
     p->clock_running = true;
-    p->clock_start_ms = now_ms;
     p->deadline_at_ms = at;
     snprintf(p->trigger, sizeof(p->trigger), "%s", why);
 }

@@ -81,12 +81,11 @@ struct policy {
     bool stopping_seen;
     int64_t shutdown_at_ms; /* when the shutdown was first seen */
     bool clock_running;     /* a deadline is set (arm or shutdown) */
-    int64_t clock_start_ms;
     int64_t deadline_at_ms;
     int64_t arm_expires_ms;
     char trigger[160]; /* what started the clock */
     struct tracked *t;
-    int n, cap;
+    int n;
 };
 
 #define POLICY_RETRY_MS     500

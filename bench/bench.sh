@@ -22,7 +22,7 @@ work=$(mktemp -d /tmp/dg-bench.XXXXXX)
 pids=()
 guard_pid=
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+. "$top/tests/lib.sh"
 sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
 note() { printf '%s\n' "$*" >&2; }
 
@@ -36,25 +36,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-spawn() {
-    local log=$1
-    shift
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@" >"$log" 2>&1 & else "$@" >"$log" 2>&1 & fi
-    pids+=($!)
-}
 stop_consumers() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
-}
-wait_for() {
-    local cond=$1 limit=$(($2 * 20))
-    for ((i = 0; i < limit; i++)); do
-        eval "$cond" && return 0
-        sleep 0.05
-    done
-    note "bench: timed out waiting for: $cond"
-    return 1
 }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -221,28 +206,28 @@ done
 res[poll]=$(grep -o 'poll query: 50 walsender(s) in [0-9]* us' "$work/guard.$gn.log" | awk '{print $6 / 1000}' | tail -n 25 | tr '\n' ' ')
 stop_consumers
 
-m() { echo "$1" | tr ' ' '\n' | grep -v '^-\?$' | median; }
-over() { echo "$1" | tr ' ' '\n' | grep -v '^$' | awk -v d=$DEADLINE_MS '{printf "%.1f\n", $1 - d}' | median; }
-base=$(m "${res[stop_0]}")
+m() { echo "$1" | tr ' ' '\n' | { grep -v '^-\?$' || true; } | median; }
+over() { echo "$1" | tr ' ' '\n' | { grep -v '^$' || true; } | awk -v d=$DEADLINE_MS '{printf "%.1f\n", $1 - d}' | median; }
+base=$(m "${res[stop_0]:-}")
 printf '\nstale clients answer keepalives %s ms late (a network round trip) unless noted\n' "${REPLY_DELAY:-1}"
 printf '%-58s %12s %10s\n' "measure (median of $RUNS runs; deadline ${DEADLINE_MS} ms)" "value" "target"
 printf '%-58s %12s %10s\n' "----------------------------------------------------------" "------------" "----------"
 printf '%-58s %9s ms %10s\n' "baseline: SIGINT -> postmaster gone, 2 healthy, no stale" "$base" "-"
-printf '%-58s %9s ms %10s\n' "baseline: SIGINT -> postmaster gone, 52 healthy (52 slots)" "$(m "${res[stop_h52]}")" "-"
+printf '%-58s %9s ms %10s\n' "baseline: SIGINT -> postmaster gone, 52 healthy (52 slots)" "$(m "${res[stop_h52]:-}")" "-"
 for n in 1 10 50; do
-    printf '%-58s %9s ms %10s\n' "overshoot past deadline, $n stale (+2 healthy)" "$(over "${res[stop_$n]}")" "<= 50 ms"
+    printf '%-58s %9s ms %10s\n' "overshoot past deadline, $n stale (+2 healthy)" "$(over "${res[stop_$n]:-}")" "<= 50 ms"
 done
 for n in 0 1 10 50; do
-    printf '%-58s %9s ms %10s\n' "detection: SIGINT -> shutdown_started (upper bound), $n stale" "$(m "${res[det_$n]}")" "<= 20 ms"
+    printf '%-58s %9s ms %10s\n' "detection: SIGINT -> shutdown_started (upper bound), $n stale" "$(m "${res[det_$n]:-}")" "<= 20 ms"
 done
-printf '%-58s %9s ms %10s\n' "overshoot, 50 stale answering at once (loopback storm)" "$(over "${res[stop_storm]}")" "-"
+printf '%-58s %9s ms %10s\n' "overshoot, 50 stale answering at once (loopback storm)" "$(over "${res[stop_storm]:-}")" "-"
 [ -n "${res[stop_nice]:-}" ] &&
-    printf '%-58s %9s ms %10s\n' "overshoot, 50 stale, guard at nice -5" "$(over "${res[stop_nice]}")" "-"
-st=$(m "${res[stalled]}")
+    printf '%-58s %9s ms %10s\n' "overshoot, 50 stale, guard at nice -5" "$(over "${res[stop_nice]:-}")" "-"
+st=$(m "${res[stalled]:-}")
 printf '%-58s %9s ms %10s\n' "stalled client ended at start: SIGINT -> postmaster gone" "$st" "<= 200 ms"
-printf '%-58s %11sx %10s\n' "  ratio to baseline" "$(awk -v a="$st" -v b="$base" 'BEGIN { printf "%.2f", a / b }')" "-"
-printf '%-58s %9s ms %10s\n' "poll query, 50 walsenders" "$(m "${res[poll]}")" "-"
-printf '%-58s %8s MiB %10s\n' "guard RSS, 50 walsenders, 1 s poll" "$(m "${res[rss]}")" "<= 6 MiB"
-printf '%-58s %8s MiB %10s\n' "  of which private (RssAnon)" "$(m "${res[anon]}")" "-"
-printf '%-58s %8s MiB %10s\n' "  proportional (Pss: shared libraries split with PostgreSQL)" "$(m "${res[pss]}")" "-"
-printf '%-58s %10s %% %10s\n' "guard CPU (% of one core), 50 walsenders, 1 s poll" "$(m "${res[cpu]}")" "<= 0.2 %"
+printf '%-58s %11sx %10s\n' "  ratio to baseline" "$(awk -v a="$st" -v b="$base" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f", a / b }')" "-"
+printf '%-58s %9s ms %10s\n' "poll query, 50 walsenders" "$(m "${res[poll]:-}")" "-"
+printf '%-58s %8s MiB %10s\n' "guard RSS, 50 walsenders, 1 s poll" "$(m "${res[rss]:-}")" "<= 6 MiB"
+printf '%-58s %8s MiB %10s\n' "  of which private (RssAnon)" "$(m "${res[anon]:-}")" "-"
+printf '%-58s %8s MiB %10s\n' "  proportional (Pss: shared libraries split with PostgreSQL)" "$(m "${res[pss]:-}")" "-"
+printf '%-58s %10s %% %10s\n' "guard CPU (% of one core), 50 walsenders, 1 s poll" "$(m "${res[cpu]:-}")" "<= 0.2 %"

@@ -16,7 +16,7 @@ DEADLINE=${DEMO_DEADLINE:-3s}
 work=$(mktemp -d /tmp/dg-demo.XXXXXX)
 pids=()
 
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+. "$top/tests/lib.sh"
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
 sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
@@ -36,28 +36,6 @@ trap 'echo; echo "interrupted; cleaning up"; exit 130' INT TERM
 [ -x "$PGBIN/postgres" ] || { echo "demo: PostgreSQL 15 not found in $PGBIN (make deps)" >&2; exit 1; }
 cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
-
-# Start a background process as postgres, remembering its PID.
-spawn() {
-    local log=$1
-    shift
-    if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@" >"$log" 2>&1 &
-    else
-        "$@" >"$log" 2>&1 &
-    fi
-    pids+=($!)
-}
-
-# Wait up to $2 seconds for a shell condition.
-wait_for() {
-    local cond=$1 limit=$(($2 * 10))
-    for ((i = 0; i < limit; i++)); do
-        eval "$cond" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 start_stale() {
     rm -f "$work/stale.ready"
