@@ -620,13 +620,40 @@ static void log_config(struct guard *g, const char *what)
              g->cfg.n_exclude_slot, g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");
 }
 
+/* Check what the config loader cannot: libpq can parse the DSN, the data directory exists. */
+static bool validate(const struct config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+    char why[256];
+
+    if (!walsender_check_dsn(cfg->dsn, why, sizeof(why))) {
+        /* the value is not repeated: it may hold a password */
+        snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
+        return false;
+    }
+    if (cfg->pgdata == NULL || cfg->pgdata[0] == '\0')
+        return true;
+    if (stat(cfg->pgdata, &st) != 0) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": %s", cfg->pgdata,
+                 strerror(errno));
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": not a directory",
+                 cfg->pgdata);
+        return false;
+    }
+    return true;
+}
+
 /* Re-read the configuration; keep the old one if the new one is invalid. */
 static void reload(struct guard *g)
 {
     struct config nc;
     char err[CONFIG_ERR_LEN];
 
-    if (!config_load(&nc, g->argc, g->argv, environ, err, sizeof(err))) {
+    if (!config_load(&nc, g->argc, g->argv, environ, err, sizeof(err)) ||
+        !validate(&nc, err, sizeof(err))) {
         log_error("configuration not reloaded, keeping the previous one: %s", err);
         config_free(&nc);
         return;
@@ -728,26 +755,6 @@ static bool setup(struct guard *g)
     watch_pgdata(g);
     read_pidfile(g);
     check_signal_path(g);
-    return true;
-}
-
-/* Check what the config loader cannot: the data directory exists. */
-static bool validate(const struct config *cfg, char *err, size_t errlen)
-{
-    struct stat st;
-
-    if (cfg->pgdata == NULL || cfg->pgdata[0] == '\0')
-        return true;
-    if (stat(cfg->pgdata, &st) != 0) {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": %s", cfg->pgdata,
-                 strerror(errno));
-        return false;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--pgdata\": not a directory",
-                 cfg->pgdata);
-        return false;
-    }
     return true;
 }
 

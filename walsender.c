@@ -127,6 +127,25 @@ static void notice_receiver(void *arg, const PGresult *res)
 }
 
 /*
+ * Can libpq parse this conninfo or URI?  False with libpq's reason in err:
+ * a DSN it cannot parse will never connect, so it is a configuration error.
+ */
+bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
+
+    if (opts == NULL) {
+        snprintf(err, errlen, "%s", msg ? msg : "out of memory");
+        err[strcspn(err, "\n")] = '\0';
+        PQfreemem(msg);
+        return false;
+    }
+    PQconninfoFree(opts);
+    return true;
+}
+
+/*
  * Copy a conninfo without its passwords (password, sslpassword), for logs: key=value pairs are
  * rebuilt from libpq's parse of it; a string libpq cannot parse is hidden.
  */

@@ -67,6 +67,8 @@ bool walsender_terminate(struct ws_session *s, const struct walsender *w, int ti
     __attribute__((warn_unused_result));
 const char *walsender_last_sqlstate(const struct ws_session *s);
 void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
+bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 void lsn_format(uint64_t lsn, char *buf, size_t len);

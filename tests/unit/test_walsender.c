@@ -191,14 +191,36 @@ static void test_scrub_sslpassword(void **state)
     assert_null(strstr(out, "k3ypass"));
 }
 
+/* A DSN libpq cannot parse is refused with libpq's reason; a good one passes. */
+static void test_check_dsn(void **state)
+{
+    char err[256] = "";
+
+    (void)state;
+    assert_true(walsender_check_dsn("", err, sizeof(err)));
+    assert_true(walsender_check_dsn("host=/tmp port=5432 dbname=postgres", err, sizeof(err)));
+    assert_true(walsender_check_dsn("postgresql://u@localhost/db", err, sizeof(err)));
+    assert_false(walsender_check_dsn("foo", err, sizeof(err)));
+    assert_non_null(strstr(err, "missing \"=\""));
+    assert_false(walsender_check_dsn("host=/tmp bogus=1", err, sizeof(err)));
+    assert_non_null(strstr(err, "bogus"));
+    assert_null(strchr(err, '\n'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lsn_parse_valid),       cmocka_unit_test(test_lsn_parse_invalid),
-        cmocka_unit_test(test_lsn_format_round_trip), cmocka_unit_test(test_lsn_diff),
-        cmocka_unit_test(test_scrub_key_value),       cmocka_unit_test(test_scrub_uri),
-        cmocka_unit_test(test_scrub_no_password),     cmocka_unit_test(test_scrub_unparsable),
-        cmocka_unit_test(test_scrub_small_buffer),    cmocka_unit_test(test_scrub_sslpassword),
+        cmocka_unit_test(test_lsn_parse_valid),
+        cmocka_unit_test(test_lsn_parse_invalid),
+        cmocka_unit_test(test_lsn_format_round_trip),
+        cmocka_unit_test(test_lsn_diff),
+        cmocka_unit_test(test_scrub_key_value),
+        cmocka_unit_test(test_scrub_uri),
+        cmocka_unit_test(test_scrub_no_password),
+        cmocka_unit_test(test_scrub_unparsable),
+        cmocka_unit_test(test_check_dsn),
+        cmocka_unit_test(test_scrub_small_buffer),
+        cmocka_unit_test(test_scrub_sslpassword),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
