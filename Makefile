@@ -22,7 +22,7 @@ WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototype
 ifeq ($(CI),true)
 WARN += -Werror
 endif
-PKGS = libpq jansson
+PKGS = libpq jansson libmicrohttpd libcurl
 # Deferred (=, not :=): on a fresh machine "make deps" installs pkg-config
 # and the -dev packages before the first compile needs their flags.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -30,8 +30,8 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' $(CFLAGS)
 
-MODULES = config log audit walsender proc policy
-OBJS = $(MODULES:%=%.o) guard.o
+MODULES = config log audit walsender proc policy render http client
+OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
@@ -40,7 +40,7 @@ CONSUMER = tests/tools/logical-consumer
 all: demotion-guard $(CONSUMER)
 
 demotion-guard: $(OBJS)
-	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) -lpthread $(LDFLAGS)
 
 %.o: %.c $(wildcard *.h)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -50,7 +50,7 @@ $(CONSUMER): tests/tools/logical_consumer.c
 
 # Unit tests: each module's test links the module sources it needs.
 tests/unit/test_%: tests/unit/test_%.c $(MODULES:%=%.c) $(wildcard *.h)
-	$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(filter-out guard.c,$(MODULES:%=%.c)) $(PKG_LIBS) -lcmocka $(LDFLAGS)
+	$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(filter-out guard.c,$(MODULES:%=%.c)) $(PKG_LIBS) -lcmocka -lpthread $(LDFLAGS)
 
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done

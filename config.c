@@ -58,6 +58,10 @@ static const struct option_def options[] = {
     {"dry-run", OPT_FLAG, OFF(dry_run), "no", NULL,
      "report and audit what would be terminated, terminate nothing"},
     {"audit-log", OPT_STRING, OFF(audit_log), NULL, "FILE", "audit events, one JSON object a line"},
+    {"listen", OPT_STRING, OFF(listen), "127.0.0.1:8009", "ADDR",
+     "HTTP API: IP:PORT, [IPv6]:PORT, unix:/path or off"},
+    {"token-file", OPT_STRING, OFF(token_file), NULL, "FILE",
+     "bearer token the POST endpoints require (mode 0600 or stricter)"},
     {"log-format", OPT_LOG_FORMAT, OFF(log_format), "text", "text|json",
      "format of the log on stderr"},
     {"log-level", OPT_LOG_LEVEL, OFF(log_level), "info", "debug|info|warn|error",
@@ -316,8 +320,7 @@ static void env_name(const struct option_def *o, char *buf, size_t len)
 }
 
 /* DEMOTION_GUARD_ variables that are not options of "run". */
-static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL",
-                                              "DEMOTION_GUARD_TOKEN_FILE", NULL};
+static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL", NULL};
 
 /*
  * Refuse a DEMOTION_GUARD_ variable that names no option: a typo would

@@ -26,6 +26,8 @@ struct config {
     int64_t physical_deadline_ms; /* -1: off */
     bool dry_run;
     char *audit_log;
+    char *listen;     /* "off", "unix:/path", "IP:PORT" or "[IPv6]:PORT" */
+    char *token_file; /* NULL: POSTs need no token */
     enum log_format log_format;
     enum log_level log_level;
     char *config_file;

@@ -23,15 +23,13 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "client.h"
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "policy.h"
 #include "proc.h"
 #include "walsender.h"
-
-#ifndef DG_VERSION
-#define DG_VERSION "0.0.0-unknown"
-#endif
 
 #define CONNECT_TIMEOUT_MS   3000
 #define QUERY_TIMEOUT_MS     3000
@@ -40,46 +38,13 @@
 #define BACKOFF_MIN_MS       250
 #define BACKOFF_MAX_MS       5000
 #define MAX_PROC_WALSENDERS  4096
+#define HTTP_RETRY_MS        10000
+#define MAX_COMMANDS         32
 
 extern char **environ;
 
-struct guard {
-    struct config cfg;
-    int argc;
-    char **argv;
-    const char *proc_root;
-    char pgdata[PATH_MAX]; /* --pgdata, or data_directory from SQL */
-
-    struct ws_session *sql;
-    struct ws_server_info info;
-    bool ever_connected;
-    bool saw_57p01;    /* our session was ended by a shutdown */
-    bool sql_stopping; /* ... and the server then refused us: 57P03 */
-    bool lsn_warned;
-    int64_t next_connect_ms, backoff_ms, next_poll_ms;
-    int64_t last_poll_us;
-
-    enum pidfile_result pf_state;
-    bool pf_read; /* postmaster.pid was read at least once */
-    struct pidfile pf;
-    bool signal_ok;
-    char signal_why[256];
-    int stop_pm_pid; /* the postmaster whose shutdown we follow */
-    int done_pm_pid; /* the last one whose shutdown ended */
-
-    struct walsender *ws; /* this tick's complete list, or NULL */
-    int n_ws;
-
-    struct policy policy;
-    struct audit *audit;
-    json_t *summary; /* terminations of the current shutdown */
-    int64_t shutdown_wall_ms;
-
-    int sigfd, inofd, inowd;
-};
-
 /* Monotonic milliseconds. */
-static int64_t mono_ms(void)
+int64_t mono_ms(void)
 {
     struct timespec ts;
 
@@ -88,7 +53,7 @@ static int64_t mono_ms(void)
 }
 
 /* Milliseconds since the epoch. */
-static int64_t wall_ms(void)
+int64_t wall_ms(void)
 {
     struct timespec ts;
 
@@ -199,6 +164,8 @@ static void sql_connect(struct guard *g, int64_t now, bool *gone_hint)
     if (walsender_connected(g->sql) || now < g->next_connect_ms)
         return;
     r = walsender_connect(g->sql, g->cfg.dsn, CONNECT_TIMEOUT_MS, &g->info, err, sizeof(err));
+    g->attempted = true;
+    snprintf(g->sql_error, sizeof(g->sql_error), "%s", r == WS_CONNECTED ? "" : err);
     if (r == WS_CONNECTED) {
         report_privileges(g);
         g->ever_connected = true;
@@ -226,6 +193,8 @@ static void sql_check(struct guard *g, int64_t now)
     if (!walsender_connected(g->sql) || walsender_check_session(g->sql, state, sizeof(state)))
         return;
     log_info("session to PostgreSQL ended%s%s", state[0] ? " with SQLSTATE " : "", state);
+    snprintf(g->sql_error, sizeof(g->sql_error), "session ended%s%s",
+             state[0] ? " with SQLSTATE " : "", state);
     if (strcmp(state, "57P01") == 0)
         g->saw_57p01 = true;
     g->next_connect_ms = now;
@@ -292,6 +261,7 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
             g->saw_57p01 = true;
         return;
     }
+    g->last_poll_wall_ms = wall_ms();
     log_debug("poll query: %d walsender(s) in %lld us", g->n_ws, (long long)g->last_poll_us);
     add_identities(g);
     check_lsn_visibility(g);
@@ -438,12 +408,17 @@ static void observe(struct guard *g, struct observation *obs)
     obs->n_ws = g->n_ws;
 }
 
-/* Record a termination in the audit log and in the shutdown summary. */
-static void audit_termination(struct guard *g, const struct tracked *t, const char *event,
-                              const char *method, enum reason r, const char *sqlerr,
-                              const char *error)
+/*
+ * Record a termination (or its failure, or a dry run's would-be) in the
+ * audit log, the counters and the shutdown summary.  c: the API command
+ * that asked for it, or NULL.
+ */
+void guard_audit_termination(struct guard *g, const struct tracked *t, const char *event,
+                             const char *method, enum reason r, const char *sqlerr,
+                             const char *error, const struct command *c)
 {
     json_t *f = audit_walsender_fields(&t->w);
+    bool done = strcmp(event, "terminated") == 0;
 
     if (method)
         json_object_set_new(f, "method", json_string(method));
@@ -452,7 +427,16 @@ static void audit_termination(struct guard *g, const struct tracked *t, const ch
         audit_set_string(f, "sql_error", sqlerr);
     if (error && error[0])
         audit_set_string(f, "error", error);
-    if (strcmp(event, "terminated") == 0 && g->summary)
+    if (c) {
+        audit_set_string(f, "requester", c->requester);
+        if (c->reason[0])
+            audit_set_string(f, "note", c->reason);
+    }
+    if (done)
+        g->c.terminations[strcmp(method, "sql") == 0 ? METHOD_SQL : METHOD_SIGNAL][r]++;
+    else if (strcmp(event, "terminate_failed") == 0)
+        g->c.terminate_failures[r]++;
+    if (done && g->summary)
         json_array_append(g->summary, f);
     audit_emit(g->audit, event, f);
 }
@@ -462,7 +446,7 @@ static void audit_termination(struct guard *g, const struct tracked *t, const ch
  * down the signal is preferred when available: the server is ending the
  * session and a query on it could wait.
  */
-static bool use_sql(const struct guard *g)
+bool guard_use_sql(const struct guard *g)
 {
     return walsender_connected(g->sql) && !(g->policy.stopping_seen && g->signal_ok);
 }
@@ -473,14 +457,14 @@ static bool use_sql(const struct guard *g)
  * Returns the method used, or NULL with err when neither worked; sqlerr
  * keeps why SQL was not enough, if it was tried.
  */
-static const char *terminate(struct guard *g, const struct tracked *t, char *sqlerr,
-                             size_t sqlerrlen, char *err, size_t errlen)
+const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
+                            size_t sqlerrlen, char *err, size_t errlen)
 {
     struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
     bool signalled;
 
     sqlerr[0] = '\0';
-    if (use_sql(g)) {
+    if (guard_use_sql(g)) {
         if (walsender_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
                                 sqlerrlen) &&
             signalled)
@@ -510,21 +494,21 @@ static void act(struct guard *g, const struct action *a, int64_t now)
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
         return;
     case ACT_WOULD_TERMINATE:
-        audit_termination(g, t, "would_terminate", use_sql(g) ? "sql" : "signal", a->reason, NULL,
-                          NULL);
+        guard_audit_termination(g, t, "would_terminate", guard_use_sql(g) ? "sql" : "signal",
+                                a->reason, NULL, NULL, NULL);
         return;
     case ACT_TERMINATE:
         break;
     }
-    method = terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
+    method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
     if (method) {
         if (!t->terminated)
-            audit_termination(g, t, "terminated", method, a->reason, sqlerr, NULL);
+            guard_audit_termination(g, t, "terminated", method, a->reason, sqlerr, NULL, NULL);
         policy_record(&g->policy, a->index, true, now);
         return;
     }
     if (!t->reported)
-        audit_termination(g, t, "terminate_failed", NULL, a->reason, sqlerr, err);
+        guard_audit_termination(g, t, "terminate_failed", NULL, a->reason, sqlerr, err, NULL);
     else
         log_debug("terminating walsender %d failed again: %s", t->w.pid, err);
     policy_record(&g->policy, a->index, false, now);
@@ -544,6 +528,7 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
     json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
     audit_emit(g->audit, "shutdown_started", f);
+    g->c.shutdowns++;
     json_decref(g->summary);
     g->summary = json_array();
     g->shutdown_wall_ms = wall_ms();
@@ -554,7 +539,8 @@ static void shutdown_completed(struct guard *g)
 {
     json_t *f = json_object();
 
-    json_object_set_new(f, "duration_ms", json_integer(wall_ms() - g->shutdown_wall_ms));
+    g->c.last_shutdown_ms = wall_ms() - g->shutdown_wall_ms;
+    json_object_set_new(f, "duration_ms", json_integer(g->c.last_shutdown_ms));
     json_object_set_new(f, "postmaster_pid",
                         g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
@@ -571,6 +557,7 @@ static void shutdown_completed(struct guard *g)
 static void decide(struct guard *g, const struct observation *obs)
 {
     struct policy_output out = {0};
+    bool armed = g->policy.clock_running && !g->policy.stopping_seen;
 
     if (g->policy.clock_running && obs->now_ms >= g->policy.deadline_at_ms &&
         obs->now_ms - g->policy.deadline_at_ms < 1000)
@@ -583,6 +570,8 @@ static void decide(struct guard *g, const struct observation *obs)
                  phase_name(out.trans[i].to), out.trans[i].why);
     if (out.shutdown_started)
         shutdown_started(g, obs);
+    if (out.shutdown_started && !armed)
+        g->c.arms[TRIGGER_SHUTDOWN]++;
     if (out.expired)
         audit_emit(g->audit, "disarmed", json_pack("{s:s}", "reason", "expired"));
     for (int i = 0; i < out.n_act; i++)
@@ -624,12 +613,23 @@ static void log_config(struct guard *g, const char *what)
 static bool validate(const struct config *cfg, char *err, size_t errlen)
 {
     struct stat st;
-    char why[256];
+    char why[512];
 
     if (!walsender_check_dsn(cfg->dsn, why, sizeof(why))) {
         /* the value is not repeated: it may hold a password */
         snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
         return false;
+    }
+    if (!http_listen_check(cfg->listen, cfg->token_file != NULL, err, errlen))
+        return false;
+    if (cfg->token_file) {
+        char *token;
+
+        if (!http_token_read(cfg->token_file, &token, why, sizeof(why))) {
+            snprintf(err, errlen, "invalid value for option \"--token-file\": %s", why);
+            return false;
+        }
+        free(token);
     }
     if (cfg->pgdata == NULL || cfg->pgdata[0] == '\0')
         return true;
@@ -646,6 +646,51 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
     return true;
 }
 
+/* Keep the --listen in effect (a change takes a restart). */
+static void set_listen(struct config *cfg, const char *listen)
+{
+    char *l = strdup(listen);
+
+    if (l == NULL)
+        return;
+    free(cfg->listen);
+    cfg->listen = l;
+}
+
+/* Read --token-file (validated already) and hand the token to the server. */
+static void load_token(struct guard *g, const struct config *cfg)
+{
+    char err[512], *token = NULL;
+
+    if (cfg->token_file && !http_token_read(cfg->token_file, &token, err, sizeof(err)))
+        log_error("%s; POST requests are refused until it is fixed", err);
+    if (cfg->token_file && token == NULL)
+        token = strdup(""); /* matches no bearer: http_bearer_ok needs the exact token */
+    free(g->token);
+    g->token = token;
+    if (g->http)
+        http_set_token(g->http, g->token);
+}
+
+/* Start the HTTP API when due; a failure is logged and retried, never fatal. */
+static void start_http(struct guard *g, int64_t now)
+{
+    char err[512];
+
+    if (g->http || strcmp(g->cfg.listen, "off") == 0 || now < g->next_http_ms)
+        return;
+    g->http = http_start(g->cfg.listen, g->token, err, sizeof(err));
+    if (g->http) {
+        log_info("HTTP API listening on %s%s", http_bound(g->http),
+                 g->token ? " (POST requests need the bearer token)" : "");
+        return;
+    }
+    log_msg(g->next_http_ms ? LOG_DEBUG : LOG_ERROR,
+            "HTTP API not started: %s; guarding without it, retrying every %d s", err,
+            HTTP_RETRY_MS / 1000);
+    g->next_http_ms = now + HTTP_RETRY_MS;
+}
+
 /* Re-read the configuration; keep the old one if the new one is invalid. */
 static void reload(struct guard *g)
 {
@@ -660,6 +705,12 @@ static void reload(struct guard *g)
     }
     if (strcmp(nc.dsn, g->cfg.dsn) != 0)
         walsender_disconnect(g->sql);
+    if (strcmp(nc.listen, g->cfg.listen) != 0)
+        log_warn("option \"--listen\" changed to \"%s\": that takes a restart; still serving "
+                 "\"%s\"",
+                 nc.listen, g->cfg.listen);
+    set_listen(&nc, g->cfg.listen);
+    load_token(g, &nc);
     config_free(&g->cfg);
     g->cfg = nc;
     g->policy.cfg = &g->cfg;
@@ -691,9 +742,10 @@ static void drain_inotify(int fd, char *buf, size_t len)
  */
 static bool wait_event(struct guard *g, bool *hup)
 {
-    struct pollfd pfd[3] = {{.fd = g->sigfd, .events = POLLIN},
+    struct pollfd pfd[4] = {{.fd = g->sigfd, .events = POLLIN},
                             {.fd = g->inofd, .events = POLLIN},
-                            {.fd = walsender_socket(g->sql), .events = POLLIN}};
+                            {.fd = walsender_socket(g->sql), .events = POLLIN},
+                            {.fd = g->http ? http_command_fd(g->http) : -1, .events = POLLIN}};
     int64_t now = mono_ms(), at = policy_next_wakeup(&g->policy, now);
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
@@ -706,7 +758,9 @@ static bool wait_event(struct guard *g, bool *hup)
     if (g->policy.stopping_seen || g->inowd < 0)
         at = at < now + SHUTDOWN_TICK_MS ? at : now + SHUTDOWN_TICK_MS;
     at = at < now + 1000 ? at : now + 1000;
-    if (poll(pfd, 3, at > now ? (int)(at - now) : 0) < 0 && errno != EINTR)
+    if (!g->http && strcmp(g->cfg.listen, "off") != 0 && g->next_http_ms < at)
+        at = g->next_http_ms;
+    if (poll(pfd, 4, at > now ? (int)(at - now) : 0) < 0 && errno != EINTR)
         log_warn("poll failed: %m");
     if (pfd[1].revents & POLLIN)
         drain_inotify(g->inofd, buf, sizeof(buf));
@@ -751,7 +805,11 @@ static bool setup(struct guard *g)
     }
     g->backoff_ms = BACKOFF_MIN_MS;
     g->next_connect_ms = mono_ms();
+    g->last_poll_us = -1;
+    g->c.last_shutdown_ms = -1;
     policy_init(&g->policy, &g->cfg, mono_ms());
+    load_token(g, &g->cfg);
+    start_http(g, mono_ms());
     watch_pgdata(g);
     read_pidfile(g);
     check_signal_path(g);
@@ -784,18 +842,32 @@ int guard_run(int argc, char **argv)
     if (!setup(&g))
         return 1;
     while (wait_event(&g, &hup)) {
+        struct command *cmds[MAX_COMMANDS];
         struct observation obs;
         bool was_stopping = g.policy.stopping_seen;
+        int n_cmds = 0;
 
         if (hup) {
             hup = false;
             reload(&g);
         }
+        if (g.http)
+            command_take(&g, cmds, MAX_COMMANDS, &n_cmds);
+        for (int i = 0; i < n_cmds; i++)
+            command_run_early(&g, cmds[i]);
         observe(&g, &obs);
         decide(&g, &obs);
+        for (int i = 0; i < n_cmds; i++)
+            command_run_late(&g, cmds[i]);
         release_session(&g, was_stopping);
         audit_flush(g.audit);
+        command_publish(&g);
+        for (int i = 0; i < n_cmds; i++)
+            command_answer(&g, cmds[i]);
+        start_http(&g, mono_ms());
     }
+    http_stop(g.http);
+    free(g.token);
     walsender_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);
@@ -809,10 +881,15 @@ int guard_run(int argc, char **argv)
 /* Print the top-level usage. */
 static void usage(FILE *out)
 {
-    fprintf(out, "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
-                 "usage:\n"
-                 "  demotion-guard run [options]   the daemon\n"
-                 "  demotion-guard --version | --help\n\n");
+    fprintf(out,
+            "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
+            "usage:\n"
+            "  demotion-guard run [options]   the daemon\n"
+            "  demotion-guard status [--json] | arm [--deadline D] [--reason R] | disarm |\n"
+            "                 kill --slot S | --pid P | --stalled | --all-logical [--force]\n"
+            "                                  clients of a running daemon (--url, --token-file;\n"
+            "                                  \"demotion-guard status --help\")\n"
+            "  demotion-guard --version | --help\n\n");
     config_usage(out);
     fprintf(out, "\ndurations: 250ms, 10s, 2m, 1h; exit codes: 0 ok, 1 runtime failure, 2 usage\n");
 }
@@ -840,6 +917,8 @@ int main(int argc, char **argv)
             }
         return guard_run(argc - 2, argv + 2);
     }
+    if (client_is_command(argv[1]))
+        return client_main(argc - 1, argv + 1);
     fprintf(stderr, "demotion-guard: unknown command \"%s\" (try --help)\n", argv[1]);
     return 2;
 }

@@ -1,9 +1,86 @@
 /*
- * guard.h - the daemon: event loop and state machine driver
+ * guard.h - the daemon: its state, the event loop, the state machine driver
+ *
+ * struct guard is shared by guard.c (the loop) and command.c (what the
+ * HTTP API asks of the loop, and the view it publishes); nothing else sees it.
  */
 #ifndef DG_GUARD_H
 #define DG_GUARD_H
 
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "http.h"
+#include "policy.h"
+#include "proc.h"
+#include "walsender.h"
+
+#ifndef DG_VERSION
+#define DG_VERSION "0.0.0-unknown"
+#endif
+
+struct guard {
+    struct config cfg;
+    int argc;
+    char **argv;
+    const char *proc_root;
+    char pgdata[PATH_MAX]; /* --pgdata, or data_directory from SQL */
+
+    struct ws_session *sql;
+    struct ws_server_info info;
+    bool ever_connected;
+    bool saw_57p01;    /* our session was ended by a shutdown */
+    bool sql_stopping; /* ... and the server then refused us: 57P03 */
+    bool lsn_warned;
+    int64_t next_connect_ms, backoff_ms, next_poll_ms;
+    int64_t last_poll_us; /* -1: none yet */
+
+    enum pidfile_result pf_state;
+    bool pf_read; /* postmaster.pid was read at least once */
+    struct pidfile pf;
+    bool signal_ok;
+    char signal_why[256];
+    int stop_pm_pid; /* the postmaster whose shutdown we follow */
+    int done_pm_pid; /* the last one whose shutdown ended */
+
+    struct walsender *ws; /* this tick's complete list, or NULL */
+    int n_ws;
+
+    struct policy policy;
+    struct audit *audit;
+    json_t *summary; /* terminations of the current shutdown */
+    int64_t shutdown_wall_ms;
+
+    int sigfd, inofd, inowd;
+
+    /* HTTP API */
+    struct http_server *http;
+    char *token;
+    int64_t next_http_ms; /* next attempt to bind --listen */
+    struct counters c;
+    bool attempted;      /* a connection attempt has finished */
+    char sql_error[256]; /* why the last attempt failed */
+    int64_t last_poll_wall_ms;
+};
+
 int guard_run(int argc, char **argv);
+int64_t mono_ms(void);
+int64_t wall_ms(void);
+bool guard_use_sql(const struct guard *g);
+const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
+                            size_t sqlerrlen, char *err, size_t errlen);
+void guard_audit_termination(struct guard *g, const struct tracked *t, const char *event,
+                             const char *method, enum reason r, const char *sqlerr,
+                             const char *error, const struct command *c);
+
+/* command.c */
+void command_take(struct guard *g, struct command **cmds, int max, int *n);
+void command_run_early(struct guard *g, struct command *c);
+void command_run_late(struct guard *g, struct command *c);
+void command_answer(struct guard *g, struct command *c);
+void command_publish(struct guard *g);
 
 #endif

@@ -95,10 +95,10 @@ start_guard() {
     [ -n "$guard_pid" ] && { kill -TERM "$guard_pid"; wait "$guard_pid" 2>/dev/null || true; }
     if [ "$(id -u)" -eq 0 ]; then
         nice -n "${GUARD_NICE:-0}" runuser -u postgres -- "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
-            --pgdata "$work/pg" --audit-log "$work/audit.log" --log-level debug "$@" >"$work/guard.$gn.log" 2>&1 &
+            --pgdata "$work/pg" --audit-log "$work/audit.log" --log-level debug --listen off "$@" >"$work/guard.$gn.log" 2>&1 &
     else
         "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
-            --pgdata "$work/pg" --audit-log "$work/audit.log" --log-level debug "$@" >"$work/guard.$gn.log" 2>&1 &
+            --pgdata "$work/pg" --audit-log "$work/audit.log" --log-level debug --listen off "$@" >"$work/guard.$gn.log" 2>&1 &
     fi
     guard_pid=$!
 }

@@ -96,12 +96,15 @@ bold "act 2: the same stop WITH the guard (--deadline $DEADLINE)"
 as_pg "$PGBIN/pg_ctl" -D "$work/primary" -l "$work/primary.log" -w start >/dev/null
 confirmed_before=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
 spawn "$work/guard.log" "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
-    --pgdata "$work/primary" --deadline "$DEADLINE" --stall-after 1h --audit-log "$work/audit.log"
+    --pgdata "$work/primary" --deadline "$DEADLINE" --stall-after 1h --audit-log "$work/audit.log" \
+    --listen "unix:$work/guard.sock"
 wait_for "grep -q '\"observing\"' '$work/guard.log'" 20
 start_stale
 make_lag 5
 sleep 1.5
 confirmed_before=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
+say "what the guard sees before the stop (demotion-guard status, over its unix socket):"
+as_pg "$work/demotion-guard" status --url "unix:$work/guard.sock" | sed 's/^/     /'
 t0=$(now_ms)
 as_pg "$PGBIN/pg_ctl" -D "$work/primary" -m fast -t 30 stop >/dev/null
 t1=$(now_ms)

@@ -18,6 +18,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Basename qw(basename);
+use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
 use POSIX qw(WNOHANG);
@@ -35,6 +36,7 @@ our @EXPORT = qw(
   read_audit audit_events wait_audit
   stop_nowait pidfile_status postmaster_pid wait_postmaster_gone mark_stopped
   wait_stopping walsender_pid_of_app file_contains
+  guard_url http_req
 );
 
 # Every process started here, so that END can stop what a failed test left.
@@ -310,7 +312,7 @@ sub start_guard
 	my @cmd = ($ENV{DG_BIN}, 'run', '--dsn', $dsn,
 		($opts{no_pgdata} ? () : ('--pgdata', $node->data_dir)),
 		'--poll-interval', '250ms', '--audit-log', $audit, '--log-level', 'debug',
-		@$args);
+		'--listen', 'off', @$args);
 	my $p = start_bg("guard $tag", \@cmd, $log);
 	$p->{audit} = $audit;
 	if (!defined $opts{wait_observing} || $opts{wait_observing})
@@ -319,6 +321,35 @@ sub start_guard
 		  or die "guard $tag did not connect";
 	}
 	return $p;
+}
+
+# The guard's HTTP base URL ("http://127.0.0.1:PORT"), from its log line
+# "HTTP API listening on ..." (start it with --listen 127.0.0.1:0 to get a
+# free port).  Sets $g->{url}.
+sub guard_url
+{
+	my ($g) = @_;
+	my $addr;
+	wait_until(
+		sub { ($addr) = guard_log($g) =~ /HTTP API listening on (\S+)/; $addr },
+		$TIMEOUT, "$g->{name} to listen")
+	  or die "$g->{name} does not listen";
+	$g->{url} = $addr =~ /^unix:/ ? $addr : "http://$addr";
+	return $g->{url};
+}
+
+# One HTTP request to the guard: $method $path with an optional raw $body
+# and %opts token => bearer, headers => {...}.  Returns (status, decoded
+# JSON body or undef, raw body, response headers).
+sub http_req
+{
+	my ($g, $method, $path, $body, %opts) = @_;
+	my %h = %{ $opts{headers} // {} };
+	$h{Authorization} = "Bearer $opts{token}" if defined $opts{token};
+	my $r = HTTP::Tiny->new(timeout => 15)->request($method, "$g->{url}$path",
+		{ headers => \%h, defined $body ? (content => $body) : () });
+	my $json = eval { JSON::PP->new->decode($r->{content}) };
+	return ($r->{status}, $json, $r->{content}, $r->{headers});
 }
 
 # Stops the guard with SIGTERM and checks that it exits 0.

@@ -132,6 +132,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.physical_deadline_ms, -1);
     assert_false(cfg.dry_run);
     assert_null(cfg.audit_log);
+    assert_string_equal(cfg.listen, "127.0.0.1:8009");
+    assert_null(cfg.token_file);
     assert_int_equal(cfg.log_format, LOG_FORMAT_TEXT);
     assert_int_equal(cfg.log_level, LOG_INFO);
     assert_null(cfg.config_file);
@@ -153,6 +155,8 @@ static void check_all_set(const struct config *cfg)
     assert_int_equal(cfg->physical_deadline_ms, 60000);
     assert_true(cfg->dry_run);
     assert_string_equal(cfg->audit_log, "/var/log/dg/audit.json");
+    assert_string_equal(cfg->listen, "unix:/run/dg.sock");
+    assert_string_equal(cfg->token_file, "/etc/dg/token");
     assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
     assert_int_equal(cfg->log_level, LOG_DEBUG);
 }
@@ -181,6 +185,10 @@ static void test_flags_separate_value(void **state)
                     "--dry-run",
                     "--audit-log",
                     "/var/log/dg/audit.json",
+                    "--listen",
+                    "unix:/run/dg.sock",
+                    "--token-file",
+                    "/etc/dg/token",
                     "--log-format",
                     "json",
                     "--log-level",
@@ -209,6 +217,8 @@ static void test_flags_equals_value(void **state)
                     "--physical-deadline=1m",
                     "--dry-run=yes",
                     "--audit-log=/var/log/dg/audit.json",
+                    "--listen=unix:/run/dg.sock",
+                    "--token-file=/etc/dg/token",
                     "--log-format=json",
                     "--log-level=debug"};
     struct config cfg;
@@ -234,6 +244,8 @@ static void test_env_every_option(void **state)
                    "DEMOTION_GUARD_PHYSICAL_DEADLINE=1m",
                    "DEMOTION_GUARD_DRY_RUN=yes",
                    "DEMOTION_GUARD_AUDIT_LOG=/var/log/dg/audit.json",
+                   "DEMOTION_GUARD_LISTEN=unix:/run/dg.sock",
+                   "DEMOTION_GUARD_TOKEN_FILE=/etc/dg/token",
                    "DEMOTION_GUARD_LOG_FORMAT=json",
                    "DEMOTION_GUARD_LOG_LEVEL=debug",
                    NULL};
@@ -703,6 +715,8 @@ static void test_option_names_and_usage(void **state)
                                        "physical-deadline",
                                        "dry-run",
                                        "audit-log",
+                                       "listen",
+                                       "token-file",
                                        "log-format",
                                        "log-level",
                                        "config"};

@@ -1,0 +1,318 @@
+/*
+ * command.c - what the HTTP API asks of the main loop, and what it shows
+ *
+ * Commands run inside a turn of the loop: arm and disarm before the
+ * observation (so that the fresh snapshot and the policy step of the same
+ * turn act on them: an arm ends stalled walsenders at once), kill after the
+ * policy step, on the list that snapshot just refreshed.  At the end of the
+ * turn the loop publishes a view for the handlers to render.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "guard.h"
+#include "log.h"
+
+/* Take every pending command (at most max) for this turn. */
+void command_take(struct guard *g, struct command **cmds, int max, int *n)
+{
+    struct command *c;
+
+    *n = 0;
+    while (*n < max && (c = http_next_command(g->http)) != NULL)
+        cmds[(*n)++] = c;
+}
+
+/* Set a command's answer, to be sent at the end of the turn. */
+static void answer(struct command *c, int status, json_t *body)
+{
+    json_decref(c->body);
+    c->status = status;
+    c->body = body;
+}
+
+/* Log the transitions of an output the policy returned outside a step. */
+static void log_transitions(const struct policy_output *out)
+{
+    for (int i = 0; i < out->n_trans; i++)
+        log_info("state \"%s\" -> \"%s\": %s", phase_name(out->trans[i].from),
+                 phase_name(out->trans[i].to), out->trans[i].why);
+}
+
+/* POST /v1/arm: start (or bring closer) the deadline clock. */
+static void arm(struct guard *g, struct command *c)
+{
+    struct policy_output out = {0};
+    enum trigger tr = trigger_of(c->reason);
+    char why[160], at[40];
+    int64_t now = mono_ms();
+
+    snprintf(why, sizeof(why), "armed by %s (%s)", c->requester,
+             c->reason[0] ? c->reason : trigger_name(tr));
+    policy_arm(&g->policy, now, c->deadline_ms, why, &out);
+    log_transitions(&out);
+    policy_output_free(&out);
+    g->c.arms[tr]++;
+    audit_emit(g->audit, "armed",
+               json_pack("{s:s,s:s,s:I,s:s}", "trigger", trigger_name(tr), "reason",
+                         c->reason[0] ? c->reason : trigger_name(tr), "deadline_ms",
+                         (json_int_t)(g->policy.deadline_at_ms - now), "requester", c->requester));
+    g->next_poll_ms = now; /* a fresh snapshot in this very turn */
+    render_time(wall_ms() + (g->policy.deadline_at_ms - now), at, sizeof(at));
+    answer(c, 200,
+           json_pack("{s:s,s:s,s:I,s:s}", "trigger", trigger_name(tr), "reason",
+                     c->reason[0] ? c->reason : trigger_name(tr), "deadline_ms",
+                     (json_int_t)(g->policy.deadline_at_ms - now), "deadline_at", at));
+}
+
+/* POST /v1/disarm: stop the clock, unless the server itself is shutting down. */
+static void disarm(struct guard *g, struct command *c)
+{
+    struct policy_output out = {0};
+    bool armed = g->policy.clock_running;
+
+    if (g->policy.stopping_seen) {
+        answer(c, 409, render_error("conflict", "PostgreSQL is shutting down: the deadline stays"));
+        return;
+    }
+    if (armed && policy_disarm(&g->policy, mono_ms(), "disarmed through the API", &out)) {
+        log_transitions(&out);
+        audit_emit(g->audit, "disarmed",
+                   json_pack("{s:s,s:s*,s:s}", "reason", "api", "note",
+                             c->reason[0] ? c->reason : NULL, "requester", c->requester));
+    }
+    policy_output_free(&out);
+    answer(c, 200, json_pack("{s:b}", "was_armed", armed));
+}
+
+/* Run the commands that change the policy: before this turn's observation. */
+void command_run_early(struct guard *g, struct command *c)
+{
+    if (c->type == CMD_ARM)
+        arm(g, c);
+    else if (c->type == CMD_DISARM)
+        disarm(g, c);
+    else
+        g->next_poll_ms = mono_ms(); /* kill: act on a fresh list */
+}
+
+/* Does a tracked walsender match the kill selector? */
+static bool selected(const struct guard *g, const struct command *c, const struct tracked *t)
+{
+    switch (c->sel) {
+    case KILL_SLOT:
+        return strcmp(t->w.slot, c->slot) == 0;
+    case KILL_PID:
+        return t->w.pid == c->pid;
+    case KILL_STALLED:
+        return policy_is_stalled(&g->policy, t, mono_ms());
+    case KILL_ALL_LOGICAL:
+        return t->w.kind == WS_LOGICAL;
+    }
+    return false;
+}
+
+/* Why a named target (slot or pid) may not be ended; NULL when it may. */
+static const char *refusal(const struct guard *g, const struct command *c, const struct tracked *t,
+                           char *buf, size_t len)
+{
+    if (t == NULL)
+        snprintf(buf, len, "no walsender %s %s%s%.*d%s (any more)",
+                 c->sel == KILL_SLOT ? "on slot" : "with pid", c->sel == KILL_SLOT ? "\"" : "",
+                 c->sel == KILL_SLOT ? c->slot : "", c->sel == KILL_PID, c->pid,
+                 c->sel == KILL_SLOT ? "\"" : "");
+    else if (t->w.kind != WS_LOGICAL)
+        snprintf(buf, len,
+                 "walsender %d is physical: physical walsenders are never ended "
+                 "through the API",
+                 t->w.pid);
+    else if (config_slot_excluded(g->policy.cfg, t->w.slot) && !c->force)
+        snprintf(buf, len, "slot \"%s\" is excluded by --exclude-slot; add \"force\": true",
+                 t->w.slot);
+    else
+        return NULL;
+    return buf;
+}
+
+/* End one selected walsender and describe the outcome as a JSON target. */
+static json_t *kill_one(struct guard *g, struct command *c, int index, bool *failed)
+{
+    struct tracked *t = &g->policy.t[index];
+    char err[512] = "", sqlerr[256] = "";
+    const char *method, *result;
+
+    if (config_slot_excluded(g->policy.cfg, t->w.slot) && !c->force) {
+        result = "excluded";
+        method = NULL;
+    } else if (g->policy.cfg->dry_run) {
+        result = "would_terminate";
+        method = guard_use_sql(g) ? "sql" : "signal";
+        guard_audit_termination(g, t, "would_terminate", method, REASON_API, NULL, NULL, c);
+    } else {
+        method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
+        result = method ? "terminated" : "failed";
+        guard_audit_termination(g, t, method ? "terminated" : "terminate_failed", method,
+                                REASON_API, sqlerr, err, c);
+        policy_record(&g->policy, index, method != NULL, mono_ms());
+        *failed |= method == NULL;
+    }
+    return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?}", "pid", t->w.pid, "slot", t->w.slot, "kind",
+                     t->w.kind == WS_LOGICAL ? "logical" : "physical", "application_name",
+                     t->w.application_name, "result", result, "method", method, "error",
+                     err[0] ? err : NULL);
+}
+
+/* POST /v1/kill, on the list this turn's snapshot refreshed. */
+static void kill_walsenders(struct guard *g, struct command *c)
+{
+    json_t *targets = json_array();
+    bool failed = false, named = c->sel == KILL_SLOT || c->sel == KILL_PID;
+    int match = -1;
+    char why[300];
+
+    if (!walsender_connected(g->sql) && !g->signal_ok) {
+        snprintf(why, sizeof(why),
+                 "PostgreSQL is unreachable (%s) and the signal path is "
+                 "unavailable (%s)",
+                 g->sql_error[0] ? g->sql_error : "no session", g->signal_why);
+        answer(c, 503, render_error("unavailable", why));
+        json_decref(targets);
+        return;
+    }
+    for (int i = 0; i < g->policy.n && match < 0; i++)
+        if (named && selected(g, c, &g->policy.t[i]))
+            match = i;
+    if (named && refusal(g, c, match < 0 ? NULL : &g->policy.t[match], why, sizeof(why))) {
+        answer(c, 409, render_error("conflict", why));
+        json_decref(targets);
+        return;
+    }
+    for (int i = 0; i < g->policy.n; i++)
+        if (named ? i == match
+                  : g->policy.t[i].w.kind == WS_LOGICAL && selected(g, c, &g->policy.t[i]))
+            json_array_append_new(targets, kill_one(g, c, i, &failed));
+    if (failed)
+        answer(c, 500,
+               json_pack("{s:s,s:s,s:o}", "error", "terminate_failed", "detail",
+                         "a target could not be terminated", "targets", targets));
+    else
+        answer(c, 200, json_pack("{s:o}", "targets", targets));
+}
+
+/* Run kills, and note in each answer the phase the turn left. */
+void command_run_late(struct guard *g, struct command *c)
+{
+    if (c->type == CMD_KILL)
+        kill_walsenders(g, c);
+    if (c->status == 200 && c->type != CMD_KILL)
+        json_object_set_new(c->body, "phase", json_string(phase_name(g->policy.phase)));
+}
+
+/* Send a command's answer (after the view that shows its effect is published). */
+void command_answer(struct guard *g, struct command *c)
+{
+    http_answer(g->http, c, c->status, c->body);
+}
+
+/* Risk of one tracked walsender holding up a shutdown. */
+static enum risk risk_of(const struct guard *g, const struct tracked *t, int64_t now)
+{
+    if (!t->w.lsn_known)
+        return RISK_UNKNOWN;
+    if (!policy_lagging(t))
+        return RISK_OK;
+    return policy_stalled_for_ms(t, now) >= g->cfg.stall_after_ms ? RISK_STALLED : RISK_LAGGING;
+}
+
+/* The walsenders as the policy tracks them. */
+static void view_walsenders(const struct guard *g, struct view *v, int64_t now)
+{
+    v->n_ws = g->policy.n;
+    for (int i = 0; i < g->policy.n; i++) {
+        const struct tracked *t = &g->policy.t[i];
+        struct view_walsender *vw = &v->ws[i];
+
+        vw->w = t->w;
+        vw->risk = risk_of(g, t, now);
+        vw->lag_bytes = t->w.lsn_known ? (int64_t)lsn_diff(t->w.sent_lsn, t->confirmed) : -1;
+        vw->stalled_for_ms = policy_stalled_for_ms(t, now);
+        vw->excluded = config_slot_excluded(&g->cfg, t->w.slot);
+    }
+}
+
+/* PostgreSQL's side: session, postmaster.pid, the two enforcement paths. */
+static void view_postgresql(const struct guard *g, struct view *v)
+{
+    static const char *const pf[] = {"ok", "missing", "invalid"};
+    const struct ws_server_info *in = &g->info;
+
+    v->sql_up = walsender_connected(g->sql);
+    v->attempted = g->attempted;
+    snprintf(v->sql_error, sizeof(v->sql_error), "%s", g->sql_error);
+    v->info = g->info;
+    v->pidfile = g->pgdata[0] == '\0' ? "none" : pf[g->pf_state];
+    v->pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+    v->pm_status = g->pf_state == PIDFILE_OK ? pm_status_name(g->pf.status) : NULL;
+    snprintf(v->pgdata, sizeof(v->pgdata), "%s", g->pgdata);
+    v->sql_path = v->sql_up && (in->superuser || in->signal_backend);
+    if (!v->sql_up)
+        snprintf(v->sql_why, sizeof(v->sql_why), "no SQL session%s%s", g->sql_error[0] ? ": " : "",
+                 g->sql_error);
+    else if (!v->sql_path)
+        snprintf(v->sql_why, sizeof(v->sql_why), "role \"%s\" is not a member of pg_signal_backend",
+                 in->role);
+    v->signal_path = g->signal_ok;
+    snprintf(v->signal_why, sizeof(v->signal_why), "%s", g->signal_why);
+}
+
+/* The configuration the API shows. */
+static void view_config(const struct guard *g, struct view *v)
+{
+    const struct config *cfg = &g->cfg;
+
+    v->deadline_ms = cfg->deadline_ms;
+    v->stall_after_ms = cfg->stall_after_ms;
+    v->poll_interval_ms = cfg->poll_interval_ms;
+    v->physical_deadline_ms = cfg->physical_deadline_ms;
+    v->kill_stalled = cfg->kill_stalled;
+    v->dry_run = cfg->dry_run;
+    v->token = g->token != NULL;
+    v->n_exclude = cfg->n_exclude_slot;
+    for (int i = 0; i < cfg->n_exclude_slot; i++)
+        snprintf(v->exclude[i], sizeof(v->exclude[i]), "%s", cfg->exclude_slot[i]);
+}
+
+/* Publish this turn's state for the HTTP handlers. */
+void command_publish(struct guard *g)
+{
+    struct view *v;
+    int64_t now = mono_ms(), wall = wall_ms();
+
+    if (g->http == NULL)
+        return;
+    v = calloc(1, sizeof(*v) + (size_t)g->policy.n * sizeof(v->ws[0]));
+    if (v == NULL) {
+        log_warn("out of memory publishing the state for HTTP; the last one stays");
+        return;
+    }
+    v->mono_ms = now;
+    v->wall_ms = wall;
+    v->version = DG_VERSION;
+    snprintf(v->listen, sizeof(v->listen), "%s", http_bound(g->http));
+    v->phase = g->policy.phase;
+    v->phase_since_wall_ms = wall - (now - g->policy.phase_since_ms);
+    v->clock_running = g->policy.clock_running;
+    v->stopping = g->policy.stopping_seen;
+    snprintf(v->trigger, sizeof(v->trigger), "%s", g->policy.trigger);
+    v->deadline_wall_ms = wall + (g->policy.deadline_at_ms - now);
+    v->arm_expires_wall_ms = wall + (g->policy.arm_expires_ms - now);
+    view_postgresql(g, v);
+    view_config(g, v);
+    v->c = g->c;
+    v->poll_duration_us = g->last_poll_us;
+    v->last_poll_wall_ms = g->last_poll_wall_ms;
+    view_walsenders(g, v, now);
+    http_publish(g->http, v);
+}

@@ -1,0 +1,1005 @@
+/*
+ * http.c - the HTTP API (API.md): libmicrohttpd, one thread per
+ * connection, behind connection, per-IP and time limits
+ *
+ * Handlers read the latest view the main loop published and render it;
+ * commands go to the main loop through a queue and an eventfd, and the
+ * handler waits for the answer with a timeout.  Nothing here calls libpq or
+ * touches the guard's state.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "render.h"
+
+#define CONN_LIMIT         64
+#define PER_IP_LIMIT       16
+#define CONN_TIMEOUT_S     10
+#define STACK_SIZE         (256 * 1024)
+#define COMMAND_TIMEOUT_MS 10000
+#define TOKEN_MAX          4096
+
+static const struct route {
+    const char *path;
+    const char *method;
+    enum route_id id;
+} routes[] = {
+    {"/health", "GET", R_HEALTH},
+    {"/ready", "GET", R_READY},
+    {"/metrics", "GET", R_METRICS},
+    {"/v1/status", "GET", R_STATUS},
+    {"/v1/walsenders", "GET", R_WALSENDERS},
+    {"/v1/arm", "POST", R_ARM},
+    {"/v1/disarm", "POST", R_DISARM},
+    {"/v1/kill", "POST", R_KILL},
+};
+
+#define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+/* A queued command and its hand-over state, guarded by the server's mutex. */
+struct pending {
+    struct command c;
+    bool done, abandoned;
+    struct pending *next;
+};
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    char bound[PATH_MAX + 8];
+    char unix_path[PATH_MAX];
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct view *view;
+    char *token;
+    struct pending *head, *tail;
+    int evfd;
+    bool stopping;
+};
+
+/* Per-request state across libmicrohttpd's calls of the handler. */
+struct request {
+    int route;
+    char body[HTTP_MAX_BODY];
+    size_t len;
+    bool too_large;
+};
+
+/* --------------------------------------------------------- listen, token */
+
+/* Is this IPv4 or IPv6 address a loopback one? */
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/*
+ * Parse "IP:PORT" or "[IPv6]:PORT" (numeric only: a name would need a
+ * resolver at start-up) into ss.  False with a reason in err.
+ */
+static bool parse_inet(const char *listen, struct sockaddr_storage *ss, socklen_t *sslen, char *err,
+                       size_t errlen)
+{
+    char host[64];
+    const char *colon, *h = listen;
+    size_t hlen;
+    char *end;
+    long port;
+
+    colon = strrchr(listen, ':');
+    if (listen[0] == '[') {
+        const char *rb = strchr(listen, ']');
+
+        if (rb == NULL || rb[1] != ':') {
+            snprintf(err, errlen, "an IPv6 address must be written [ADDRESS]:PORT");
+            return false;
+        }
+        h = listen + 1;
+        colon = rb + 1;
+        hlen = (size_t)(rb - h);
+    } else
+        hlen = colon ? (size_t)(colon - listen) : 0;
+    if (colon == NULL || hlen == 0 || hlen >= sizeof(host)) {
+        snprintf(err, errlen, "expected IP:PORT, [IPv6]:PORT, unix:/path or off");
+        return false;
+    }
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (!isdigit((unsigned char)colon[1]) || *end != '\0' || errno || port < 0 || port > 65535) {
+        snprintf(err, errlen, "the port must be a number from 0 to 65535");
+        return false;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (listen[0] != '[' && inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+        ss->ss_family = AF_INET;
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+        *sslen = sizeof(struct sockaddr_in);
+        return true;
+    }
+    if (listen[0] == '[' &&
+        inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+        ss->ss_family = AF_INET6;
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+        *sslen = sizeof(struct sockaddr_in6);
+        return true;
+    }
+    snprintf(err, errlen, "\"%s\" is not a numeric IP address (host names are not resolved)", host);
+    return false;
+}
+
+/*
+ * Is --listen well formed, and allowed without a token?  A TCP address that
+ * is not loopback needs --token-file.
+ */
+bool http_listen_check(const char *listen, bool have_token, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char why[160];
+
+    if (strcmp(listen, "off") == 0)
+        return true;
+    if (strncmp(listen, "unix:", 5) == 0) {
+        if (listen[5] != '/' || strlen(listen + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(err, errlen,
+                     "invalid value \"%s\" for option \"--listen\": unix: needs an absolute path "
+                     "shorter than 108 bytes",
+                     listen);
+            return false;
+        }
+        return true;
+    }
+    if (!parse_inet(listen, &ss, &len, why, sizeof(why))) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--listen\": %s", listen, why);
+        return false;
+    }
+    if (!is_loopback(&ss) && !have_token) {
+        snprintf(err, errlen,
+                 "option \"--listen\" is \"%s\", not a loopback address: it needs \"--token-file\"",
+                 listen);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Read the bearer token: the file's content without trailing blanks.  The
+ * file must not be readable or writable by group or others, and the token
+ * must be printable ASCII with no blanks.
+ */
+bool http_token_read(const char *path, char **token, char *err, size_t errlen)
+{
+    char buf[TOKEN_MAX + 2];
+    struct stat st;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *token = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "could not open token file \"%s\": %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    if ((st.st_mode & 077) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token file \"%s\" %s (mode %04o): make it mode 0600 or 0400", path,
+                 S_ISREG(st.st_mode) ? "is accessible by group or others" : "is not a regular file",
+                 (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return false;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0 || n > TOKEN_MAX) {
+        snprintf(err, errlen, "could not read token file \"%s\": %s", path,
+                 n < 0 ? strerror(errno) : "longer than 4096 bytes");
+        return false;
+    }
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] <= ' ' || buf[i] > '~') {
+            snprintf(err, errlen,
+                     "token file \"%s\": the token must be printable ASCII without "
+                     "blanks",
+                     path);
+            return false;
+        }
+    if (n == 0) {
+        snprintf(err, errlen, "token file \"%s\" is empty", path);
+        return false;
+    }
+    *token = strdup(buf);
+    return *token != NULL;
+}
+
+/* Compare a given token to the expected one in time that depends only on the expected length. */
+bool http_token_equal(const char *expected, const char *given)
+{
+    size_t elen = strlen(expected), glen = strlen(given);
+    unsigned char diff = elen != glen;
+
+    for (size_t i = 0; i < elen; i++)
+        diff |= (unsigned char)expected[i] ^ (unsigned char)(i < glen ? given[i] : 0);
+    return diff == 0;
+}
+
+/* Does an Authorization header carry the expected bearer token? */
+bool http_bearer_ok(const char *expected, const char *header)
+{
+    if (expected[0] == '\0' || header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+        return false; /* "" stands for an unreadable token file: nothing matches */
+    header += 7;
+    while (*header == ' ')
+        header++;
+    return http_token_equal(expected, header);
+}
+
+/* -------------------------------------------------------------- routing */
+
+/*
+ * Find the route of a request.  Returns its id, R_NOT_FOUND, or
+ * R_BAD_METHOD with *allow set to the method the path takes.  HEAD is
+ * served as GET.  Paths match exactly: no trailing slash, no dot segments.
+ */
+int http_route(const char *method, const char *url, const char **allow)
+{
+    for (int i = 0; i < N_ROUTES; i++) {
+        if (strcmp(routes[i].path, url) != 0)
+            continue;
+        if (strcmp(routes[i].method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+            return routes[i].id;
+        *allow = strcmp(routes[i].method, "GET") == 0 ? "GET, HEAD" : routes[i].method;
+        return R_BAD_METHOD;
+    }
+    return R_NOT_FOUND;
+}
+
+/* Take an optional string field of at most max-1 bytes into out. */
+static bool take_string(json_t *o, const char *key, char *out, size_t max, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (v == NULL)
+        return true;
+    if (!json_is_string(v) || json_string_length(v) >= max) {
+        snprintf(err, errlen, "\"%s\" must be a string of at most %zu bytes", key, max - 1);
+        return false;
+    }
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return true;
+}
+
+/* Take an optional boolean field; a selector flag must be true when present. */
+static bool take_bool(json_t *o, const char *key, bool *out, bool must_be_true, char *err,
+                      size_t errlen)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (v == NULL)
+        return true;
+    if (!json_is_boolean(v) || (must_be_true && !json_is_true(v))) {
+        snprintf(err, errlen, "\"%s\" must be %s", key, must_be_true ? "true" : "a boolean");
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+/* Refuse fields other than the allowed ones. */
+static bool only_fields(json_t *o, const char *const *allowed, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(o, key, v)
+    {
+        bool ok = false;
+
+        for (int i = 0; allowed[i] && !ok; i++)
+            ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            snprintf(err, errlen, "unknown field \"%.64s\"", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The fields of POST /v1/kill: exactly one selector. */
+static bool parse_kill(json_t *o, struct command *c, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"slot",  "pid",    "stalled", "all_logical",
+                                          "force", "reason", NULL};
+    json_t *pid = json_object_get(o, "pid");
+    bool stalled = false, all = false;
+    int n;
+
+    if (!only_fields(o, allowed, err, errlen) ||
+        !take_string(o, "slot", c->slot, sizeof(c->slot), err, errlen) ||
+        !take_bool(o, "stalled", &stalled, true, err, errlen) ||
+        !take_bool(o, "all_logical", &all, true, err, errlen) ||
+        !take_bool(o, "force", &c->force, false, err, errlen) ||
+        !take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen))
+        return false;
+    if (pid && (!json_is_integer(pid) || json_integer_value(pid) <= 0 ||
+                json_integer_value(pid) > INT_MAX)) {
+        snprintf(err, errlen, "\"pid\" must be a positive integer");
+        return false;
+    }
+    n = (json_object_get(o, "slot") != NULL) + (pid != NULL) + stalled + all;
+    if (n != 1) {
+        snprintf(err, errlen,
+                 "give exactly one of \"slot\", \"pid\", \"stalled\": true, "
+                 "\"all_logical\": true");
+        return false;
+    }
+    if (json_object_get(o, "slot") && c->slot[0] == '\0') {
+        snprintf(err, errlen, "\"slot\" must not be empty");
+        return false;
+    }
+    c->pid = pid ? (int)json_integer_value(pid) : 0;
+    c->sel = json_object_get(o, "slot") ? KILL_SLOT
+             : pid                      ? KILL_PID
+             : stalled                  ? KILL_STALLED
+                                        : KILL_ALL_LOGICAL;
+    return true;
+}
+
+/* The fields of POST /v1/arm. */
+static bool parse_arm(json_t *o, struct command *c, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"deadline", "reason", NULL};
+    char dl[32] = "";
+
+    c->deadline_ms = -1;
+    if (!only_fields(o, allowed, err, errlen) ||
+        !take_string(o, "deadline", dl, sizeof(dl), err, errlen) ||
+        !take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen))
+        return false;
+    if (json_object_get(o, "deadline") && !config_parse_duration(dl, &c->deadline_ms)) {
+        snprintf(err, errlen,
+                 "\"deadline\" must be a duration such as 250ms, 10s or 2m, not "
+                 "\"%s\"",
+                 dl);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Parse the body of a command route into c.  An empty body is {}.  False
+ * with err for malformed JSON, a non-object, a wrong type or an unknown field.
+ */
+bool http_parse_command(int route, const char *body, size_t len, struct command *c, char *err,
+                        size_t errlen)
+{
+    static const char *const disarm_fields[] = {"reason", NULL};
+    json_error_t je;
+    json_t *o;
+    bool ok;
+
+    memset(c, 0, sizeof(*c));
+    c->type = route == R_ARM ? CMD_ARM : route == R_DISARM ? CMD_DISARM : CMD_KILL;
+    c->deadline_ms = -1;
+    o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
+    if (o == NULL) {
+        snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
+                 je.text);
+        return false;
+    }
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        json_decref(o);
+        return false;
+    }
+    if (c->type == CMD_ARM)
+        ok = parse_arm(o, c, err, errlen);
+    else if (c->type == CMD_DISARM)
+        ok = only_fields(o, disarm_fields, err, errlen) &&
+             take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen);
+    else
+        ok = parse_kill(o, c, err, errlen);
+    json_decref(o);
+    return ok;
+}
+
+/* --------------------------------------------------------- listen socket */
+
+/*
+ * Make room for a unix socket at path: a socket nobody answers on is stale
+ * and removed; a live one, or anything that is not a socket, is refused.
+ */
+static bool clear_unix_path(const char *path, const struct sockaddr_un *sa, char *err,
+                            size_t errlen)
+{
+    struct stat st;
+    int fd;
+    bool live;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ||
+               (snprintf(err, errlen, "could not check \"%s\": %s", path, strerror(errno)), false);
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "\"%s\" exists and is not a socket; not replacing it", path);
+        return false;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    live = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (live) {
+        snprintf(err, errlen, "another process is listening on \"%s\"", path);
+        return false;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, errlen, "could not remove stale socket \"%s\": %s", path, strerror(errno));
+        return false;
+    }
+    log_info("removed stale socket \"%s\"", path);
+    return true;
+}
+
+/* Bind a unix socket, mode 0660. */
+static int bind_unix(struct http_server *s, const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    mode_t old;
+    int fd, rc;
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (!clear_unix_path(path, &sa, err, errlen))
+        return -1;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "could not create a socket: %s", strerror(errno));
+        return -1;
+    }
+    old = umask(0117);
+    rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc != 0 || chmod(path, 0660) != 0) {
+        snprintf(err, errlen, "could not bind \"%s\": %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    snprintf(s->unix_path, sizeof(s->unix_path), "%s", path);
+    snprintf(s->bound, sizeof(s->bound), "unix:%s", path);
+    return fd;
+}
+
+/* Describe a bound TCP address as "127.0.0.1:8009" or "[::1]:8009". */
+static void describe_inet(int fd, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+        snprintf(out, len, "%s:%u", host, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    } else {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+        snprintf(out, len, "[%s]:%u", host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    }
+}
+
+/* Create and bind the listening socket for --listen. */
+static int bind_listen(struct http_server *s, const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, one = 1;
+
+    if (strncmp(listen, "unix:", 5) == 0)
+        return bind_unix(s, listen + 5, err, errlen);
+    if (!parse_inet(listen, &ss, &sl, err, errlen))
+        return -1;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "could not create a socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+        snprintf(err, errlen, "could not bind %s: %s", listen, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    describe_inet(fd, s->bound, sizeof(s->bound));
+    return fd;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+/* Monotonic and wall-clock milliseconds. */
+static int64_t now_ms(clockid_t clk)
+{
+    struct timespec ts;
+
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take a reference to the latest view (NULL before the first one). */
+static struct view *view_get(struct http_server *s)
+{
+    struct view *v;
+
+    pthread_mutex_lock(&s->mu);
+    v = s->view;
+    if (v)
+        v->refs++;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* Drop a reference to a view. */
+static void view_put(struct http_server *s, struct view *v)
+{
+    bool last;
+
+    if (v == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    last = --v->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (last)
+        free(v);
+}
+
+/* Queue a response from a malloc'd buffer. */
+static enum MHD_Result respond_buf(struct MHD_Connection *conn, int status, char *buf, size_t len,
+                                   const char *type, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ret;
+
+    if (r == NULL) {
+        free(buf);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Queue a JSON response, one line with a newline; takes the reference to body. */
+static enum MHD_Result respond_json(struct MHD_Connection *conn, int status, json_t *body,
+                                    const char *allow)
+{
+    char *text =
+        body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    char *line = NULL;
+    int len = text ? asprintf(&line, "%s\n", text) : -1;
+
+    json_decref(body);
+    free(text);
+    if (len < 0)
+        return MHD_NO;
+    return respond_buf(conn, status, line, (size_t)len, "application/json", allow);
+}
+
+/* Queue an error response. */
+static enum MHD_Result respond_error(struct MHD_Connection *conn, int status, const char *code,
+                                     const char *detail, const char *allow)
+{
+    return respond_json(conn, status, render_error(code, detail), allow);
+}
+
+/* Serve a GET route from the latest view. */
+static enum MHD_Result serve_get(struct http_server *s, struct MHD_Connection *conn, int route)
+{
+    struct view *v = view_get(s);
+    int status = 200;
+    json_t *body;
+
+    if (v == NULL)
+        return respond_error(conn, 503, "unavailable", "the guard is starting", NULL);
+    if (route == R_METRICS) {
+        size_t len = 0;
+        char *text = render_metrics(v, now_ms(CLOCK_REALTIME), &len);
+
+        view_put(s, v);
+        if (text == NULL)
+            return respond_error(conn, 500, "internal", "out of memory", NULL);
+        return respond_buf(conn, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL);
+    }
+    if (route == R_HEALTH)
+        body = render_health(v, now_ms(CLOCK_MONOTONIC), &status);
+    else if (route == R_READY)
+        body = render_ready(v, &status);
+    else if (route == R_STATUS)
+        body = render_status(v);
+    else
+        body = render_walsenders(v);
+    view_put(s, v);
+    return respond_json(conn, status, body, NULL);
+}
+
+/* Who sent this request: "127.0.0.1:53422", "[::1]:53422" or "unix". */
+static void requester_of(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(out, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(out, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else
+        snprintf(out, len, "unix");
+}
+
+/*
+ * Hand a command to the main loop and wait for its answer.  On timeout the
+ * command is abandoned: the main loop drops it if it has not started it.
+ */
+static enum MHD_Result run_command(struct http_server *s, struct MHD_Connection *conn,
+                                   struct command *c)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    struct timespec until;
+    uint64_t one = 1;
+    int status;
+    json_t *body;
+
+    if (p == NULL)
+        return respond_error(conn, 500, "internal", "out of memory", NULL);
+    p->c = *c;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += COMMAND_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&s->mu);
+    if (s->tail)
+        s->tail->next = p;
+    else
+        s->head = p;
+    s->tail = p;
+    pthread_mutex_unlock(&s->mu);
+    if (write(s->evfd, &one, sizeof(one)) < 0)
+        log_debug("eventfd write: %m");
+    pthread_mutex_lock(&s->mu);
+    while (!p->done && !s->stopping)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+            break;
+    if (!p->done) {
+        p->abandoned = true;
+        status = s->stopping ? 503 : 504;
+        pthread_mutex_unlock(&s->mu);
+        return respond_error(conn, status, s->stopping ? "unavailable" : "timeout",
+                             s->stopping ? "the guard is stopping"
+                                         : "the guard's loop did not answer within 10 s",
+                             NULL);
+    }
+    status = p->c.status;
+    body = p->c.body;
+    pthread_mutex_unlock(&s->mu);
+    free(p);
+    return respond_json(conn, status, body, NULL);
+}
+
+/* Check the token of a POST; false when it was refused (response queued in *ret). */
+static bool authorized(struct http_server *s, struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool ok;
+
+    pthread_mutex_lock(&s->mu);
+    ok = s->token == NULL || http_bearer_ok(s->token, h);
+    pthread_mutex_unlock(&s->mu);
+    if (!ok)
+        *ret = respond_error(conn, 401, "unauthorized",
+                             h ? "wrong bearer token" : "this guard needs Authorization: Bearer",
+                             NULL);
+    return ok;
+}
+
+/*
+ * The first call for a request: route, method, auth, announced body size.
+ * Errors are answered at once (libmicrohttpd then closes the connection);
+ * a good request is answered on a later call, which keeps it alive.
+ */
+static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connection *conn,
+                                     const char *url, const char *method, void **con_cls)
+{
+    const char *allow = NULL, *cl;
+    int route = http_route(method, url, &allow);
+    struct request *rq;
+    enum MHD_Result ret;
+
+    if (route == R_NOT_FOUND)
+        return respond_error(conn, 404, "not_found", "no such route; see API.md", NULL);
+    if (route == R_BAD_METHOD)
+        return respond_error(conn, 405, "method_not_allowed", "method not allowed here", allow);
+    if (route >= R_ARM && !authorized(s, conn, &ret))
+        return ret;
+    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+        return respond_error(conn, 413, "too_large", "the body is limited to 8 KiB", NULL);
+    rq = calloc(1, sizeof(*rq));
+    if (rq == NULL)
+        return MHD_NO;
+    rq->route = route;
+    *con_cls = rq;
+    return MHD_YES;
+}
+
+/* libmicrohttpd's access handler. */
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct request *rq = *con_cls;
+    struct command c;
+    char err[300];
+
+    (void)version;
+    if (rq == NULL)
+        return begin_request(s, conn, url, method, con_cls);
+    if (*upload_size) {
+        if (rq->len + *upload_size > sizeof(rq->body))
+            rq->too_large = true;
+        else {
+            memcpy(rq->body + rq->len, upload, *upload_size);
+            rq->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_large)
+        return respond_error(conn, 413, "too_large", "the body is limited to 8 KiB", NULL);
+    if (rq->route < R_ARM)
+        return serve_get(s, conn, rq->route);
+    if (!http_parse_command(rq->route, rq->body, rq->len, &c, err, sizeof(err)))
+        return respond_error(conn, 400, "bad_request", err, NULL);
+    requester_of(conn, c.requester, sizeof(c.requester));
+    return run_command(s, conn, &c);
+}
+
+/* Free a request's state when libmicrohttpd is done with it. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)code;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+/*
+ * Leave the URL as sent: routes are matched literally, so "/health%00x" is
+ * not "/health".  Returns the length, as libmicrohttpd expects.
+ */
+static size_t no_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+/* Route libmicrohttpd's own messages to the log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug("libmicrohttpd: %s", msg);
+}
+
+/* --------------------------------------------------------------- server */
+
+/*
+ * Bind --listen and start serving.  NULL with err when the address cannot
+ * be bound or libmicrohttpd refuses to start.
+ */
+struct http_server *http_start(const char *addr, const char *token, char *err, size_t errlen)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    pthread_condattr_t ca;
+
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->token = token ? strdup(token) : NULL;
+    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->listen_fd = bind_listen(s, addr, err, errlen);
+    if (s->listen_fd >= 0 && listen(s->listen_fd, 64) != 0) {
+        snprintf(err, errlen, "could not listen on %s: %s", s->bound, strerror(errno));
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    if (s->evfd < 0 || s->listen_fd < 0) {
+        if (s->evfd < 0)
+            snprintf(err, errlen, "could not create an eventfd: %s", strerror(errno));
+        http_stop(s);
+        return NULL;
+    }
+    s->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)STACK_SIZE, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_END);
+    if (s->mhd == NULL) {
+        snprintf(err, errlen, "libmicrohttpd could not start on %s", s->bound);
+        http_stop(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Stop serving: waiting handlers are answered 503, then threads end. */
+void http_stop(struct http_server *s)
+{
+    struct pending *p, *next;
+
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd); /* closes listen_fd */
+    else if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->unix_path[0] && s->listen_fd >= 0)
+        unlink(s->unix_path);
+    for (p = s->head; p; p = next) {
+        next = p->next;
+        json_decref(p->c.body);
+        free(p);
+    }
+    if (s->evfd >= 0)
+        close(s->evfd);
+    if (s->view && --s->view->refs == 0)
+        free(s->view);
+    free(s->token);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Replace the token (after a reload); NULL: POSTs need none. */
+void http_set_token(struct http_server *s, const char *token)
+{
+    char *t = token ? strdup(token) : NULL;
+
+    pthread_mutex_lock(&s->mu);
+    free(s->token);
+    s->token = t;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The address as bound ("127.0.0.1:43121" for port 0). */
+const char *http_bound(const struct http_server *s)
+{
+    return s->bound;
+}
+
+/* Publish a new view; the server owns it from now on. */
+void http_publish(struct http_server *s, struct view *v)
+{
+    struct view *old;
+
+    v->refs = 1;
+    pthread_mutex_lock(&s->mu);
+    old = s->view;
+    s->view = v;
+    if (old && --old->refs > 0)
+        old = NULL;
+    pthread_mutex_unlock(&s->mu);
+    free(old);
+}
+
+/* The eventfd that becomes readable when a command is queued. */
+int http_command_fd(const struct http_server *s)
+{
+    return s->evfd;
+}
+
+/* The next command to run, skipping those whose requester gave up. */
+struct command *http_next_command(struct http_server *s)
+{
+    struct pending *p;
+    uint64_t n;
+
+    if (read(s->evfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        log_debug("eventfd read: %m");
+    pthread_mutex_lock(&s->mu);
+    while ((p = s->head) != NULL) {
+        s->head = p->next;
+        if (s->head == NULL)
+            s->tail = NULL;
+        p->next = NULL;
+        if (!p->abandoned)
+            break;
+        log_warn("dropped a %s command from %s: the requester gave up waiting",
+                 p->c.type == CMD_ARM      ? "arm"
+                 : p->c.type == CMD_DISARM ? "disarm"
+                                           : "kill",
+                 p->c.requester);
+        free(p);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return p ? &p->c : NULL;
+}
+
+/* Answer a command taken with http_next_command; takes the reference to body. */
+void http_answer(struct http_server *s, struct command *c, int status, json_t *body)
+{
+    struct pending *p = (struct pending *)((char *)c - offsetof(struct pending, c));
+    bool drop;
+
+    pthread_mutex_lock(&s->mu);
+    p->c.status = status;
+    p->c.body = body;
+    p->done = true;
+    drop = p->abandoned;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (drop) {
+        json_decref(body);
+        free(p);
+    }
+}
