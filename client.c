@@ -1173,6 +1173,42 @@ static bool conn_json(struct conn *c, const char *path, const char *body, json_t
     return ok;
 }
 
+/*
+ * One request for the hooks: GET (body NULL) or POST url+path within
+ * timeout_ms, with token when not NULL.  True with the status and the JSON
+ * answer (NULL when not JSON; the caller frees it); false with msg when no
+ * HTTP answer came.  libcurl must be initialised by the caller.
+ */
+bool client_call(const char *url, const char *token, int64_t timeout_ms, const char *path,
+                 const char *body, long *status, json_t **out, char *msg, size_t msglen)
+{
+    struct client_args a = {.url = url, .timeout_ms = timeout_ms};
+    struct conn c = {.a = &a};
+    struct response r;
+    bool ok;
+
+    *out = NULL;
+    *status = 0;
+    if ((c.curl = curl_easy_init()) == NULL) {
+        snprintf(msg, msglen, "cannot initialise libcurl");
+        return false;
+    }
+    if (token)
+        snprintf(c.token, sizeof(c.token), "%s", token);
+    ok = conn_request(&c, path, body, &r, msg, msglen);
+    if (ok) {
+        *status = r.status;
+        *out = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+        if (r.status < 200 || r.status > 299)
+            client_http_error(body ? "POST" : "GET", path, url, r.status, r.body, r.len, msg,
+                              msglen);
+    }
+    free(r.body);
+    curl_easy_cleanup(c.curl);
+    explicit_bzero(c.token, sizeof(c.token));
+    return ok;
+}
+
 /* The wall clock in milliseconds since the epoch. */
 static int64_t wall_ms(void)
 {
@@ -1280,4 +1316,10 @@ int client_main(int argc, char **argv)
         return 0;
     }
     return run(&a);
+}
+
+/* The version of the libcurl loaded at run time, for --version. */
+const char *client_curl_version(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version;
 }

@@ -87,6 +87,31 @@ static void disarm(struct guard *g, struct command *c)
     answer(c, 200, json_pack("{s:b}", "was_armed", armed));
 }
 
+/*
+ * POST /v1/callback: Patroni's on_* callback.  Recorded; on_stop and
+ * on_role_change end an arm (a role change or a finished stop makes it
+ * stale); a shutdown under way is left to finish.
+ */
+static void patroni_callback(struct guard *g, struct command *c)
+{
+    struct policy_output out = {0};
+    bool reset = false;
+
+    if ((strcmp(c->action, "on_stop") == 0 || strcmp(c->action, "on_role_change") == 0) &&
+        g->policy.clock_running && !g->policy.stopping_seen) {
+        char why[200];
+
+        snprintf(why, sizeof(why), "Patroni %s (%s)", c->action, c->role);
+        reset = policy_disarm(&g->policy, mono_ms(), why, &out);
+        log_transitions(&out);
+    }
+    policy_output_free(&out);
+    audit_emit(g->audit, "patroni_callback",
+               json_pack("{s:s,s:s,s:s,s:b,s:s}", "action", c->action, "role", c->role, "scope",
+                         c->scope, "reset", reset, "requester", c->requester));
+    answer(c, 200, json_pack("{s:b}", "reset", reset));
+}
+
 /* Run the commands that change the policy: before this turn's observation. */
 void command_run_early(struct guard *g, struct command *c)
 {
@@ -94,6 +119,8 @@ void command_run_early(struct guard *g, struct command *c)
         arm(g, c);
     else if (c->type == CMD_DISARM)
         disarm(g, c);
+    else if (c->type == CMD_CALLBACK)
+        patroni_callback(g, c);
     else
         g->next_poll_ms = mono_ms(); /* kill: act on a fresh list */
 }

@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "client.h"
 #include "config.h"
+#include "hook.h"
 #include "http.h"
 #include "log.h"
 #include "policy.h"
@@ -889,6 +890,8 @@ static void usage(FILE *out)
             "                 kill --slot S | --pid P | --stalled | --all-logical [--force]\n"
             "                                  clients of a running daemon (--url, --token-file;\n"
             "                                  \"demotion-guard status --help\")\n"
+            "  demotion-guard hook before-stop | pre-promote | callback ACTION ROLE SCOPE\n"
+            "                                  for Patroni (\"demotion-guard hook --help\")\n"
             "  demotion-guard --version | --help\n\n");
     config_usage(out);
     fprintf(out, "\ndurations: 250ms, 10s, 2m, 1h; exit codes: 0 ok, 1 runtime failure, 2 usage\n");
@@ -919,6 +922,8 @@ int main(int argc, char **argv)
     }
     if (client_is_command(argv[1]))
         return client_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "hook") == 0)
+        return hook_main(argc - 2, argv + 2);
     fprintf(stderr, "demotion-guard: unknown command \"%s\" (try --help)\n", argv[1]);
     return 2;
 }

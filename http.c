@@ -48,6 +48,7 @@ static const struct route {
     {"/v1/walsenders", "GET", R_WALSENDERS},
     {"/v1/arm", "POST", R_ARM},
     {"/v1/disarm", "POST", R_DISARM},
+    {"/v1/callback", "POST", R_CALLBACK},
     {"/v1/kill", "POST", R_KILL},
 };
 
@@ -396,6 +397,30 @@ static bool parse_arm(json_t *o, struct command *c, char *err, size_t errlen)
     return true;
 }
 
+/* The fields of POST /v1/callback: Patroni's ACTION ROLE SCOPE, all required. */
+static bool parse_callback(json_t *o, struct command *c, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"action", "role", "scope", NULL};
+    static const char *const actions[] = {"on_start",  "on_stop",        "on_restart",
+                                          "on_reload", "on_role_change", NULL};
+    bool known = false;
+
+    if (!only_fields(o, allowed, err, errlen) ||
+        !take_string(o, "action", c->action, sizeof(c->action), err, errlen) ||
+        !take_string(o, "role", c->role, sizeof(c->role), err, errlen) ||
+        !take_string(o, "scope", c->scope, sizeof(c->scope), err, errlen))
+        return false;
+    for (int i = 0; actions[i] && !known; i++)
+        known = strcmp(c->action, actions[i]) == 0;
+    if (!known || c->role[0] == '\0' || c->scope[0] == '\0') {
+        snprintf(err, errlen,
+                 "\"action\" (on_start, on_stop, on_restart, on_reload, "
+                 "on_role_change), \"role\" and \"scope\" are required");
+        return false;
+    }
+    return true;
+}
+
 /*
  * Parse the body of a command route into c.  An empty body is {}.  False
  * with err for malformed JSON, a non-object, a wrong type or an unknown field.
@@ -409,7 +434,10 @@ bool http_parse_command(int route, const char *body, size_t len, struct command 
     bool ok;
 
     memset(c, 0, sizeof(*c));
-    c->type = route == R_ARM ? CMD_ARM : route == R_DISARM ? CMD_DISARM : CMD_KILL;
+    c->type = route == R_ARM      ? CMD_ARM
+              : route == R_DISARM ? CMD_DISARM
+              : route == R_KILL   ? CMD_KILL
+                                  : CMD_CALLBACK;
     c->deadline_ms = -1;
     o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
     if (o == NULL) {
@@ -424,6 +452,8 @@ bool http_parse_command(int route, const char *body, size_t len, struct command 
     }
     if (c->type == CMD_ARM)
         ok = parse_arm(o, c, err, errlen);
+    else if (c->type == CMD_CALLBACK)
+        ok = parse_callback(o, c, err, errlen);
     else if (c->type == CMD_DISARM)
         ok = only_fields(o, disarm_fields, err, errlen) &&
              take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen);
@@ -1002,4 +1032,10 @@ void http_answer(struct http_server *s, struct command *c, int status, json_t *b
         json_decref(body);
         free(p);
     }
+}
+
+/* The version of the libmicrohttpd loaded at run time, for --version. */
+const char *http_mhd_version(void)
+{
+    return MHD_get_version();
 }

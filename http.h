@@ -33,12 +33,13 @@ enum route_id {
     R_ARM,
     R_DISARM,
     R_KILL,
+    R_CALLBACK,
     R_NOT_FOUND = -1,
     R_BAD_METHOD = -2
 };
 
 /* What a command asks for. */
-enum command_type { CMD_ARM, CMD_DISARM, CMD_KILL };
+enum command_type { CMD_ARM, CMD_DISARM, CMD_KILL, CMD_CALLBACK };
 enum kill_selector { KILL_SLOT, KILL_PID, KILL_STALLED, KILL_ALL_LOGICAL };
 
 struct command {
@@ -50,6 +51,7 @@ struct command {
     char slot[64];
     int pid;
     bool force;
+    char action[32], role[32], scope[128]; /* callback */
 
     /* the answer, filled by the main loop */
     int status;
@@ -81,5 +83,7 @@ int http_route(const char *method, const char *url, const char **allow);
 bool http_parse_command(int route, const char *body, size_t len, struct command *c, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
 json_t *render_error(const char *code, const char *detail);
+
+const char *http_mhd_version(void);
 
 #endif

@@ -478,3 +478,9 @@ bool walsender_terminate(struct ws_session *s, const struct walsender *w, int ti
     PQclear(res);
     return true;
 }
+
+/* The version of the libpq loaded at run time (150018 for 15.18), for --version. */
+int walsender_libpq_version(void)
+{
+    return PQlibVersion();
+}

@@ -74,4 +74,6 @@ bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result))
 void lsn_format(uint64_t lsn, char *buf, size_t len);
 uint64_t lsn_diff(uint64_t a, uint64_t b);
 
+int walsender_libpq_version(void);
+
 #endif

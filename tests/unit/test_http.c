@@ -140,6 +140,7 @@ static void test_routes(void **state)
     assert_int_equal(http_route("POST", "/v1/arm", &allow), R_ARM);
     assert_int_equal(http_route("POST", "/v1/disarm", &allow), R_DISARM);
     assert_int_equal(http_route("POST", "/v1/kill", &allow), R_KILL);
+    assert_int_equal(http_route("POST", "/v1/callback", &allow), R_CALLBACK);
     assert_int_equal(http_route("POST", "/health", &allow), R_BAD_METHOD);
     assert_string_equal(allow, "GET, HEAD");
     assert_int_equal(http_route("GET", "/v1/kill", &allow), R_BAD_METHOD);
@@ -227,6 +228,29 @@ static void test_parse_kill(void **state)
     assert_false(parse(
         R_KILL, "{\"slot\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
         &c, err));
+}
+
+/* Callback: Patroni's three arguments, the action one of its five. */
+static void test_parse_callback(void **state)
+{
+    struct command c;
+    char err[512];
+
+    (void)state;
+    assert_true(parse(R_CALLBACK,
+                      "{\"action\":\"on_role_change\",\"role\":\"replica\","
+                      "\"scope\":\"demo\"}",
+                      &c, err));
+    assert_int_equal(c.type, CMD_CALLBACK);
+    assert_string_equal(c.action, "on_role_change");
+    assert_string_equal(c.role, "replica");
+    assert_string_equal(c.scope, "demo");
+    assert_false(
+        parse(R_CALLBACK, "{\"action\":\"on_fire\",\"role\":\"r\",\"scope\":\"s\"}", &c, err));
+    assert_non_null(strstr(err, "on_role_change"));
+    assert_false(parse(R_CALLBACK, "{\"action\":\"on_stop\",\"role\":\"r\"}", &c, err));
+    assert_false(parse(R_CALLBACK, "{\"action\":\"on_stop\",\"role\":1,\"scope\":\"s\"}", &c, err));
+    assert_false(parse(R_CALLBACK, "{}", &c, err));
 }
 
 /* A minimal view for the server tests. */
@@ -407,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_parse_arm),
         cmocka_unit_test(test_parse_kill),
+        cmocka_unit_test(test_parse_callback),
         cmocka_unit_test_setup_teardown(test_server_tcp, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_server_unix, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_server_port_in_use, quiet_setup, ut_tmpdir_teardown),

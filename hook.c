@@ -1,0 +1,380 @@
+/*
+ * hook.c - the commands Patroni runs: "demotion-guard hook before-stop |
+ * pre-promote | callback ACTION ROLE SCOPE"
+ *
+ * Each is bounded in time and says in one line on stderr what it did.
+ * before-stop and callback never fail Patroni's stop (Patroni ignores their
+ * exit code anyway); pre-promote exits 0 unless --strict, since a non-zero
+ * exit cancels the promotion.
+ */
+#include "hook.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "config.h"
+
+#define HOOK_TIMEOUT_MS    900  /* before-stop, callback: back within a second */
+#define HOOK_HARD_MS       1000 /* ... whatever libcurl or the scheduler do */
+#define PROMOTE_BUDGET_MS  3000 /* pre-promote: all peers together */
+#define PROMOTE_PEER_MS    1000
+#define MAX_PEERS          16
+#define DEFAULT_PATRONI    "http://127.0.0.1:8008"
+#define DEFAULT_GUARD_PORT "8009"
+
+extern char **environ;
+
+struct hook_args {
+    const char *url, *token_file, *deadline, *patroni_url, *guard_port;
+    const char *peers[MAX_PEERS];
+    int n_peers;
+    bool strict, help;
+    const char *pos[3]; /* callback: ACTION ROLE SCOPE */
+    int n_pos;
+};
+
+static int out_of_time_rc; /* exit code when the hard bound strikes */
+
+/* SIGALRM past the hard bound: say so and leave at once (async-signal-safe). */
+static void out_of_time(int sig)
+{
+    static const char msg[] = "demotion-guard: hook: out of time, gave up\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+    (void)sig;
+    (void)n;
+    _exit(out_of_time_rc);
+}
+
+/* Leave with rc, whatever is under way, once ms have passed. */
+static void hard_bound(int64_t ms, int rc)
+{
+    struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
+
+    out_of_time_rc = rc;
+    signal(SIGALRM, out_of_time);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Milliseconds on the monotonic clock. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The value of "--name value" or "--name=value" at argv[*i]; NULL if arg is not --name. */
+static const char *opt_value(const char *name, int argc, char **argv, int *i, bool *missing)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* Take one argument; false with err when it is unknown or lacks its value. */
+static bool take_arg(struct hook_args *h, int argc, char **argv, int *i, char *err, size_t errlen)
+{
+    static const char *const names[] = {"--url",         "--token-file", "--deadline",
+                                        "--patroni-url", "--guard-port", "--peer"};
+    const char **fields[] = {&h->url,         &h->token_file, &h->deadline,
+                             &h->patroni_url, &h->guard_port, NULL};
+    bool missing = false;
+
+    for (int k = 0; k < 6; k++) {
+        const char *v = opt_value(names[k], argc, argv, i, &missing);
+
+        if (missing) {
+            snprintf(err, errlen, "option \"%s\" needs a value", names[k]);
+            return false;
+        }
+        if (v && k < 5)
+            *fields[k] = v;
+        else if (v && h->n_peers < MAX_PEERS)
+            h->peers[h->n_peers++] = v;
+        if (v)
+            return true;
+    }
+    if (strcmp(argv[*i], "--strict") == 0 || strcmp(argv[*i], "--help") == 0) {
+        *(argv[*i][2] == 's' ? &h->strict : &h->help) = true;
+        return true;
+    }
+    if (argv[*i][0] == '-' || h->n_pos >= 3) {
+        snprintf(err, errlen, "unexpected argument \"%s\"", argv[*i]);
+        return false;
+    }
+    h->pos[h->n_pos++] = argv[*i];
+    return true;
+}
+
+/* Parse a hook's arguments (after its name); environment for --url and --token-file. */
+static bool parse(struct hook_args *h, int argc, char **argv, char *err, size_t errlen)
+{
+    int64_t ms;
+
+    memset(h, 0, sizeof(*h));
+    h->url = getenv("DEMOTION_GUARD_URL");
+    h->token_file = getenv("DEMOTION_GUARD_TOKEN_FILE");
+    for (int i = 0; i < argc; i++)
+        if (!take_arg(h, argc, argv, &i, err, errlen))
+            return false;
+    if (h->url == NULL || h->url[0] == '\0')
+        h->url = CLIENT_DEFAULT_URL;
+    if (h->deadline && !config_parse_duration(h->deadline, &ms)) {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--deadline\": expected a "
+                 "duration such as 250ms, 10s or 2m",
+                 h->deadline);
+        return false;
+    }
+    return true;
+}
+
+/* Read the token, if a file is named; false with msg when it cannot be. */
+static bool token_of(const struct hook_args *h, char *token, size_t len, char *msg, size_t msglen)
+{
+    token[0] = '\0';
+    return h->token_file == NULL || h->token_file[0] == '\0' ||
+           client_read_token(h->token_file, token, len, msg, msglen);
+}
+
+/*
+ * POST body to one guard within timeout_ms; one line on stderr either way:
+ * "HOOK: DONE URL (phase P)" or "HOOK: could not DO URL: why".
+ */
+static bool post(const char *url, const char *token, int64_t timeout_ms, const char *path,
+                 json_t *body, const char *hook, const char *done, const char *verb)
+{
+    char *text = json_dumps(body, JSON_COMPACT), msg[1024];
+    json_t *ans = NULL;
+    long status = 0;
+    bool ok;
+
+    json_decref(body);
+    ok = text &&
+         client_call(url, token[0] ? token : NULL, timeout_ms, path, text, &status, &ans, msg,
+                     sizeof(msg)) &&
+         status >= 200 && status <= 299;
+    if (ok)
+        fprintf(stderr, "demotion-guard: %s: %s %s (phase %s)\n", hook, done, url,
+                json_string_value(json_object_get(ans, "phase")) ?: "?");
+    else
+        fprintf(stderr, "demotion-guard: %s: could not %s %s: %s\n", hook, verb, url,
+                text ? msg : "out of memory");
+    free(text);
+    json_decref(ans);
+    return ok;
+}
+
+/* The arm request of a hook: reason, and --deadline when given. */
+static json_t *arm_body(const struct hook_args *h, const char *reason)
+{
+    json_t *b = json_pack("{s:s}", "reason", reason);
+
+    if (h->deadline)
+        json_object_set_new(b, "deadline", json_string(h->deadline));
+    return b;
+}
+
+/* hook before-stop: arm the local guard now, while SQL still works. */
+static int before_stop(const struct hook_args *h)
+{
+    char token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN];
+
+    if (!token_of(h, token, sizeof(token), msg, sizeof(msg))) {
+        fprintf(stderr, "demotion-guard: before-stop: %s; the stop goes on unguarded\n", msg);
+        return 1;
+    }
+    return post(h->url, token, HOOK_TIMEOUT_MS, "/v1/arm", arm_body(h, "before_stop"),
+                "before-stop", "armed", "arm")
+               ? 0
+               : 1;
+}
+
+/* hook callback ACTION ROLE SCOPE: record it; on_stop and on_role_change reset an arm. */
+static int callback(const struct hook_args *h)
+{
+    char token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN], what[200];
+
+    if (h->n_pos != 3) {
+        fprintf(stderr, "demotion-guard: hook callback needs ACTION ROLE SCOPE (Patroni passes "
+                        "them)\n");
+        return 2;
+    }
+    if (!token_of(h, token, sizeof(token), msg, sizeof(msg))) {
+        fprintf(stderr, "demotion-guard: callback: %s\n", msg);
+        return 1;
+    }
+    snprintf(what, sizeof(what), "callback %s %s %s", h->pos[0], h->pos[1], h->pos[2]);
+    return post(h->url, token, HOOK_TIMEOUT_MS, "/v1/callback",
+                json_pack("{s:s,s:s,s:s}", "action", h->pos[0], "role", h->pos[1], "scope",
+                          h->pos[2]),
+                what, "recorded at", "reach")
+               ? 0
+               : 1;
+}
+
+/*
+ * The guard URL of a member of Patroni's /cluster answer, unless it is the
+ * member whose REST API we asked (ourselves).  "" when skipped.
+ */
+static void peer_of(const json_t *m, const char *patroni_url, const char *port, char *out,
+                    size_t len)
+{
+    const char *host = json_string_value(json_object_get(m, "host"));
+    const char *api = json_string_value(json_object_get(m, "api_url"));
+    size_t n = strlen(patroni_url);
+
+    out[0] = '\0';
+    while (n > 0 && patroni_url[n - 1] == '/')
+        n--;
+    if (host == NULL || (api && strncmp(api, patroni_url, n) == 0))
+        return;
+    snprintf(out, len, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
+}
+
+/* Ask the local Patroni for the other members; their guards' URLs into urls. */
+static int discover(const struct hook_args *h, char urls[][256], int max)
+{
+    const char *api = h->patroni_url ? h->patroni_url : DEFAULT_PATRONI;
+    json_t *ans = NULL, *m;
+    char msg[1024];
+    long status;
+    size_t i;
+    int n = 0;
+
+    if (!client_call(api, NULL, PROMOTE_PEER_MS, "/cluster", NULL, &status, &ans, msg,
+                     sizeof(msg)) ||
+        status != 200 || !json_is_array(json_object_get(ans, "members"))) {
+        fprintf(stderr, "demotion-guard: pre-promote: no peers from Patroni at %s: %s\n", api,
+                status == 200 ? "no \"members\" in its /cluster answer" : msg);
+        json_decref(ans);
+        return -1;
+    }
+    json_array_foreach(json_object_get(ans, "members"), i, m)
+    {
+        if (n < max)
+            peer_of(m, api, h->guard_port ? h->guard_port : DEFAULT_GUARD_PORT, urls[n],
+                    sizeof(urls[n]));
+        n += n < max && urls[n][0];
+    }
+    json_decref(ans);
+    return n;
+}
+
+/* hook pre-promote: arm the other members' guards (reason pre_promote). */
+static int pre_promote(const struct hook_args *h)
+{
+    char urls[MAX_PEERS][256], token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN];
+    int64_t end = now_ms() + PROMOTE_BUDGET_MS;
+    int n = h->n_peers, armed = 0;
+
+    for (int i = 0; i < n; i++)
+        snprintf(urls[i], sizeof(urls[i]), "%s", h->peers[i]);
+    if (n == 0)
+        n = discover(h, urls, MAX_PEERS);
+    if (n >= 0 && !token_of(h, token, sizeof(token), msg, sizeof(msg))) {
+        fprintf(stderr, "demotion-guard: pre-promote: %s\n", msg);
+        n = -1;
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t left = end - now_ms();
+
+        if (left <= 0) {
+            fprintf(stderr, "demotion-guard: pre-promote: out of time, %s not armed\n", urls[i]);
+            continue;
+        }
+        armed += post(urls[i], token, left < PROMOTE_PEER_MS ? left : PROMOTE_PEER_MS, "/v1/arm",
+                      arm_body(h, "pre_promote"), "pre-promote", "armed", "arm");
+    }
+    if (n == 0)
+        fprintf(stderr, "demotion-guard: pre-promote: no other member to arm\n");
+    return h->strict && (n < 0 || armed < n) ? 1 : 0;
+}
+
+/* Print the usage of the hooks. */
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: demotion-guard hook before-stop [--url URL] [--token-file FILE] [--deadline D]\n"
+        "       demotion-guard hook pre-promote [--peer URL]... [--patroni-url URL]\n"
+        "                      [--guard-port PORT] [--token-file FILE] [--deadline D] "
+        "[--strict]\n"
+        "       demotion-guard hook callback ACTION ROLE SCOPE [--url URL] [--token-file "
+        "FILE]\n\n"
+        "before-stop (postgresql.before_stop, Patroni >= 3.0.3): arm the local guard; back "
+        "within 1 s.\n"
+        "pre-promote (postgresql.pre_promote): arm the other members' guards (--peer, or every\n"
+        "  member of the local Patroni's /cluster but itself, at http://HOST:--guard-port, "
+        "default\n"
+        "  " DEFAULT_GUARD_PORT "); within 3 s; exits 0 unless --strict.\n"
+        "callback (callbacks.on_*): record the event; on_stop and on_role_change reset an "
+        "arm.\n"
+        "--url defaults to $DEMOTION_GUARD_URL or " CLIENT_DEFAULT_URL
+        ", --token-file to $DEMOTION_GUARD_TOKEN_FILE.\n");
+}
+
+/* "demotion-guard hook NAME ...": argv[0] is NAME. */
+int hook_main(int argc, char **argv)
+{
+    struct hook_args h;
+    char err[CLIENT_ERR_LEN];
+    int rc;
+
+    if (argc < 1 || strcmp(argv[0], "--help") == 0) {
+        usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    if (!parse(&h, argc - 1, argv + 1, err, sizeof(err))) {
+        fprintf(stderr, "demotion-guard: hook %s: %s (try \"demotion-guard hook --help\")\n",
+                argv[0], err);
+        return 2;
+    }
+    if (h.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[0], "callback") != 0 && h.n_pos > 0) {
+        fprintf(stderr, "demotion-guard: hook %s: unexpected argument \"%s\"\n", argv[0], h.pos[0]);
+        return 2;
+    }
+    if (strcmp(argv[0], "pre-promote") == 0)
+        hard_bound(PROMOTE_BUDGET_MS + 500, h.strict ? 1 : 0);
+    else
+        hard_bound(HOOK_HARD_MS, 1);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(argv[0], "before-stop") == 0)
+        rc = before_stop(&h);
+    else if (strcmp(argv[0], "pre-promote") == 0)
+        rc = pre_promote(&h);
+    else if (strcmp(argv[0], "callback") == 0)
+        rc = callback(&h);
+    else {
+        fprintf(stderr,
+                "demotion-guard: unknown hook \"%s\" (before-stop, pre-promote, "
+                "callback)\n",
+                argv[0]);
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}
