@@ -35,7 +35,7 @@ OBJS = $(MODULES:%=%.o) command.o hook.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench
+.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http
 
 all: demotion-guard $(CONSUMER)
 
@@ -67,6 +67,7 @@ check: deps all unit docs-check tap
 
 docs-check: demotion-guard
 	./tests/check-docs.sh
+	./tests/check-yaml.sh
 
 demo: deps all
 	./demo/demo.sh
@@ -76,6 +77,11 @@ deps:
 
 bench: all
 	./bench/bench.sh
+
+# The HTTP API under wrk beside prometheus-postgres-exporter (apt-get install
+# wrk prometheus-postgres-exporter).
+bench-http: all
+	./bench/bench-http.sh
 
 install: demotion-guard
 	install -d $(DESTDIR)$(BINDIR)
