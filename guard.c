@@ -89,6 +89,8 @@ static void check_signal_path(struct guard *g)
     } else if (g->pf_state != PIDFILE_OK) {
         ok = g->signal_ok; /* server down: nothing to decide now */
         snprintf(why, sizeof(why), "%s", g->signal_why);
+        if (!ok && why[0] == '\0')
+            snprintf(why, sizeof(why), "no readable postmaster.pid in \"%s\" yet", g->pgdata);
     } else
         ok = proc_can_signal(g->proc_root, &g->pf, why, sizeof(why));
     if (ok != g->signal_ok || strcmp(why, g->signal_why) != 0) {

@@ -338,4 +338,36 @@ stop_guard($g3);
 ok(!-e $sock, 'the socket is removed at exit');
 
 stop_guard($g);
+
+# --- PostgreSQL unreachable.  With its postmaster.pid present /ready says
+# unreachable; with no way to act at all (nothing answers SQL, and the
+# data directory holds no postmaster.pid) kill answers 503.
+my $nowhere = 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=1';
+my $g4 = start_guard($node, 'unreachable', [ '--listen', '127.0.0.1:0' ],
+	dsn => $nowhere, wait_observing => 0);
+guard_url($g4);
+wait_until(sub { (http_req($g4, 'GET', '/ready'))[1]{reason} // '' ne 'starting' }, 30,
+	'a connection attempt');
+($st, $j) = http_req($g4, 'GET', '/ready');
+is($st, 503, '/ready 503 while PostgreSQL does not answer');
+is($j->{reason}, 'postgresql_unreachable', '/ready: postgresql_unreachable');
+like($j->{detail}, qr/\S/, "/ready: libpq's message as the detail");
+($st) = http_req($g4, 'GET', '/health');
+is($st, 200, '/health still 200');
+stop_guard($g4);
+
+mkdir "$dir/empty_pgdata";
+my $g5 = start_guard($node, 'no_paths', [ '--listen', '127.0.0.1:0', '--pgdata', "$dir/empty_pgdata" ],
+	dsn => $nowhere, wait_observing => 0);
+guard_url($g5);
+($st, $j) = http_req($g5, 'GET', '/ready');
+is($st, 503, '/ready 503 without postmaster.pid');
+is($j->{reason}, 'postgresql_stopped', '/ready: postgresql_stopped');
+($st, $j) = http_req($g5, 'POST', '/v1/kill', '{"all_logical":true}');
+is($st, 503, 'kill with no SQL and no signal path: 503');
+like($j->{detail}, qr/unreachable.*signal path is unavailable/, '503 says why');
+(undef, $j) = http_req($g5, 'GET', '/v1/status');
+ok(!$j->{paths}{sql}{available} && !$j->{paths}{signal}{available}, 'status: no path available');
+like($j->{paths}{signal}{why}, qr/no readable postmaster\.pid/, 'status: why no signal path');
+stop_guard($g5);
 done_testing();
