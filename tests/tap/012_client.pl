@@ -200,7 +200,7 @@ wait_until(sub { -S $sock }, 10, "socket $sock") or die "the guard does not list
 like($out, qr/^demotion-guard \S+ at unix:\Q$sock\E/m, 'unix: header names the socket');
 like($out, qr/^\s*\d+\s+physical\s+standby1\s/m, 'unix: the table');
 ($out) = client_is(0, [ 'arm', '--url', "unix:$sock" ], 'arm over a unix socket');
-like($out, qr/^armed: deadline (?:10s|9\.\ds), trigger api\n\z/, 'unix: armed with the default deadline');
+like($out, qr/^armed: deadline (?:10s|9\.\ds)( \(at \d\d:\d\d:\d\dZ\))?, trigger api\n\z/, 'unix: armed with the default deadline');
 ($out) = client_is(0, [ 'disarm', '--url', "unix:$sock" ], 'disarm over a unix socket');
 like($out, qr/^disarmed/, 'unix: disarmed');
 stop_guard($gu);
