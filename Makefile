@@ -30,8 +30,8 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' $(CFLAGS)
 
-MODULES = config log audit walsender proc policy render http client
-OBJS = $(MODULES:%=%.o) command.o hook.o guard.o
+MODULES = config log audit walsender proc policy render http client hook
+OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 

@@ -51,7 +51,10 @@ static void arm(struct guard *g, struct command *c)
 
     snprintf(why, sizeof(why), "armed by %s (%s)", c->requester,
              c->reason[0] ? c->reason : trigger_name(tr));
-    policy_arm(&g->policy, now, c->deadline_ms, why, &out);
+    if (tr == TRIGGER_PRE_PROMOTE)
+        policy_arm_peer(&g->policy, now, c->deadline_ms, why, &out);
+    else
+        policy_arm(&g->policy, now, c->deadline_ms, why, &out);
     log_transitions(&out);
     policy_output_free(&out);
     g->c.arms[tr]++;

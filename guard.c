@@ -706,13 +706,19 @@ static void reload(struct guard *g)
         config_free(&nc);
         return;
     }
-    if (strcmp(nc.dsn, g->cfg.dsn) != 0)
-        walsender_disconnect(g->sql);
     if (strcmp(nc.listen, g->cfg.listen) != 0)
         log_warn("option \"--listen\" changed to \"%s\": that takes a restart; still serving "
                  "\"%s\"",
                  nc.listen, g->cfg.listen);
     set_listen(&nc, g->cfg.listen);
+    /* the address still served must keep its token */
+    if (!http_listen_check(nc.listen, nc.token_file != NULL, err, sizeof(err))) {
+        log_error("configuration not reloaded, keeping the previous one: %s", err);
+        config_free(&nc);
+        return;
+    }
+    if (strcmp(nc.dsn, g->cfg.dsn) != 0)
+        walsender_disconnect(g->sql);
     load_token(g, &nc);
     config_free(&g->cfg);
     g->cfg = nc;

@@ -32,7 +32,7 @@
 extern char **environ;
 
 struct hook_args {
-    const char *url, *token_file, *deadline, *patroni_url, *guard_port;
+    const char *url, *token_file, *deadline, *patroni_url, *guard_port, *self;
     const char *peers[MAX_PEERS];
     int n_peers;
     bool strict, help;
@@ -93,20 +93,20 @@ static const char *opt_value(const char *name, int argc, char **argv, int *i, bo
 /* Take one argument; false with err when it is unknown or lacks its value. */
 static bool take_arg(struct hook_args *h, int argc, char **argv, int *i, char *err, size_t errlen)
 {
-    static const char *const names[] = {"--url",         "--token-file", "--deadline",
-                                        "--patroni-url", "--guard-port", "--peer"};
-    const char **fields[] = {&h->url,         &h->token_file, &h->deadline,
-                             &h->patroni_url, &h->guard_port, NULL};
+    static const char *const names[] = {
+        "--url", "--token-file", "--deadline", "--patroni-url", "--guard-port", "--self", "--peer"};
+    const char **fields[] = {&h->url,        &h->token_file, &h->deadline, &h->patroni_url,
+                             &h->guard_port, &h->self,       NULL};
     bool missing = false;
 
-    for (int k = 0; k < 6; k++) {
+    for (int k = 0; k < 7; k++) {
         const char *v = opt_value(names[k], argc, argv, i, &missing);
 
         if (missing) {
             snprintf(err, errlen, "option \"%s\" needs a value", names[k]);
             return false;
         }
-        if (v && k < 5)
+        if (v && k < 6)
             *fields[k] = v;
         else if (v && h->n_peers < MAX_PEERS)
             h->peers[h->n_peers++] = v;
@@ -133,6 +133,7 @@ static bool parse(struct hook_args *h, int argc, char **argv, char *err, size_t 
     memset(h, 0, sizeof(*h));
     h->url = getenv("DEMOTION_GUARD_URL");
     h->token_file = getenv("DEMOTION_GUARD_TOKEN_FILE");
+    h->self = getenv("PATRONI_NAME"); /* set when Patroni is configured by environment */
     for (int i = 0; i < argc; i++)
         if (!take_arg(h, argc, argv, &i, err, errlen))
             return false;
@@ -165,6 +166,7 @@ static bool post(const char *url, const char *token, int64_t timeout_ms, const c
 {
     char *text = json_dumps(body, JSON_COMPACT), msg[1024];
     json_t *ans = NULL;
+    const char *phase;
     long status = 0;
     bool ok;
 
@@ -173,9 +175,11 @@ static bool post(const char *url, const char *token, int64_t timeout_ms, const c
          client_call(url, token[0] ? token : NULL, timeout_ms, path, text, &status, &ans, msg,
                      sizeof(msg)) &&
          status >= 200 && status <= 299;
+    phase = json_string_value(json_object_get(ans, "phase"));
+
     if (ok)
         fprintf(stderr, "demotion-guard: %s: %s %s (phase %s)\n", hook, done, url,
-                json_string_value(json_object_get(ans, "phase")) ?: "?");
+                phase ? phase : "?");
     else
         fprintf(stderr, "demotion-guard: %s: could not %s %s: %s\n", hook, verb, url,
                 text ? msg : "out of memory");
@@ -232,50 +236,86 @@ static int callback(const struct hook_args *h)
                : 1;
 }
 
-/*
- * The guard URL of a member of Patroni's /cluster answer, unless it is the
- * member whose REST API we asked (ourselves).  "" when skipped.
- */
-static void peer_of(const json_t *m, const char *patroni_url, const char *port, char *out,
-                    size_t len)
+/* The "host:port" part of an http:// URL, into out ("" when there is none). */
+static void authority(const char *url, char *out, size_t len)
 {
-    const char *host = json_string_value(json_object_get(m, "host"));
-    const char *api = json_string_value(json_object_get(m, "api_url"));
-    size_t n = strlen(patroni_url);
+    const char *p = strstr(url, "://");
+    size_t n;
 
-    out[0] = '\0';
-    while (n > 0 && patroni_url[n - 1] == '/')
-        n--;
-    if (host == NULL || (api && strncmp(api, patroni_url, n) == 0))
-        return;
-    snprintf(out, len, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
+    p = p ? p + 3 : url;
+    n = strcspn(p, "/");
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+/* Is this /cluster member the one running the hook: named --self, or reached at --patroni-url? */
+static bool is_self(const json_t *m, const char *self, const char *patroni_url)
+{
+    const char *name = json_string_value(json_object_get(m, "name"));
+    const char *api = json_string_value(json_object_get(m, "api_url"));
+    char a[256], b[256];
+
+    if (self && self[0])
+        return name && strcmp(name, self) == 0;
+    if (api == NULL)
+        return false;
+    authority(api, a, sizeof(a));
+    authority(patroni_url, b, sizeof(b));
+    return strcmp(a, b) == 0;
+}
+
+/*
+ * The guards to arm from Patroni's /cluster answer: every member but this
+ * one, at http://HOST:port.  Returns how many, or -1 with err when this
+ * member is not exactly one of them: arming ourselves would end our own
+ * consumers, so nothing is guessed.
+ */
+int hook_peers(const json_t *cluster, const char *self, const char *patroni_url, const char *port,
+               char urls[][256], int max, char *err, size_t errlen)
+{
+    const json_t *members = json_object_get(cluster, "members"), *m;
+    int n = 0, selves = 0;
+    size_t i;
+
+    if (!json_is_array(members)) {
+        snprintf(err, errlen, "no \"members\" in the /cluster answer");
+        return -1;
+    }
+    json_array_foreach(members, i, m) selves += is_self(m, self, patroni_url);
+    if (selves != 1) {
+        snprintf(err, errlen,
+                 "%s member of /cluster is this one: pass --self NAME (this member's Patroni name) "
+                 "or --patroni-url with its REST address as /cluster's api_url shows it",
+                 selves ? "more than one" : "no");
+        return -1;
+    }
+    json_array_foreach(members, i, m)
+    {
+        const char *host = json_string_value(json_object_get(m, "host"));
+
+        if (is_self(m, self, patroni_url) || host == NULL || n >= max)
+            continue;
+        snprintf(urls[n++], 256, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
+    }
+    return n;
 }
 
 /* Ask the local Patroni for the other members; their guards' URLs into urls. */
 static int discover(const struct hook_args *h, char urls[][256], int max)
 {
     const char *api = h->patroni_url ? h->patroni_url : DEFAULT_PATRONI;
-    json_t *ans = NULL, *m;
+    json_t *ans = NULL;
     char msg[1024];
     long status;
-    size_t i;
-    int n = 0;
+    int n = -1;
 
     if (!client_call(api, NULL, PROMOTE_PEER_MS, "/cluster", NULL, &status, &ans, msg,
                      sizeof(msg)) ||
-        status != 200 || !json_is_array(json_object_get(ans, "members"))) {
-        fprintf(stderr, "demotion-guard: pre-promote: no peers from Patroni at %s: %s\n", api,
-                status == 200 ? "no \"members\" in its /cluster answer" : msg);
-        json_decref(ans);
-        return -1;
-    }
-    json_array_foreach(json_object_get(ans, "members"), i, m)
-    {
-        if (n < max)
-            peer_of(m, api, h->guard_port ? h->guard_port : DEFAULT_GUARD_PORT, urls[n],
-                    sizeof(urls[n]));
-        n += n < max && urls[n][0];
-    }
+        status != 200)
+        fprintf(stderr, "demotion-guard: pre-promote: no members from Patroni at %s: %s\n", api,
+                msg);
+    else if ((n = hook_peers(ans, h->self, api, h->guard_port ? h->guard_port : DEFAULT_GUARD_PORT,
+                             urls, max, msg, sizeof(msg))) < 0)
+        fprintf(stderr, "demotion-guard: pre-promote: nobody armed: %s\n", msg);
     json_decref(ans);
     return n;
 }
@@ -333,48 +373,82 @@ static void usage(FILE *out)
         ", --token-file to $DEMOTION_GUARD_TOKEN_FILE.\n");
 }
 
+/* The hook a name means; Patroni's own spellings (pre_promote) are taken too. */
+static const char *hook_name(const char *name)
+{
+    static const char *const names[][2] = {
+        {"before-stop", "before_stop"}, {"pre-promote", "pre_promote"}, {"callback", "callback"}};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(name, names[i][0]) == 0 || strcmp(name, names[i][1]) == 0)
+            return names[i][0];
+    return NULL;
+}
+
+/* Was --strict given?  Looked for before parsing: a usage error must not veto a promotion. */
+static bool strict_given(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--strict") == 0)
+            return true;
+    return false;
+}
+
+/* Leave after a usage error: 2, but pre-promote without --strict says 0. */
+static int usage_error(const char *name, bool promote, bool strict, const char *err)
+{
+    fprintf(stderr, "demotion-guard: hook %s: %s (try \"demotion-guard hook --help\")%s\n", name,
+            err, promote && !strict ? "; not vetoing the promotion" : "");
+    return promote && !strict ? 0 : 2;
+}
+
+/* Run the hook named name with parsed arguments, within its bound. */
+static int run_hook(const char *name, const struct hook_args *h)
+{
+    int rc;
+
+    hard_bound(strcmp(name, "pre-promote") == 0 ? PROMOTE_BUDGET_MS + 500 : HOOK_HARD_MS,
+               strcmp(name, "pre-promote") == 0 && !h->strict ? 0 : 1);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(name, "before-stop") == 0)
+        rc = before_stop(h);
+    else if (strcmp(name, "pre-promote") == 0)
+        rc = pre_promote(h);
+    else
+        rc = callback(h);
+    curl_global_cleanup();
+    return rc;
+}
+
 /* "demotion-guard hook NAME ...": argv[0] is NAME. */
 int hook_main(int argc, char **argv)
 {
+    const char *name = argc > 0 ? hook_name(argv[0]) : NULL;
+    bool promote = name && strcmp(name, "pre-promote") == 0;
+    bool strict = strict_given(argc, argv);
     struct hook_args h;
     char err[CLIENT_ERR_LEN];
-    int rc;
 
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
-    if (!parse(&h, argc - 1, argv + 1, err, sizeof(err))) {
-        fprintf(stderr, "demotion-guard: hook %s: %s (try \"demotion-guard hook --help\")\n",
-                argv[0], err);
-        return 2;
-    }
-    if (h.help) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[0], "callback") != 0 && h.n_pos > 0) {
-        fprintf(stderr, "demotion-guard: hook %s: unexpected argument \"%s\"\n", argv[0], h.pos[0]);
-        return 2;
-    }
-    if (strcmp(argv[0], "pre-promote") == 0)
-        hard_bound(PROMOTE_BUDGET_MS + 500, h.strict ? 1 : 0);
-    else
-        hard_bound(HOOK_HARD_MS, 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (strcmp(argv[0], "before-stop") == 0)
-        rc = before_stop(&h);
-    else if (strcmp(argv[0], "pre-promote") == 0)
-        rc = pre_promote(&h);
-    else if (strcmp(argv[0], "callback") == 0)
-        rc = callback(&h);
-    else {
+    if (name == NULL) {
         fprintf(stderr,
                 "demotion-guard: unknown hook \"%s\" (before-stop, pre-promote, "
                 "callback)\n",
                 argv[0]);
-        rc = 2;
+        return 2;
     }
-    curl_global_cleanup();
-    return rc;
+    if (!parse(&h, argc - 1, argv + 1, err, sizeof(err)))
+        return usage_error(name, promote, strict, err);
+    if (h.help) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(name, "callback") != 0 && h.n_pos > 0) {
+        snprintf(err, sizeof(err), "unexpected argument \"%s\"", h.pos[0]);
+        return usage_error(name, promote, strict, err);
+    }
+    return run_hook(name, &h);
 }

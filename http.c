@@ -66,6 +66,8 @@ struct http_server {
     int listen_fd;
     char bound[PATH_MAX + 8];
     char unix_path[PATH_MAX];
+    dev_t unix_dev; /* the socket we created, to remove only that one */
+    ino_t unix_ino;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -74,6 +76,7 @@ struct http_server {
     struct pending *head, *tail;
     int evfd;
     bool stopping;
+    bool loopback; /* a loopback TCP address: requests must name a loopback Host */
 };
 
 /* Per-request state across libmicrohttpd's calls of the handler. */
@@ -191,6 +194,20 @@ bool http_listen_check(const char *listen, bool have_token, char *err, size_t er
 }
 
 /*
+ * PostgreSQL's rule for its key files: nobody but the owner may read it,
+ * except the group when root owns it (a Kubernetes Secret mounted with an
+ * fsGroup is root:GROUP 0440).  Nobody else may ever write it.
+ */
+static bool token_mode_ok(const struct stat *st)
+{
+    mode_t m = st->st_mode & 07777;
+
+    if (!S_ISREG(st->st_mode))
+        return false;
+    return st->st_uid == 0 ? (m & 0037) == 0 : (m & 0077) == 0;
+}
+
+/*
  * Read the bearer token: the file's content without trailing blanks.  The
  * file must not be readable or writable by group or others, and the token
  * must be printable ASCII with no blanks.
@@ -209,10 +226,12 @@ bool http_token_read(const char *path, char **token, char *err, size_t errlen)
             close(fd);
         return false;
     }
-    if ((st.st_mode & 077) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "token file \"%s\" %s (mode %04o): make it mode 0600 or 0400", path,
-                 S_ISREG(st.st_mode) ? "is accessible by group or others" : "is not a regular file",
-                 (unsigned)(st.st_mode & 07777));
+    if (!token_mode_ok(&st)) {
+        snprintf(err, errlen,
+                 "token file \"%s\" %s (mode %04o, owner uid %u): make it 0600 or stricter, or "
+                 "0640 or stricter if owned by root",
+                 path, S_ISREG(st.st_mode) ? "may be read by others" : "is not a regular file",
+                 (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
         close(fd);
         return false;
     }
@@ -473,8 +492,8 @@ static bool clear_unix_path(const char *path, const struct sockaddr_un *sa, char
                             size_t errlen)
 {
     struct stat st;
-    int fd;
-    bool live;
+    int fd, why;
+    bool stale;
 
     if (lstat(path, &st) != 0)
         return errno == ENOENT ||
@@ -483,12 +502,18 @@ static bool clear_unix_path(const char *path, const struct sockaddr_un *sa, char
         snprintf(err, errlen, "\"%s\" exists and is not a socket; not replacing it", path);
         return false;
     }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    live = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0;
+    /* non-blocking: a listener with a full backlog must not hang us; only a
+       refusal proves nobody listens (EACCES and the like prove nothing) */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    errno = 0;
+    stale = fd >= 0 && connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 &&
+            errno == ECONNREFUSED;
+    why = errno;
     if (fd >= 0)
         close(fd);
-    if (live) {
-        snprintf(err, errlen, "another process is listening on \"%s\"", path);
+    if (!stale) {
+        snprintf(err, errlen, "\"%s\" is in use or cannot be checked (%s); not replacing it", path,
+                 why == 0 ? "a process is listening" : strerror(why));
         return false;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
@@ -503,6 +528,7 @@ static bool clear_unix_path(const char *path, const struct sockaddr_un *sa, char
 static int bind_unix(struct http_server *s, const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
     mode_t old;
     int fd, rc;
 
@@ -514,15 +540,17 @@ static int bind_unix(struct http_server *s, const char *path, char *err, size_t 
         snprintf(err, errlen, "could not create a socket: %s", strerror(errno));
         return -1;
     }
-    old = umask(0117);
+    old = umask(0117); /* the socket is created 0660, never wider */
     rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
-    if (rc != 0 || chmod(path, 0660) != 0) {
+    if (rc != 0 || lstat(path, &st) != 0) {
         snprintf(err, errlen, "could not bind \"%s\": %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     snprintf(s->unix_path, sizeof(s->unix_path), "%s", path);
+    s->unix_dev = st.st_dev;
+    s->unix_ino = st.st_ino;
     snprintf(s->bound, sizeof(s->bound), "unix:%s", path);
     return fd;
 }
@@ -570,6 +598,7 @@ static int bind_listen(struct http_server *s, const char *listen, char *err, siz
         return -1;
     }
     describe_inet(fd, s->bound, sizeof(s->bound));
+    s->loopback = is_loopback(&ss);
     return fd;
 }
 
@@ -740,12 +769,13 @@ static enum MHD_Result run_command(struct http_server *s, struct MHD_Connection 
         if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
             break;
     if (!p->done) {
+        bool stopping = s->stopping;
+
         p->abandoned = true;
-        status = s->stopping ? 503 : 504;
         pthread_mutex_unlock(&s->mu);
-        return respond_error(conn, status, s->stopping ? "unavailable" : "timeout",
-                             s->stopping ? "the guard is stopping"
-                                         : "the guard's loop did not answer within 10 s",
+        return respond_error(conn, stopping ? 503 : 504, stopping ? "unavailable" : "timeout",
+                             stopping ? "the guard is stopping"
+                                      : "the guard's loop did not answer within 10 s",
                              NULL);
     }
     status = p->c.status;
@@ -773,6 +803,38 @@ static bool authorized(struct http_server *s, struct MHD_Connection *conn, enum 
 }
 
 /*
+ * On a loopback address, refuse a Host that is not loopback: a web page
+ * whose name an attacker re-points at 127.0.0.1 (DNS rebinding) sends its
+ * own name.  No Host (HTTP/1.0) is no browser.
+ */
+static bool host_ok(const struct http_server *s, struct MHD_Connection *conn)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char name[256];
+    size_t n;
+
+    if (!s->loopback || host == NULL)
+        return true;
+    n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    snprintf(name, sizeof(name), "%.*s", (int)n, host);
+    return strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0 ||
+           (strncmp(name, "127.", 4) == 0 && strspn(name, "0123456789.") == strlen(name));
+}
+
+/*
+ * A POST must say its body is JSON: a web page can send a "simple"
+ * cross-site POST (text/plain) without asking, but not this.
+ */
+static bool json_content(struct MHD_Connection *conn)
+{
+    const char *ct =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ');
+}
+
+/*
  * The first call for a request: route, method, auth, announced body size.
  * Errors are answered at once (libmicrohttpd then closes the connection);
  * a good request is answered on a later call, which keeps it alive.
@@ -789,8 +851,16 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
         return respond_error(conn, 404, "not_found", "no such route; see API.md", NULL);
     if (route == R_BAD_METHOD)
         return respond_error(conn, 405, "method_not_allowed", "method not allowed here", allow);
+    if (!host_ok(s, conn))
+        return respond_error(conn, 403, "forbidden",
+                             "this guard listens on loopback: the Host header must name localhost "
+                             "or a loopback address",
+                             NULL);
     if (route >= R_ARM && !authorized(s, conn, &ret))
         return ret;
+    if (route >= R_ARM && !json_content(conn))
+        return respond_error(conn, 415, "unsupported_media_type",
+                             "POST bodies are JSON: send Content-Type: application/json", NULL);
     cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
         return respond_error(conn, 413, "too_large", "the body is limited to 8 KiB", NULL);
@@ -904,18 +974,28 @@ struct http_server *http_start(const char *addr, const char *token, char *err, s
     }
     s->mhd = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
-        (size_t)STACK_SIZE, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_END);
+        NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+        s->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE, (size_t)STACK_SIZE,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        NULL, MHD_OPTION_END);
     if (s->mhd == NULL) {
         snprintf(err, errlen, "libmicrohttpd could not start on %s", s->bound);
         http_stop(s);
         return NULL;
     }
     return s;
+}
+
+/* Remove our unix socket, unless something else has taken its path since. */
+static void remove_own_socket(const struct http_server *s)
+{
+    struct stat st;
+
+    if (lstat(s->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == s->unix_dev &&
+        st.st_ino == s->unix_ino)
+        unlink(s->unix_path);
 }
 
 /* Stop serving: waiting handlers are answered 503, then threads end. */
@@ -934,7 +1014,7 @@ void http_stop(struct http_server *s)
     else if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->unix_path[0] && s->listen_fd >= 0)
-        unlink(s->unix_path);
+        remove_own_socket(s);
     for (p = s->head; p; p = next) {
         next = p->next;
         json_decref(p->c.body);

@@ -82,7 +82,6 @@ bool http_bearer_ok(const char *expected, const char *header);
 int http_route(const char *method, const char *url, const char **allow);
 bool http_parse_command(int route, const char *body, size_t len, struct command *c, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
-json_t *render_error(const char *code, const char *detail);
 
 const char *http_mhd_version(void);
 

@@ -206,9 +206,26 @@ void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const cha
     if (deadline_ms < 0)
         deadline_ms = p->cfg->deadline_ms;
     start_clock(p, now_ms, deadline_ms, why);
+    p->needs_stop = false;
     p->arm_expires_ms = p->deadline_at_ms + POLICY_ARM_GRACE_MS;
     if (p->phase == PHASE_WAITING || p->phase == PHASE_OBSERVING)
         enter(p, PHASE_ARMED, now_ms, out, why);
+}
+
+/*
+ * An arm from another member (pre_promote): a stop of this server may be
+ * coming, but this server may also stay primary (the promotion may be of
+ * the other side of a partition).  Stalled walsenders are ended at once as
+ * for any arm; the deadline applies only once the shutdown is seen here.
+ * An arm that needs no stop (before_stop, API) is not weakened by it.
+ */
+void policy_arm_peer(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
+                     struct policy_output *out)
+{
+    bool strong = p->clock_running && !p->needs_stop;
+
+    policy_arm(p, now_ms, deadline_ms, why, out);
+    p->needs_stop = !strong;
 }
 
 /*
@@ -218,6 +235,7 @@ void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const cha
 static void reset_clock(struct policy *p)
 {
     p->clock_running = false;
+    p->needs_stop = false;
     p->stopping_seen = false;
     p->trigger[0] = '\0';
     for (int i = 0; i < p->n; i++) {
@@ -269,7 +287,7 @@ static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms,
         return true;
     }
     *r = REASON_DEADLINE;
-    return now_ms >= p->deadline_at_ms;
+    return now_ms >= p->deadline_at_ms && (p->stopping_seen || !p->needs_stop);
 }
 
 /* List the actions for every tracked walsender that is due. */
@@ -339,7 +357,7 @@ static void transitions(struct policy *p, const struct observation *obs, struct 
     else if (p->phase == PHASE_OBSERVING && !obs->sql_up)
         enter(p, PHASE_WAITING, now, out, "session lost");
     if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) && now >= p->deadline_at_ms &&
-        logical_alive(p))
+        (p->stopping_seen || !p->needs_stop) && logical_alive(p))
         enter(p, PHASE_ENFORCING, now, out, "deadline passed with logical walsenders alive");
 }
 

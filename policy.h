@@ -81,6 +81,7 @@ struct policy {
     bool stopping_seen;
     int64_t shutdown_at_ms; /* when the shutdown was first seen */
     bool clock_running;     /* a deadline is set (arm or shutdown) */
+    bool needs_stop;        /* the deadline applies only once a shutdown is seen */
     int64_t deadline_at_ms;
     int64_t arm_expires_ms;
     char trigger[160]; /* what started the clock */
@@ -101,6 +102,8 @@ bool policy_step(struct policy *p, const struct observation *obs, struct policy_
     __attribute__((warn_unused_result));
 void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
                 struct policy_output *out);
+void policy_arm_peer(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
+                     struct policy_output *out);
 bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct policy_output *out);
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
 bool policy_lagging(const struct tracked *t);

@@ -49,6 +49,9 @@ for f in sys.stdin.read().split():
                 assert "demotion-guard hook" in str(d["postgresql"]), "hooks"
             if d.get("kind") == "postgresql":
                 assert find(d, "spec.sidecars.0.name") == "demotion-guard", "sidecar"
+                vol = find(d, "spec.additionalVolumes.0")
+                assert vol["volumeSource"]["secret"]["defaultMode"] == 0o400, "token mode 0400"
+                assert "demotion-guard" in vol["targetContainers"], "token mounted in the sidecar"
         except (KeyError, IndexError, AssertionError) as e:
             print("check-yaml: %s: expected setting missing: %s" % (f, e), file=sys.stderr)
             failed = True

@@ -42,7 +42,7 @@ sub refused
 	like($err, $re, "$what: the message says why");
 	return;
 }
-refused('token file readable by others', qr/token-file.*accessible by group or others.*0644/,
+refused('token file readable by others', qr/token-file.*may be read by others.*0644/,
 	'--listen', '127.0.0.1:0', '--token-file', write_token('token644', "x\n", 0644));
 refused('non-loopback without a token', qr/not a loopback address: it needs "--token-file"/,
 	'--listen', '0.0.0.0:8009');
@@ -135,6 +135,17 @@ is($st, 401, 'POST with a wrong token: 401');
 ($st) = http_req($g, 'POST', '/v1/disarm', '{}', token => 's3cret-token-and-more');
 is($st, 401, 'POST with a longer token: 401');
 still_serving('refused tokens');
+($st, $j) = http_req($g, 'POST', '/v1/arm', '{}', token => 's3cret-token',
+	headers => { 'Content-Type' => 'text/plain' });
+is($st, 415, 'a POST that is not application/json: 415');
+{
+	my ($port) = $g->{url} =~ /:(\d+)$/;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5);
+	print $s "GET /v1/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n";
+	my $line = <$s> // '';
+	close $s;
+	like($line, qr{^HTTP/1\.1 403 }, 'a Host that is not loopback (DNS rebinding): 403');
+}
 
 # --- bad requests, each answered, the daemon still serving
 my @bad = (
@@ -328,7 +339,7 @@ is((stat $sock)[2] & 0777, 0660, 'socket mode 0660');
 	my $out = `curl -s --max-time 10 --unix-socket $sock http://localhost/v1/status`;
 	my $s = eval { JSON::PP->new->decode($out) };
 	is($s->{listen}, "unix:$sock", 'status over the unix socket');
-	$out = `curl -s --max-time 10 -X POST --unix-socket $sock http://localhost/v1/arm`;
+	$out = `curl -s --max-time 10 -X POST -H 'Content-Type: application/json' --unix-socket $sock http://localhost/v1/arm`;
 	$s = eval { JSON::PP->new->decode($out) };
 	is($s->{phase}, 'armed', 'POST over the unix socket needs no token without --token-file');
 	my @a = wait_audit($g3, 'armed');

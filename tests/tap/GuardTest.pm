@@ -346,6 +346,7 @@ sub http_req
 	my ($g, $method, $path, $body, %opts) = @_;
 	my %h = %{ $opts{headers} // {} };
 	$h{Authorization} = "Bearer $opts{token}" if defined $opts{token};
+	$h{'Content-Type'} //= 'application/json' if $method eq 'POST';
 	my $r = HTTP::Tiny->new(timeout => 15)->request($method, "$g->{url}$path",
 		{ headers => \%h, defined $body ? (content => $body) : () });
 	my $json = eval { JSON::PP->new->decode($r->{content}) };

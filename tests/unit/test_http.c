@@ -89,11 +89,22 @@ static void test_token_file(void **state)
     assert_string_equal(tok, "s3cr3t-token");
     free(tok);
     token_file(*state, "s3cr3t", 0640, path);
+    if (getuid() == 0) { /* root-owned: the group may read (a Secret with an fsGroup) */
+        assert_true(http_token_read(path, &tok, err, sizeof(err)));
+        free(tok);
+        token_file(*state, "s3cr3t", 0660, path); /* ... but never write */
+        assert_false(http_token_read(path, &tok, err, sizeof(err)));
+        token_file(*state, "s3cr3t", 0640, path);
+        assert_int_equal(chown(path, 4321, 4321), 0);
+    }
     assert_false(http_token_read(path, &tok, err, sizeof(err)));
     assert_non_null(strstr(err, "mode 0640"));
     assert_non_null(strstr(err, path));
     token_file(*state, "s3cr3t", 0604, path);
     assert_false(http_token_read(path, &tok, err, sizeof(err)));
+    token_file(*state, "s3cr3t", 0644, path);
+    assert_false(http_token_read(path, &tok, err, sizeof(err)));
+    assert_non_null(strstr(err, "may be read by others"));
     token_file(*state, " \n", 0600, path);
     assert_false(http_token_read(path, &tok, err, sizeof(err)));
     assert_non_null(strstr(err, "empty"));
@@ -339,17 +350,36 @@ static void test_server_tcp(void **state)
     free(resp);
     pthread_create(&th, NULL, answer_one, s);
     resp = exchange(connect_tcp(http_bound(s)), "POST /v1/arm HTTP/1.0\r\nAuthorization: Bearer "
-                                                "tok\r\nContent-Length: 2\r\n\r\n{}");
+                                                "tok\r\nContent-Type: application/json\r\n"
+                                                "Content-Length: 2\r\n\r\n{}");
     pthread_join(th, NULL);
     assert_non_null(strstr(resp, " 200 "));
     assert_non_null(strstr(resp, "\"who\":\"127.0.0.1:"));
+    free(resp);
+    resp = exchange(connect_tcp(http_bound(s)), "POST /v1/arm HTTP/1.0\r\nAuthorization: Bearer "
+                                                "tok\r\nContent-Type: text/plain\r\n"
+                                                "Content-Length: 2\r\n\r\n{}");
+    assert_non_null(strstr(resp, " 415 ")); /* a cross-site "simple" POST */
+    free(resp);
+    resp = exchange(connect_tcp(http_bound(s)), "GET /v1/status HTTP/1.1\r\nHost: evil.example"
+                                                "\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(resp, " 403 ")); /* DNS rebinding */
+    free(resp);
+    resp = exchange(connect_tcp(http_bound(s)), "GET /health HTTP/1.1\r\nHost: 127.0.0.1:9"
+                                                "\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(resp, " 200 "));
+    free(resp);
+    resp = exchange(connect_tcp(http_bound(s)), "GET /health HTTP/1.1\r\nHost: localhost"
+                                                "\r\nConnection: close\r\n\r\n");
+    assert_non_null(strstr(resp, " 200 "));
     free(resp);
     resp = exchange(connect_tcp(http_bound(s)), "PUT /v1/arm HTTP/1.0\r\n\r\n");
     assert_non_null(strstr(resp, " 405 "));
     assert_non_null(strstr(resp, "Allow: POST"));
     free(resp);
     resp = exchange(connect_tcp(http_bound(s)), "POST /v1/kill HTTP/1.0\r\nAuthorization: Bearer "
-                                                "tok\r\nContent-Length: 9000\r\n\r\n");
+                                                "tok\r\nContent-Type: application/json\r\n"
+                                                "Content-Length: 9000\r\n\r\n");
     assert_non_null(strstr(resp, " 413 "));
     free(resp);
     http_stop(s);
@@ -395,13 +425,38 @@ static void test_server_unix(void **state)
     free(resp);
     s2 = http_start(listen, NULL, err, sizeof(err));
     assert_null(s2);
-    assert_non_null(strstr(err, "another process is listening"));
+    assert_non_null(strstr(err, "is in use"));
     http_stop(s);
     assert_int_equal(connect_unix(path), -1);
     assert_int_not_equal(stat(path, &st), 0); /* removed at stop */
     ut_write_file(*state, "dg.sock", "not a socket");
     assert_null(http_start(listen, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "not a socket"));
+}
+
+/* A listener whose backlog is full is "in use": refused at once, never waited for. */
+static void test_server_unix_full_backlog(void **state)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char path[PATH_MAX], addr[PATH_MAX + 8], err[512];
+    int lfd, c[4];
+
+    ut_path(path, *state, "busy.sock");
+    snprintf(addr, sizeof(addr), "unix:%s", path);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    for (int i = 0; i < 4; i++) { /* fill the backlog; later ones would block */
+        c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(c[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    assert_null(http_start(addr, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "is in use"));
+    assert_int_equal(access(path, F_OK), 0); /* left alone */
+    for (int i = 0; i < 4; i++)
+        close(c[i]);
+    close(lfd);
 }
 
 /* A port in use is an error naming the address, not a crash. */
@@ -434,6 +489,8 @@ int main(void)
         cmocka_unit_test(test_parse_callback),
         cmocka_unit_test_setup_teardown(test_server_tcp, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_server_unix, quiet_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_server_unix_full_backlog, quiet_setup,
+                                        ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_server_port_in_use, quiet_setup, ut_tmpdir_teardown),
     };
 

@@ -952,6 +952,50 @@ static void test_armed_kills_stalled(void **state)
     expect_action(f, 101, ACT_TERMINATE, REASON_STALLED);
 }
 
+/*
+ * A peer's arm (pre_promote): stalled walsenders end at once, but the
+ * deadline waits for this server's own shutdown; then it counts from the arm.
+ */
+static void test_peer_arm_needs_stop(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "stuck", 0x3000200, 0x3000100);
+    add_logical(f, 102, "app");
+    step(f, T0, UP);
+    step(f, T0 + STALL, UP);
+    policy_arm_peer(&f->p, T0 + STALL, -1, "pre_promote", &f->out);
+    EXPECT_PHASE(f, PHASE_ARMED);
+    step(f, T0 + STALL, UP);
+    assert_int_equal(f->out.n_act, 1);
+    expect_action(f, 101, ACT_TERMINATE, REASON_STALLED);
+    policy_record(&f->p, 0, true, T0 + STALL);
+    step(f, T0 + STALL + DEADLINE + 1, UP);
+    assert_int_equal(f->out.n_act, 0); /* the app walsender lives: no shutdown here */
+    EXPECT_PHASE(f, PHASE_ARMED);
+    step(f, T0 + STALL + DEADLINE + 2, UP | STOP);
+    EXPECT_PHASE(f, PHASE_ENFORCING);
+    expect_action(f, 102, ACT_TERMINATE, REASON_DEADLINE);
+}
+
+/* A peer's arm does not weaken a before_stop arm, and a before_stop arm strengthens it. */
+static void test_peer_arm_and_before_stop(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 102, "app");
+    step(f, T0, UP);
+    policy_arm(&f->p, T0, -1, "before_stop", &f->out);
+    policy_arm_peer(&f->p, T0, -1, "pre_promote", &f->out);
+    step(f, T0 + DEADLINE, UP);
+    expect_action(f, 102, ACT_TERMINATE, REASON_DEADLINE);
+    policy_disarm(&f->p, T0 + DEADLINE, "reset", &f->out);
+    policy_arm_peer(&f->p, T0 + DEADLINE, -1, "pre_promote", &f->out);
+    policy_arm(&f->p, T0 + DEADLINE, -1, "before_stop", &f->out);
+    step(f, T0 + 2 * DEADLINE, UP);
+    expect_action(f, 102, ACT_TERMINATE, REASON_DEADLINE);
+}
+
 /* An arm with no shutdown expires at deadline + grace: back to observing, expired set. */
 static void test_arm_expiry(void **state)
 {
@@ -1201,6 +1245,8 @@ int main(void)
         FX(test_rearm_never_later),
         FX(test_armed_to_enforcing),
         FX(test_armed_kills_stalled),
+        FX(test_peer_arm_needs_stop),
+        FX(test_peer_arm_and_before_stop),
         FX(test_arm_expiry),
         FX(test_arm_expiry_to_waiting),
         FX(test_arm_then_shutdown),
