@@ -12,7 +12,8 @@ DESTDIR ?=
 CC ?= cc
 PG_BINDIR ?= /usr/lib/postgresql/15/bin
 
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || cat VERSION 2>/dev/null || echo unknown)
+# A release tarball's VERSION file first (make dist writes it), else git.
+VERSION := $(shell cat VERSION 2>/dev/null || git describe --tags --always --dirty 2>/dev/null || echo unknown)
 
 # Display fields (slot names, titles) are cut to fit on purpose, so gcc's
 # guess that an snprintf "may be truncated" is not an error here; paths are
@@ -22,15 +23,19 @@ WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wmissing-prototypes -Wstrict-prototype
 ifeq ($(CI),true)
 WARN += -Werror
 endif
-PKGS = libpq jansson libmicrohttpd libcurl
+# WITH_SYSTEMD=1 (the default when pkg-config finds libsystemd): sd_notify, and a
+# unit with Type=notify; WITH_SYSTEMD=0: neither (Type=simple).
+WITH_SYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
+PKGS = libpq jansson libmicrohttpd libcurl $(if $(filter 1,$(WITH_SYSTEMD)),libsystemd)
 # Deferred (=, not :=): on a fresh machine "make deps" installs pkg-config
 # and the -dev packages before the first compile needs their flags.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' $(CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
+             $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log audit walsender proc policy render http client hook
+MODULES = config log audit walsender proc policy render http client hook version notify
 OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
@@ -83,10 +88,6 @@ bench: all
 bench-http: all
 	./bench/bench-http.sh
 
-install: demotion-guard
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 demotion-guard $(DESTDIR)$(BINDIR)/demotion-guard
-
 format:
 	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c
 
@@ -96,3 +97,6 @@ format-check:
 clean:
 	rm -f demotion-guard *.o $(CONSUMER) $(UNIT_TESTS)
 	rm -rf tmp_check tests/tap/tmp_check
+
+# install, dist, deb, deb-test, docker-check
+include packaging/packaging.mk

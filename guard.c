@@ -28,8 +28,10 @@
 #include "hook.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "policy.h"
 #include "proc.h"
+#include "version.h"
 #include "walsender.h"
 
 #define CONNECT_TIMEOUT_MS   3000
@@ -850,6 +852,7 @@ int guard_run(int argc, char **argv)
     log_config(&g, "starting");
     if (!setup(&g))
         return 1;
+    notify_ready();
     while (wait_event(&g, &hup)) {
         struct command *cmds[MAX_COMMANDS];
         struct observation obs;
@@ -875,6 +878,7 @@ int guard_run(int argc, char **argv)
             command_answer(&g, cmds[i]);
         start_http(&g, mono_ms());
     }
+    notify_stopping();
     http_stop(g.http);
     free(g.token);
     walsender_session_free(g.sql);
@@ -913,7 +917,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("demotion-guard %s\n", DG_VERSION);
+        version_print(stdout);
         return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {

@@ -14,3 +14,5 @@ n=$("$top/demotion-guard" --help | grep -c '^  --')
 [ "$n" -gt 0 ] || { echo "check-docs: no options found in --help" >&2; exit 1; }
 [ "$missing" -eq 0 ] || exit 1
 echo "check-docs: README.md documents all $n options"
+# The man page and the sample configuration: every option, route and event.
+"$top/tests/packaging/check-man.sh"

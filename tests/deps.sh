@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential pkg-config libpq-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libcmocka-dev postgresql-15 postgresql-client-15
-libipc-run-perl prometheus curl python3-yaml"
+libipc-run-perl prometheus curl python3-yaml man-db"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

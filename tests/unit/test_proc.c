@@ -511,7 +511,8 @@ static void test_check_postmaster_cwd(void **state)
     fake_tree(*state, root);
     ut_mkdir(*state, "data");
     ut_mkdir(*state, "other");
-    ut_path(pf.datadir, *state, "data");
+    assert_true(snprintf(pf.datadir, sizeof(pf.datadir), "%s/data", (char *)*state) <
+                (int)sizeof(pf.datadir)); /* ut_path() writes PATH_MAX bytes */
     ut_path(other, *state, "other");
     snprintf(pm, sizeof(pm), "%d", PM_PID);
     ut_path(dir, root, pm);
