@@ -54,6 +54,7 @@ guard_pid=   # the guard itself
 exp_pid=     # the exporter itself
 
 . "$top/tests/lib.sh"
+. "$top/bench/lib.sh"
 sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
 note() { printf '%s\n' "$*" >&2; }
 
@@ -107,27 +108,6 @@ trap 'exit 130' INT TERM
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 m() { echo "$1" | tr ' ' '\n' | { grep -v '^-\?$' || true; } | median; }
 sum() { echo "$1" | tr ' ' '\n' | awk '{s += $1} END {print s + 0}'; }
-
-# Start n consumers of a mode on slots <mode>_1..n and wait until all stream
-# (as bench/bench.sh does).
-start_consumers() {
-    local mode=$1 n=$2
-    for ((i = 1; i <= n; i++)); do
-        rm -f "$work/$mode$i.ready"
-        spawn /dev/null "$work/logical-consumer" --dsn "host=127.0.0.1 port=$PORT dbname=postgres user=postgres" \
-            --slot "${mode}_$i" --mode "$mode" --create-slot --output /dev/null --ready-file "$work/$mode$i.ready" \
-            --reply-delay 1
-    done
-    wait_for "[ \$(ls $work/$mode*.ready 2>/dev/null | wc -l) -ge $n ]" 60
-}
-
-# Make every stale client lag: data, then WAL that decodes to nothing.
-make_lag() {
-    local n=$1
-    sql "INSERT INTO t SELECT generate_series(1, 10)"
-    sql "CHECKPOINT"
-    wait_for "[ \"\$(sql \"SELECT count(*) FROM pg_stat_replication WHERE sent_lsn > flush_lsn AND application_name LIKE '%stale'\")\" -ge $n ]" 30
-}
 
 # Start a daemon as PostgreSQL's user, its output to $1; sets daemon_pid to
 # the PID of the daemon itself and records the job's in "launchers".

@@ -23,6 +23,7 @@ pids=()
 guard_pid=
 
 . "$top/tests/lib.sh"
+. "$top/bench/lib.sh"
 sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
 note() { printf '%s\n' "$*" >&2; }
 
@@ -54,27 +55,6 @@ fast_stop() {
 
 start_server() {
     as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w start >/dev/null
-}
-
-# Start n consumers of a mode on slots <mode>_1..n and wait until all stream.
-start_consumers() {
-    local mode=$1 n=$2
-    for ((i = 1; i <= n; i++)); do
-        rm -f "$work/$mode$i.ready"
-        spawn /dev/null "$work/logical-consumer" --dsn "host=127.0.0.1 port=$PORT dbname=postgres user=postgres" \
-            --slot "${mode}_$i" --mode "$mode" --create-slot --output /dev/null --ready-file "$work/$mode$i.ready" \
-            --reply-delay "${REPLY_DELAY:-1}"
-    done
-    wait_for "[ \$(ls $work/$mode*.ready 2>/dev/null | wc -l) -ge $n ]" 60
-}
-
-# Make every stale client lag: data, then WAL that decodes to nothing.
-make_lag() {
-    local n=$1
-    sql "INSERT INTO t SELECT generate_series(1, 10)"
-    sql "CHECKPOINT"
-    [ "$n" -eq 0 ] && return 0
-    wait_for "[ \"\$(sql \"SELECT count(*) FROM pg_stat_replication WHERE sent_lsn > flush_lsn AND application_name LIKE '%stale'\")\" -ge $n ]" 30
 }
 
 pm_pid() { head -1 "$work/pg/postmaster.pid"; }

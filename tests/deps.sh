@@ -1,10 +1,12 @@
 #!/bin/sh
-# Install the Debian packages that the build, the tests and the demo need.
-# As root: apt-get installs what is missing.  Otherwise: say what to run.
+# Install the Debian packages that the build, the tests and the demo need,
+# or those named as arguments (tests/packaging/deps.sh).  As root: apt-get
+# installs what is missing.  Otherwise: say what to run.
 set -eu
 PKGS="build-essential pkg-config libpq-dev libjansson-dev libmicrohttpd-dev
 libcurl4-openssl-dev libcmocka-dev postgresql-15 postgresql-client-15
 libipc-run-perl prometheus curl python3-yaml man-db"
+[ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
