@@ -1,0 +1,251 @@
+# The hooks against a real Patroni cluster (Debian's patroni 3.0.2, etcd
+# 3.4; node1 on 127.0.0.1, node2 on 127.0.0.2, each with a guard on the same
+# port of its own address), with the test's stale logical client on the
+# leader's permanent slot.
+#
+# 6a. Patroni runs "hook pre-promote" (postgresql.pre_promote) and "hook
+#     callback" (callbacks.on_start/on_stop/on_role_change): a switchover
+#     node1 -> node2 arms node1's guard (trigger pre_promote, found through
+#     node2's Patroni /cluster), never node2's own, and each guard records
+#     its member's callbacks (audit patroni_callback with Patroni's ACTION
+#     ROLE SCOPE).
+# 4.  The Patroni >= 3.0.3 order, emulated (3.0.2 has no before_stop), with
+#     Patroni paused: "hook before-stop", then "pg_ctl stop -m fast" on the
+#     leader.  The stalled walsender is ended through SQL before the stop
+#     begins, and the stop is immediate, far under the deadline.
+# 5.  SQL-only: the guard in PID and user namespaces of its own ("unshare
+#     --user --map-root-user --pid --fork --mount-proc", which the postgres
+#     user may do here) sees no PostgreSQL process: it says at start-up and
+#     in /v1/status that the signal path is unavailable and why, and the
+#     before-stop hook still ends the stalled walsender through SQL.
+# 6b. Each hook's bound with the daemon down (not running) and hung
+#     (SIGSTOP): back in under 1.5 s, with the exit code documented.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use JSON::PP ();
+use GuardTest;
+use PatroniTest;
+
+skip_without_patroni();
+
+my $slot  = 'stale';
+my $bound = 1.5;    # what a hook may take, wall clock, seconds
+my $dg    = $ENV{DG_BIN};
+
+my $t_start = time();
+my $etcd = start_etcd();
+my $cl = new_cluster($etcd,
+	slots          => { $slot => { type => 'logical', database => 'postgres', plugin => 'test_decoding' } },
+	postgresql_for => sub {
+		my ($n) = @_;
+		my $cb = "$dg hook callback --url http://$n->{ip}:$n->{guard_port}";
+		return {
+			pre_promote => "$dg hook pre-promote --self $n->{name} --patroni-url http://$n->{ip}:$n->{rest_port}"
+			  . " --guard-port $n->{guard_port} --deadline 30s",
+			callbacks => { on_start => $cb, on_stop => $cb, on_role_change => $cb },
+		};
+	});
+my ($n1, $n2) = @{ $cl->{nodes} };
+start_node($n1);
+ok(wait_leader($cl, $n1, 60), 'node1 bootstraps the cluster and leads');
+$n1->safe_psql('postgres', 'CREATE TABLE t (id int PRIMARY KEY, v text)');
+my $c = start_permanent_consumer($n1, $slot);
+start_node($n2);
+ok(wait_streaming($cl, $n1, $n2, 90), 'node2 streams from node1');
+make_stale($n1, $c, 1);
+wait_slot_confirmed($n1, $c);
+ok(wait_replica_ready($cl, $n1, $n2, $slot), "node2 holds a usable copy of slot $slot");
+note(sprintf('cluster up in %.1f s', time() - $t_start));
+
+# A guard beside each member, on the cluster's guard port of its address.
+my $g1 = start_cluster_guard($n1, 'node1', [ '--deadline', '3s', '--stall-after', '1s' ]);
+my $g2 = start_cluster_guard($n2, 'node2', [ '--deadline', '30s', '--stall-after', '1s' ]);
+note("guards at $g1->{url} and $g2->{url}");
+
+# The walsenders a guard reports as stalled, by slot.
+sub stalled_slots
+{
+	my ($g) = @_;
+	my ($st, $w) = http_req($g, 'GET', '/v1/walsenders');
+	return () unless $st == 200;
+	return map { $_->{slot} // () } grep { ($_->{risk} // '') eq 'stalled' } @{ $w->{walsenders} };
+}
+
+# ---------------------------------------------------------------------------
+# 6a. pre-promote and callbacks, through a switchover node1 -> node2.
+wait_guard_polled($n1);
+my $plog2 = length(patroni_log($n2));
+my ($rc, $out) = patronictl($cl, 'switchover', '--leader', 'node1', '--candidate', 'node2', '--force');
+note($out);
+like($out, qr/Successfully switched over to "node2"/, 'switchover node1 -> node2 succeeds');
+ok(wait_leader($cl, $n2, 30), 'node2 leads');
+ok(wait_patroni_log($n2, qr/pre_promote script .* exited with 0/, 10, $plog2),
+	"node2's Patroni ran pre_promote, which exited 0");
+my @armed1 = grep { $_->{trigger} eq 'pre_promote' } wait_audit($g1, 'armed', 1, 10);
+is(scalar @armed1, 1, "node1's guard was armed by node2's pre-promote (trigger pre_promote)");
+like(substr(patroni_log($n2), $plog2), qr/^demotion-guard: pre-promote: armed \Q$g1->{url}\E \(phase \w+\)$/m,
+	"node2's pre-promote says it armed $g1->{url} (its output is in Patroni's log)");
+is($armed1[0]{deadline_ms} // 0, 30000, 'with the hook\'s --deadline') if @armed1;
+is(scalar(grep { $_->{trigger} eq 'pre_promote' } audit_events($g2, 'armed')), 0,
+	'node2\'s own guard was not armed by its pre-promote');
+my @term1 = audit_events($g1, 'terminated');
+is(scalar @term1, 1, 'node1\'s guard ended the stalled walsender at the shutdown');
+is($term1[0]{pid}, $c->{walsender}, 'the stale walsender') if @term1;
+is(stop_proc($c), 0, 'the consumer ended with its walsender');
+ok(wait_streaming($cl, $n2, $n1, 60), 'node1 rejoins as a replica of node2');
+
+# Callbacks: Patroni appends ACTION ROLE SCOPE; they run asynchronously.
+my $cb_of = sub {
+	my ($g, $action, $role) = @_;
+	return grep { $_->{action} eq $action && $_->{role} eq $role && $_->{scope} eq $cl->{scope} }
+	  audit_events($g, 'patroni_callback');
+};
+ok(wait_until(sub { $cb_of->($g2, 'on_role_change', 'master') }, 15, 'node2 on_role_change master'),
+	"node2's guard recorded \"on_role_change master $cl->{scope}\"");
+ok(wait_until(sub { $cb_of->($g1, 'on_stop', 'demoted') || $cb_of->($g1, 'on_stop', 'master') }, 15,
+		'node1 on_stop'),
+	"node1's guard recorded its on_stop");
+ok(wait_until(sub { $cb_of->($g1, 'on_role_change', 'replica') }, 15, 'node1 on_role_change replica'),
+	"node1's guard recorded \"on_role_change replica $cl->{scope}\"");
+note('node1 callbacks: ' . join(', ', map { "$_->{action} $_->{role} reset=" . ($_->{reset} ? 1 : 0) }
+		audit_events($g1, 'patroni_callback')));
+note('node2 callbacks: ' . join(', ', map { "$_->{action} $_->{role} reset=" . ($_->{reset} ? 1 : 0) }
+		audit_events($g2, 'patroni_callback')));
+# Patroni's on_stop / on_role_change that came after the pre-promote arm
+# (callbacks are asynchronous: the order is not fixed) reset it.
+my @resetting = grep { $_->{action} =~ /^on_(stop|role_change)$/ && @armed1 && $_->{ts} gt $armed1[0]{ts} }
+  audit_events($g1, 'patroni_callback');
+SKIP:
+{
+	skip('no on_stop/on_role_change reached node1\'s guard after its arm', 2) unless @resetting;
+	ok((grep { $_->{reset} } @resetting), "one of them reset node1's arm ($resetting[0]{action})");
+	my (undef, $s1) = http_req($g1, 'GET', '/v1/status');
+	isnt($s1->{phase}, 'armed', "node1's guard is not left armed (phase $s1->{phase})");
+}
+
+# ---------------------------------------------------------------------------
+# 4. before-stop then a fast stop, on the leader node2, Patroni paused.
+($rc, $out) = patronictl($cl, 'pause', '--wait');
+like($out, qr/Success: cluster management is paused/, 'patronictl pause');
+
+# Runs before-stop against guard $g with a stalled consumer on node2, then
+# "pg_ctl stop -m fast"; checks the audit log.  $what names the case.
+sub before_stop_then_stop
+{
+	my ($g, $what, $id) = @_;
+	my $cons = start_permanent_consumer($n2, $slot);
+	make_stale($n2, $cons, $id);
+	ok(wait_until(sub { grep { $_ eq $slot } stalled_slots($g) }, 30, "$what: $slot stalled"),
+		"$what: the guard reports the consumer stalled");
+	my ($hrc, $herr, $secs) = run_hook('before-stop', '--url', $g->{url});
+	note(sprintf("$what: before-stop took %.3f s: %s", $secs, $herr));
+	is($hrc, 0, "$what: before-stop exits 0");
+	cmp_ok($secs, '<', $bound, "$what: before-stop came back within ${bound} s");
+	my @t = grep { ($_->{pid} // 0) == $cons->{walsender} } audit_events($g, 'terminated');
+	is(scalar @t, 1, "$what: the stalled walsender was ended before the hook returned");
+	is($t[0]{method}, 'sql',     "$what: through SQL") if @t;
+	is($t[0]{reason}, 'stalled', "$what: reason stalled") if @t;
+	is($t[0]{slot},   $slot,     "$what: slot $slot") if @t;
+	my @a = grep { $_->{trigger} eq 'before_stop' } audit_events($g, 'armed');
+	is(scalar @a, 1, "$what: armed with trigger before_stop");
+	ok(wait_until(sub { !proc_alive($cons->{pid}) }, 15, 'consumer to exit'),
+		"$what: the consumer's connection was ended");
+	stop_proc($cons);
+
+	my $pm = postmaster_pid($n2);
+	my $t0 = time();
+	my ($src, $sout, $serr) = run_cmd([ "$PatroniTest::PGBIN/pg_ctl", '-D', $n2->{data}, '-m', 'fast',
+			'-w', '-t', '60', 'stop' ], 70);
+	my $took = time() - $t0;
+	is($src, 0, "$what: pg_ctl stop -m fast succeeds");
+	ok(!proc_alive($pm), "$what: the postmaster is gone");
+	note(sprintf("$what: fast stop took %d ms (deadline 30 s)", $took * 1000));
+	cmp_ok($took, '<', 3, "$what: the stop was immediate, nothing held it up");
+	my ($started) = wait_audit($g, 'shutdown_started', 1, 10);
+	my ($done) = wait_audit($g, 'shutdown_completed', 1, 10);
+	ok($started && @t && $t[0]{ts} lt $started->{ts},
+		"$what: the walsender was ended ($t[0]{ts}) before the shutdown began (" . ($started->{ts} // '?') . ')')
+	  if @t;
+	is(scalar @{ $done->{terminated} // [ 'none' ] }, 0, "$what: nothing was left to end during the shutdown");
+	is(scalar audit_events($g, 'terminate_failed'), 0, "$what: no terminate_failed");
+	pg_ctl_start($n2);
+	return;
+}
+
+before_stop_then_stop($g2, 'before-stop', 2);
+
+# ---------------------------------------------------------------------------
+# 5. SQL-only: the guard in PID (and user) namespaces of its own.
+stop_cluster_guard($g2);
+my @unshare = qw(unshare --user --map-root-user --pid --fork --mount-proc --kill-child);
+my ($urc, $uout, $uerr) = run_cmd([ @unshare, 'sh', '-c', 'ls /proc | grep -c "^[0-9]"' ], 10);
+SKIP:
+{
+	skip("unshare as " . getpwuid($<) . " failed (exit $urc): $uerr", 16) if $urc != 0;
+	note("processes visible in a fresh PID namespace: $uout");
+	my $gns = start_cluster_guard($n2, 'sqlonly', [ '--deadline', '30s', '--stall-after', '1s' ],
+		wrap => \@unshare);
+	my ($why) = guard_log($gns) =~ /signal path unavailable: ([^\n]*)/;
+	ok(defined $why, 'start-up log: the signal path is unavailable');
+	note('why: ' . ($why // guard_log($gns)));
+	like($why // '', qr/not visible|no such process|postmaster/i, 'and why: the postmaster is not visible');
+	my ($st, $s) = http_req($gns, 'GET', '/v1/status');
+	is($st, 200, 'GET /v1/status through the namespace boundary');
+	ok(JSON::PP::is_bool($s->{paths}{signal}{available}) && !$s->{paths}{signal}{available},
+		'/v1/status: paths.signal.available false');
+	like($s->{paths}{signal}{why} // '', qr/\S/, "/v1/status: with a why: $s->{paths}{signal}{why}");
+	ok($s->{paths}{sql}{available}, '/v1/status: paths.sql.available true');
+	before_stop_then_stop($gns, 'SQL-only', 3);
+	stop_cluster_guard($gns);
+}
+
+($rc, $out) = patronictl($cl, 'resume', '--wait');
+like($out, qr/Success: cluster management is resumed/, 'patronictl resume');
+# While paused, Patroni 3.0.2 drops the leader key of a member whose
+# PostgreSQL it finds stopped ("PAUSE: removed leader lock because postgres
+# is not running"), which a loop may see between the stop and the start
+# above: after resume either node may lead.
+my $leader;
+ok(wait_for(sub {
+			my $m = cluster_members($cl) or return 0;
+			($leader) = grep { ($m->{ $_->{name} }{role} // '') eq 'leader'
+				  && ($m->{ $_->{name} }{state} // '') eq 'running' } ($n1, $n2);
+			return $leader;
+		}, 30, 'a running leader'),
+	'after resume a member leads: ' . ($leader ? $leader->{name} : 'none'));
+my ($other) = grep { !$leader || $_ != $leader } ($n1, $n2);
+ok($leader && wait_streaming($cl, $leader, $other, 30), "and the other streams from it");
+
+# ---------------------------------------------------------------------------
+# 6b. The bounds: the daemon hung (SIGSTOP: it accepts the connection and
+# never answers), then not running at all (connection refused).
+my @cases = (
+	[ 'before-stop', [ '--url', $g1->{url} ], 1 ],
+	[ 'callback', [ 'on_stop', 'replica', $cl->{scope}, '--url', $g1->{url} ], 1 ],
+	[ 'pre-promote', [ '--self', 'node2', '--patroni-url', $n2->{rest}, '--guard-port', $cl->{guard_port} ], 0 ],
+	[ 'pre-promote', [ '--self', 'node2', '--patroni-url', $n2->{rest}, '--guard-port', $cl->{guard_port}, '--strict' ], 1 ],
+);
+for my $state ('hung', 'down')
+{
+	if ($state eq 'hung') { kill 'STOP', $g1->{pid}; }
+	else { kill 'CONT', $g1->{pid}; stop_cluster_guard($g1); }
+	for my $case (@cases)
+	{
+		my ($name, $args, $want) = @$case;
+		my ($hrc, $herr, $secs) = run_hook($name, @$args);
+		my $what = "$name with node1's guard $state" . (grep({ $_ eq '--strict' } @$args) ? ' (--strict)' : '');
+		note(sprintf("$what: %.3f s, exit %d: %s", $secs, $hrc, $herr));
+		is($hrc, $want, "$what: exit $want");
+		cmp_ok($secs, '<', $bound, sprintf("$what: back in %.3f s", $secs));
+		like($herr, qr/^demotion-guard: /m, "$what: says why on stderr");
+	}
+}
+kill 'CONT', $g1->{pid} if proc_alive($g1->{pid});
+
+teardown_cluster($cl);
+note(sprintf('total %.1f s', time() - $t_start));
+done_testing();
