@@ -738,11 +738,14 @@ static void drain_inotify(int fd, char *buf, size_t len)
 {
     ssize_t n;
 
-    while ((n = read(fd, buf, len)) > 0)
+    /* a bounded number of reads, and a log line only for postmaster.pid:
+       a log file written into the data directory must not feed the loop */
+    for (int i = 0; i < 16 && (n = read(fd, buf, len)) > 0; i++)
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
 
-            log_debug("inotify: mask 0x%x on \"%s\"", ev->mask, ev->len ? ev->name : "");
+            if (ev->len && strcmp(ev->name, "postmaster.pid") == 0)
+                log_debug("inotify: mask 0x%x on postmaster.pid", ev->mask);
             p += sizeof(*ev) + ev->len;
         }
 }

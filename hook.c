@@ -57,9 +57,13 @@ static void out_of_time(int sig)
 static void hard_bound(int64_t ms, int rc)
 {
     struct itimerval it = {.it_value = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000}};
+    sigset_t alrm;
 
     out_of_time_rc = rc;
     signal(SIGALRM, out_of_time);
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alrm, NULL); /* Patroni's mask is not ours to trust */
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
