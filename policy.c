@@ -254,7 +254,7 @@ bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct pol
     if (p->stopping_seen || (p->phase != PHASE_ARMED && p->phase != PHASE_ENFORCING))
         return false;
     reset_clock(p);
-    enter(p, PHASE_OBSERVING, now_ms, out, why);
+    enter(p, p->sql_up ? PHASE_OBSERVING : PHASE_WAITING, now_ms, out, why);
     return true;
 }
 
@@ -370,6 +370,7 @@ bool policy_step(struct policy *p, const struct observation *obs, struct policy_
 {
     if (obs->fresh && !track(p, obs))
         return false;
+    p->sql_up = obs->sql_up;
     transitions(p, obs, out);
     if (p->phase != PHASE_ARMED && p->phase != PHASE_SHUTTING_DOWN && p->phase != PHASE_ENFORCING)
         return true;

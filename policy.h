@@ -79,6 +79,7 @@ struct policy {
     enum phase phase;
     int64_t phase_since_ms;
     bool stopping_seen;
+    bool sql_up;            /* as last observed */
     int64_t shutdown_at_ms; /* when the shutdown was first seen */
     bool clock_running;     /* a deadline is set (arm or shutdown) */
     bool needs_stop;        /* the deadline applies only once a shutdown is seen */

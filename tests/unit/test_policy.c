@@ -1106,6 +1106,21 @@ static void test_disarm_from_enforcing(void **state)
     EXPECT_PHASE(f, PHASE_OBSERVING);
 }
 
+/* Disarmed while SQL is down: straight back to waiting, not through observing. */
+static void test_disarm_while_down(void **state)
+{
+    struct fx *f = *state;
+
+    step(f, T0, UP);
+    policy_arm(&f->p, T0, -1, "api", &f->out);
+    step(f, T0 + 100, 0);
+    EXPECT_PHASE(f, PHASE_ARMED);
+    policy_output_reset(&f->out);
+    assert_true(policy_disarm(&f->p, T0 + 200, "api", &f->out));
+    EXPECT_PHASE(f, PHASE_WAITING);
+    expect_trans(f, 0, PHASE_ARMED, PHASE_WAITING);
+}
+
 /* policy_disarm is refused once the server was seen stopping, and when nothing is armed. */
 static void test_disarm_refused(void **state)
 {
@@ -1253,6 +1268,7 @@ int main(void)
         FX(test_arm_during_shutdown),
         FX(test_disarm_when_armed),
         FX(test_disarm_from_enforcing),
+        FX(test_disarm_while_down),
         FX(test_disarm_refused),
         FX(test_wakeup_idle),
         FX(test_wakeup_deadline_and_stall),
