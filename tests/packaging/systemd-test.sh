@@ -68,11 +68,17 @@ done
 t0=$(date +%s%N)
 systemctl stop postgresql@15-main
 echo "stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
-sleep 0.5
+for _ in $(seq 1 50); do
+    grep -q '"event":"shutdown_completed"' /var/log/demotion-guard/audit.jsonl 2>/dev/null && break
+    sleep 0.1
+done
 echo "audit_terminated_signal=$(grep -c '"event":"terminated".*"method":"signal"' /var/log/demotion-guard/audit.jsonl)"
 echo "audit_owner=$(stat -c '%U %a' /var/log/demotion-guard/audit.jsonl)"
 systemctl reload demotion-guard && echo "reload=ok" || echo "reload=failed"
-sleep 1
+for _ in $(seq 1 50); do
+    journalctl -u demotion-guard -o cat | grep -q 'configuration reloaded' && break
+    sleep 0.1
+done
 echo "reloaded_logged=$(journalctl -u demotion-guard -o cat | grep -c 'configuration reloaded')"
 systemctl stop demotion-guard
 systemctl show demotion-guard -p Result -p ExecMainStatus
