@@ -164,18 +164,7 @@ scrape_ms() {
 }
 
 note "bench-http: setting up in $work (runs: $RUNS, $HEALTHY healthy + $STALE stale walsenders)"
-cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"
-[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
-as_pg "$PGBIN/initdb" -D "$work/pg" -U postgres -A trust >/dev/null
-cat >>"$work/pg/postgresql.conf" <<C
-port = $PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-wal_level = logical
-max_wal_senders = 60
-max_replication_slots = 60
-max_connections = 100
-C
+init_server 60
 as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60 start >/dev/null
 sql "CREATE TABLE t (i int)"
 start_consumers healthy "$HEALTHY"

@@ -104,18 +104,7 @@ one_stop() {
 }
 
 note "bench: setting up in $work (runs: $RUNS)"
-cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"
-[ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
-as_pg "$PGBIN/initdb" -D "$work/pg" -U postgres -A trust >/dev/null
-cat >>"$work/pg/postgresql.conf" <<C
-port = $PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$work'
-wal_level = logical
-max_wal_senders = 150
-max_replication_slots = 150
-max_connections = 200
-C
+init_server 150
 start_server
 sql "CREATE TABLE t (i int)"
 as_pg "$PGBIN/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null

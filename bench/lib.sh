@@ -1,6 +1,24 @@
-# bench/lib.sh - what bench.sh and bench-http.sh share: their consumers.
-# Needs $work (with the logical-consumer binary), $PORT, and the functions
+# bench/lib.sh - what bench.sh and bench-http.sh share: their server and
+# its consumers.  Needs $top, $work, $PORT, $PGBIN, and the functions as_pg,
 # sql, spawn and wait_for (tests/lib.sh and the script).
+
+# Copy the binaries into $work and create a primary for n walsenders in
+# $work/pg, listening on 127.0.0.1:$PORT and a socket in $work.
+init_server() {
+    local n=$1
+    cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres: "$work"
+    as_pg "$PGBIN/initdb" -D "$work/pg" -U postgres -A trust >/dev/null
+    cat >>"$work/pg/postgresql.conf" <<C
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$work'
+wal_level = logical
+max_wal_senders = $n
+max_replication_slots = $n
+max_connections = $((n + 50))
+C
+}
 
 # Start n consumers of a mode on slots <mode>_1..n and wait until all stream.
 start_consumers() {
