@@ -160,17 +160,7 @@ is($sw, $ckpt->{end}, "$replica->{name} was promoted exactly at the end of $lead
 unlike(substr(patroni_log($leader), $plog), qr/pg_rewind/, "$leader->{name} rejoined without pg_rewind");
 
 # The audit log: the stale walsender, and only it.
-my ($done) = wait_audit($g, 'shutdown_completed', 1, 10);
-ok($done, 'audit: shutdown_completed');
-my @term = audit_events($g, 'terminated');
-is(scalar @term, 1, 'audit: one walsender terminated');
-my $t = $term[0] // {};
-is($t->{pid},    $c2->{walsender}, 'terminated: the stale walsender');
-is($t->{kind},   'logical',        'terminated: kind logical');
-is($t->{slot},   $slot,            "terminated: slot \"$slot\" (the permanent slot)");
-is($t->{reason}, 'deadline',       'terminated: reason deadline');
-my @physical = grep { ($_->{kind} // '') eq 'physical' || (($_->{pid} // 0) == $physical) } read_audit($g);
-is(scalar @physical, 0, 'no audit event about the physical walsender');
+audit_only_stale($g, $c2->{walsender}, $slot, $physical);
 is(scalar audit_events($g, 'terminate_failed'), 0, 'audit: no terminate_failed');
 ok(!grep({ /\Q$physical\E/ && /terminat|SIGTERM/i } split /\n/, guard_log($g)),
 	'the guard log shows nothing sent to the physical walsender');

@@ -98,17 +98,7 @@ my ($local) = $after =~ /(Local timeline=\d+ lsn=\S+)/;
 note("node1's Patroni: " . ($local // 'no timeline check logged'));
 
 # The audit log: the stale walsender, and only it.
-my ($done) = wait_audit($g, 'shutdown_completed', 1, 10);
-ok($done, 'audit: shutdown_completed');
-my @term = audit_events($g, 'terminated');
-is(scalar @term, 1, 'audit: one walsender terminated');
-my $t = $term[0] // {};
-is($t->{pid},    $c->{walsender}, 'terminated: the stale walsender');
-is($t->{kind},   'logical',       'terminated: kind logical');
-is($t->{slot},   $slot,           "terminated: slot \"$slot\"");
-is($t->{reason}, 'deadline',      'terminated: reason deadline');
-my @physical = grep { ($_->{kind} // '') eq 'physical' || (($_->{pid} // 0) == $physical) } read_audit($g);
-is(scalar @physical, 0, 'no audit event about the physical walsender');
+audit_only_stale($g, $c->{walsender}, $slot, $physical);
 
 # The consumer's slot on the new leader: what it confirmed, unmoved by
 # the guard (Patroni advanced the copy to exactly that).

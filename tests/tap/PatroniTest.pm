@@ -58,7 +58,7 @@ our @EXPORT = qw(
   wait_for controldata run_cmd wait_stopping_fine wait_slot_synced
   patroni_freeze patroni_thaw lsn_num checkpoint_end switchpoint
   wait_replica_ready slot_copy_usable run_hook stop_cluster_guard pg_ctl_start
-  skip_without_patroni
+  skip_without_patroni audit_only_stale
 );
 
 our $PATRONI    = $ENV{DG_PATRONI}    // '/usr/bin/patroni';
@@ -689,6 +689,27 @@ sub slot_copy_usable
 	my ($rc2, $n) = $replica->psql('postgres',
 		"SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}$suffix\$'");
 	return $rc2 == 0 && $n > 0;
+}
+
+# Checks the guard's audit log after a shutdown it enforced: one walsender
+# terminated, the stale one ($walsender, on $slot) at the deadline, and no
+# event about the physical walsender $physical.
+sub audit_only_stale
+{
+	my ($g, $walsender, $slot, $physical) = @_;
+	my ($done) = wait_audit($g, 'shutdown_completed', 1, 10);
+	ok($done, 'audit: shutdown_completed');
+	my @term = audit_events($g, 'terminated');
+	is(scalar @term, 1, 'audit: one walsender terminated');
+	my $t = $term[0] // {};
+	is($t->{pid},    $walsender, 'terminated: the stale walsender');
+	is($t->{kind},   'logical',  'terminated: kind logical');
+	is($t->{slot},   $slot,      "terminated: slot \"$slot\" (the permanent slot)");
+	is($t->{reason}, 'deadline', 'terminated: reason deadline');
+	my @phys = grep { ($_->{kind} // '') eq 'physical' || (($_->{pid} // 0) == $physical) }
+	  read_audit($g);
+	is(scalar @phys, 0, 'no audit event about the physical walsender');
+	return;
 }
 
 # Waits until $replica streams from $leader with a copy of logical slot
