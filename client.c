@@ -1173,6 +1173,18 @@ static bool conn_json(struct conn *c, const char *path, const char *body, json_t
     return ok;
 }
 
+/* Set libcurl up for client_call (the hooks); false when it cannot be. */
+bool client_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/* Release what client_global_init set up. */
+void client_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
 /*
  * One request for the hooks: GET (body NULL) or POST url+path within
  * timeout_ms, with token when not NULL.  True with the status and the JSON

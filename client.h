@@ -74,7 +74,9 @@ void client_render_arm(FILE *out, const json_t *body);
 void client_render_disarm(FILE *out, const json_t *body);
 void client_render_kill(FILE *out, const json_t *body);
 
-/* For the hooks (hook.c). */
+/* For the hooks (hook.c): libcurl stays inside client.c. */
+bool client_global_init(void);
+void client_global_cleanup(void);
 bool client_call(const char *url, const char *token, int64_t timeout_ms, const char *path,
                  const char *body, long *status, json_t **out, char *msg, size_t msglen);
 

@@ -9,7 +9,6 @@
  */
 #include "hook.h"
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -413,14 +412,14 @@ static int run_hook(const char *name, const struct hook_args *h)
 
     hard_bound(strcmp(name, "pre-promote") == 0 ? PROMOTE_BUDGET_MS + 500 : HOOK_HARD_MS,
                strcmp(name, "pre-promote") == 0 && !h->strict ? 0 : 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    client_global_init();
     if (strcmp(name, "before-stop") == 0)
         rc = before_stop(h);
     else if (strcmp(name, "pre-promote") == 0)
         rc = pre_promote(h);
     else
         rc = callback(h);
-    curl_global_cleanup();
+    client_global_cleanup();
     return rc;
 }
 
