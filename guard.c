@@ -555,6 +555,30 @@ const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqle
     return "signal";
 }
 
+/*
+ * Say once that a physical walsender outlives the deadline and will not be
+ * ended (no --physical-deadline), and what bounds it: PostgreSQL's
+ * wal_sender_timeout, which ends it only if its standby falls silent.
+ */
+static void report_holding(struct guard *g, const struct tracked *t)
+{
+    json_t *f = audit_walsender_fields(&t->w);
+    int ms = g->info.wal_sender_timeout_ms;
+    char bound[160];
+
+    if (ms > 0)
+        snprintf(bound, sizeof(bound), "wal_sender_timeout (%d ms) if its standby is silent", ms);
+    else
+        snprintf(bound, sizeof(bound), "%s",
+                 g->info.version_num ? "nothing: wal_sender_timeout is 0"
+                                     : "wal_sender_timeout (unknown)");
+    audit_set_string(f, "bound", bound);
+    audit_emit(g->audit, "holding", f);
+    log_warn("physical walsender %d (\"%s\") is still there after the deadline and may hold the "
+             "shutdown up; it is not ended without --physical-deadline; bound: %s",
+             t->w.pid, t->w.application_name, bound);
+}
+
 /* Carry out one action of the policy and report its outcome back. */
 static void act(struct guard *g, const struct action *a, int64_t now)
 {
@@ -565,6 +589,9 @@ static void act(struct guard *g, const struct action *a, int64_t now)
     switch (a->type) {
     case ACT_SKIP_EXCLUDED:
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
+        return;
+    case ACT_REPORT_HOLDING:
+        report_holding(g, t);
         return;
     case ACT_REPORT_UNPROVEN:
         snprintf(err, sizeof(err),

@@ -335,6 +335,17 @@ static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms,
     return now_ms >= p->deadline_at_ms && (p->stopping_seen || !p->needs_stop);
 }
 
+/*
+ * A physical walsender still there when the deadline has passed in a
+ * shutdown, with no --physical-deadline: it may hold the stop (a frozen
+ * standby; a failover slot's standby), and the guard will not end it.
+ */
+static bool holds_unbounded(const struct policy *p, const struct tracked *t, int64_t now_ms)
+{
+    return t->w.kind == WS_PHYSICAL && p->stopping_seen && p->cfg->physical_deadline_ms < 0 &&
+           now_ms >= p->deadline_at_ms;
+}
+
 /* List the actions for every tracked walsender that is due. */
 static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
 {
@@ -343,6 +354,11 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
         enum reason r;
         bool ok = true;
 
+        if (!t->reported && holds_unbounded(p, t, now_ms)) {
+            if (!add_action(out, ACT_REPORT_HOLDING, REASON_DEADLINE, i))
+                return false;
+            t->reported = true;
+        }
         if (t->terminated || !due(p, t, now_ms, &r))
             continue;
         if (t->w.kind == WS_UNPROVEN) {

@@ -66,7 +66,8 @@ enum action_type {
     ACT_TERMINATE,       /* end it: SQL if the session works, else verified SIGTERM */
     ACT_WOULD_TERMINATE, /* --dry-run: report only */
     ACT_SKIP_EXCLUDED,   /* due, but its slot is excluded: report once */
-    ACT_REPORT_UNPROVEN  /* due, but not proven a logical walsender: report once */
+    ACT_REPORT_UNPROVEN, /* due, but not proven a logical walsender: report once */
+    ACT_REPORT_HOLDING /* a physical walsender alive past the deadline, never ended: report once */
 };
 
 struct action {

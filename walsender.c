@@ -55,7 +55,8 @@ static const char info_query[] =
     " pg_has_role('pg_read_all_stats', 'MEMBER'), pg_has_role('pg_signal_backend', 'MEMBER'),"
     " pg_is_in_recovery(), current_setting('server_version_num')::int, pg_backend_pid(),"
     " CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
-    "  THEN current_setting('data_directory') ELSE '' END";
+    "  THEN current_setting('data_directory') ELSE '' END,"
+    " (SELECT setting::int FROM pg_settings WHERE name = 'wal_sender_timeout')";
 
 /* Monotonic milliseconds. */
 static int64_t now_ms(void)
@@ -324,6 +325,7 @@ static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_inf
     info->version_num = (int)strtol(PQgetvalue(res, 0, 6), NULL, 10);
     info->backend_pid = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
     copy_col(info->data_directory, sizeof(info->data_directory), res, 0, 8);
+    info->wal_sender_timeout_ms = (int)strtol(PQgetvalue(res, 0, 9), NULL, 10);
     s->version_num = info->version_num;
     PQclear(res);
     return true;

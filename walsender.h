@@ -53,6 +53,7 @@ struct ws_server_info {
     bool in_recovery;
     int version_num;
     int backend_pid;
+    int wal_sender_timeout_ms; /* 0: disabled */
     char data_directory[1024]; /* "" when the role may not read it */
 };
 

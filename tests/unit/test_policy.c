@@ -131,6 +131,16 @@ static int n_actions_for(const struct fx *f, int pid)
     return n;
 }
 
+/* How many ACT_TERMINATE the last step listed for this PID. */
+static int n_terminations_for(const struct fx *f, int pid)
+{
+    int n = 0;
+
+    for (int i = 0; i < f->out.n_act; i++)
+        n += f->out.act[i].type == ACT_TERMINATE && f->p.t[f->out.act[i].index].w.pid == pid;
+    return n;
+}
+
 /* How many actions of a type the last step listed. */
 static int n_actions(const struct fx *f, enum action_type type)
 {
@@ -285,10 +295,10 @@ static void test_deadline_terminates_logical_once(void **state)
     step(f, d, STOP);
     EXPECT_PHASE(f, PHASE_ENFORCING);
     expect_trans(f, 0, PHASE_SHUTTING_DOWN, PHASE_ENFORCING);
-    assert_int_equal(f->out.n_act, 2);
+    assert_int_equal(f->out.n_act, 3);
     expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
     expect_action(f, 103, ACT_TERMINATE, REASON_DEADLINE);
-    assert_int_equal(n_actions_for(f, 102), 0);
+    expect_action(f, 102, ACT_REPORT_HOLDING, REASON_DEADLINE); /* reported, never ended */
 }
 
 /* A zero deadline terminates in the very step that sees the shutdown. */
@@ -316,7 +326,7 @@ static void test_no_enforcing_without_logical(void **state)
     start_shutdown(f, T0 + 1000);
     step(f, d, STOP);
     EXPECT_PHASE(f, PHASE_SHUTTING_DOWN);
-    assert_int_equal(f->out.n_act, 0);
+    assert_int_equal(n_actions(f, ACT_TERMINATE), 0);
     f->n = 0;
     step(f, d + 1000, STOP);
     EXPECT_PHASE(f, PHASE_SHUTTING_DOWN);
@@ -721,7 +731,7 @@ static void test_physical_deadline_off(void **state)
     start_shutdown(f, T0 + 1000);
     for (int64_t t = T0 + 2000; t < T0 + 3600 * 1000; t += 60000) {
         step(f, t, STOP);
-        assert_int_equal(n_actions_for(f, 102), 0);
+        assert_int_equal(n_terminations_for(f, 102), 0);
         record_all(f, false, t);
     }
 }
@@ -1307,6 +1317,29 @@ static void test_unproven_reported_once(void **state)
     assert_int_equal(n_actions(f, ACT_TERMINATE), 0);
 }
 
+/*
+ * A physical walsender still there past the deadline of a shutdown, with no
+ * --physical-deadline, is reported once (it may hold the stop) and never ended.
+ */
+static void test_physical_holding_reported_once(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    start_shutdown(f, T0 + 1000);
+    assert_int_equal(f->out.n_act, 0);
+    step(f, T0 + 1000 + DEADLINE, STOP | STALE);
+    expect_action(f, 102, ACT_REPORT_HOLDING, REASON_DEADLINE);
+    step(f, T0 + 2000 + DEADLINE, STOP | STALE);
+    assert_int_equal(f->out.n_act, 0);
+    /* not in an arm without a shutdown, and not with --physical-deadline */
+    step(f, T0 + 3000 + DEADLINE, GONE);
+    step(f, T0 + 4000 + DEADLINE, UP);
+    policy_arm(&f->p, T0 + 4000 + DEADLINE, 0, "test", &f->out);
+    step(f, T0 + 5000 + DEADLINE, UP);
+    assert_int_equal(n_actions(f, ACT_REPORT_HOLDING), 0);
+}
+
 /* ---- names ---- */
 
 /* Phases and reasons are named as logs, audit and metrics spell them. */
@@ -1390,6 +1423,7 @@ int main(void)
         FX(test_ahead_catching_up),
         FX(test_risk),
         FX(test_unproven_reported_once),
+        FX(test_physical_holding_reported_once),
         cmocka_unit_test(test_names),
     };
 
