@@ -40,7 +40,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http
+.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -82,6 +82,11 @@ deps:
 
 bench: all
 	./bench/bench.sh
+
+# One stale client's stop on every PostgreSQL major against its own baseline
+# (PG_VERSIONS, RUNS; upstream builds as for check-matrix).
+bench-majors: all
+	./bench/bench-majors.sh
 
 # The HTTP API under wrk beside prometheus-postgres-exporter (apt-get install
 # wrk prometheus-postgres-exporter).
