@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "policy.h"
 
 struct audit {
     char *path; /* NULL: log only */
@@ -107,24 +108,25 @@ void audit_set_string(json_t *o, const char *key, const char *value)
  */
 json_t *audit_walsender_fields(const struct walsender *w)
 {
-    uint64_t confirmed = w->flush_lsn ? w->flush_lsn : w->write_lsn;
+    uint64_t confirmed = ws_confirmed(w);
+    const char *cause = cause_name(policy_cause(w));
     char sent[32], flush[32];
     json_t *o = json_object();
+    int64_t lag;
 
     lsn_format(w->sent_lsn, sent, sizeof(sent));
     lsn_format(confirmed, flush, sizeof(flush));
     json_object_set_new(o, "pid", json_integer(w->pid));
     json_object_set_new(o, "slot", jstr(w->slot));
-    json_object_set_new(o, "kind", json_string(w->kind == WS_LOGICAL ? "logical" : "physical"));
+    json_object_set_new(o, "kind", json_string(ws_kind_name(w->kind)));
     json_object_set_new(o, "application_name", jstr(w->application_name));
     json_object_set_new(o, "client_addr", jstr(w->client_addr));
     json_object_set_new(o, "sent_lsn", w->lsn_known ? json_string(sent) : json_null());
     json_object_set_new(o, "flush_lsn",
                         w->lsn_known && confirmed ? json_string(flush) : json_null());
     json_object_set_new(o, "lag_bytes",
-                        w->lsn_known && confirmed
-                            ? json_integer((json_int_t)lsn_diff(w->sent_lsn, confirmed))
-                            : json_null());
+                        ws_lag_bytes(w, &lag) ? json_integer((json_int_t)lag) : json_null());
+    json_object_set_new(o, "cause", cause ? json_string(cause) : json_null());
     return o;
 }
 

@@ -26,7 +26,7 @@
 #endif
 
 #define CELL  256 /* one cell of the walsender table, sanitized */
-#define NCOLS 8
+#define NCOLS 9
 
 static const char *const command_names[] = {"status", "arm", "disarm", "kill"};
 
@@ -747,9 +747,10 @@ struct table {
     int rows;
 };
 
-static const char *const column_names[NCOLS] = {"PID",    "KIND", "SLOT",    "APPLICATION",
-                                                "CLIENT", "LAG",  "STALLED", "RISK"};
-static const bool right_aligned[NCOLS] = {true, false, false, false, false, true, true, false};
+static const char *const column_names[NCOLS] = {"PID", "KIND",    "SLOT", "APPLICATION", "CLIENT",
+                                                "LAG", "STALLED", "RISK", "CAUSE"};
+static const bool right_aligned[NCOLS] = {true, false, false, false, false,
+                                          true, true,  false, false};
 
 /* Put a text in a cell (sanitized; "-" when NULL) and widen its column. */
 static void table_put(struct table *t, int row, int col, const char *text)
@@ -781,6 +782,7 @@ static void table_row(struct table *t, int row, const json_t *w)
     snprintf(buf, sizeof(buf), "%s%s", jstr(w, "risk") ? jstr(w, "risk") : "-",
              json_is_true(json_object_get(w, "excluded")) ? " (excluded)" : "");
     table_put(t, row, 7, buf);
+    table_put(t, row, 8, jstr(w, "cause"));
 }
 
 /* Print one row, columns padded to their widths, two spaces apart. */

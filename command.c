@@ -153,10 +153,13 @@ static const char *refusal(const struct guard *g, const struct command *c, const
                  c->sel == KILL_SLOT ? "on slot" : "with pid", c->sel == KILL_SLOT ? "\"" : "",
                  c->sel == KILL_SLOT ? c->slot : "", c->sel == KILL_PID, c->pid,
                  c->sel == KILL_SLOT ? "\"" : "");
-    else if (t->w.kind != WS_LOGICAL)
+    else if (t->w.kind == WS_PHYSICAL)
         snprintf(buf, len,
                  "walsender %d is physical: physical walsenders are never ended "
                  "through the API",
+                 t->w.pid);
+    else if (t->w.kind != WS_LOGICAL)
+        snprintf(buf, len, "process %d is not proven a logical walsender: it is never signalled",
                  t->w.pid);
     else if (config_slot_excluded(g->policy.cfg, t->w.slot) && !c->force)
         snprintf(buf, len, "slot \"%s\" is excluded by --exclude-slot; add \"force\": true",
@@ -189,9 +192,8 @@ static json_t *kill_one(struct guard *g, struct command *c, int index, bool *fai
         *failed |= method == NULL;
     }
     return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?}", "pid", t->w.pid, "slot", t->w.slot, "kind",
-                     t->w.kind == WS_LOGICAL ? "logical" : "physical", "application_name",
-                     t->w.application_name, "result", result, "method", method, "error",
-                     err[0] ? err : NULL);
+                     ws_kind_name(t->w.kind), "application_name", t->w.application_name, "result",
+                     result, "method", method, "error", err[0] ? err : NULL);
 }
 
 /* POST /v1/kill, on the list this turn's snapshot refreshed. */
@@ -246,16 +248,6 @@ void command_answer(struct guard *g, struct command *c)
     http_answer(g->http, c, c->status, c->body);
 }
 
-/* Risk of one tracked walsender holding up a shutdown. */
-static enum risk risk_of(const struct guard *g, const struct tracked *t, int64_t now)
-{
-    if (!t->w.lsn_known)
-        return RISK_UNKNOWN;
-    if (!policy_lagging(t))
-        return RISK_OK;
-    return policy_stalled_for_ms(t, now) >= g->cfg.stall_after_ms ? RISK_STALLED : RISK_LAGGING;
-}
-
 /* The walsenders as the policy tracks them. */
 static void view_walsenders(const struct guard *g, struct view *v, int64_t now)
 {
@@ -265,8 +257,9 @@ static void view_walsenders(const struct guard *g, struct view *v, int64_t now)
         struct view_walsender *vw = &v->ws[i];
 
         vw->w = t->w;
-        vw->risk = risk_of(g, t, now);
-        vw->lag_bytes = t->w.lsn_known ? (int64_t)lsn_diff(t->w.sent_lsn, t->confirmed) : -1;
+        vw->risk = policy_risk(&g->policy, t, now);
+        vw->cause = policy_cause(&t->w);
+        vw->lag_known = ws_lag_bytes(&t->w, &vw->lag_bytes);
         vw->stalled_for_ms = policy_stalled_for_ms(t, now);
         vw->excluded = config_slot_excluded(&g->cfg, t->w.slot);
     }

@@ -130,6 +130,33 @@ static void adopt_data_directory(struct guard *g)
     watch_pgdata(g);
 }
 
+/*
+ * Say, once per major, what this version lets the guard see: on 10-13 a
+ * logical walsender's title does not name its command, so only what SQL
+ * recorded proves it; 17+ report walsenders waiting for failover standbys.
+ */
+static void report_version(struct guard *g, int major)
+{
+    if (major == g->pg_major)
+        return;
+    g->pg_major = major;
+    if (major < 10)
+        log_warn("PostgreSQL %d is older than 10, which this guard does not know", major);
+    else if (major < 14)
+        log_info("PostgreSQL %d: a logical walsender's process title does not show "
+                 "START_REPLICATION; walsenders are proven by the PID, start time and slot SQL "
+                 "recorded, and one the guard never saw through SQL cannot be proven once SQL is "
+                 "gone (reported, not signalled)",
+                 major);
+    else
+        log_info("PostgreSQL %d: logical walsenders are proven by what SQL recorded, or by a "
+                 "\"START_REPLICATION\" title and open database files%s",
+                 major,
+                 major >= 17 ? "; failover slots waiting for synchronized_standby_slots "
+                               "are reported (cause standby_wait)"
+                             : "");
+}
+
 /* Say once, right after connecting, what the role cannot do. */
 static void report_privileges(struct guard *g)
 {
@@ -137,6 +164,7 @@ static void report_privileges(struct guard *g)
 
     log_info("connected to PostgreSQL %d as role \"%s\" (backend %d%s)", in->version_num, in->role,
              in->backend_pid, in->in_recovery ? ", standby" : "");
+    report_version(g, in->version_num / 10000);
     if (!in->superuser && !in->read_all_stats)
         log_warn("role \"%s\" is not a member of pg_read_all_stats (grant pg_monitor): "
                  "pg_stat_replication shows no LSNs, stalled walsenders cannot be recognised",
@@ -292,24 +320,48 @@ static bool known_process(const struct guard *g, struct walsender *w)
 }
 
 /*
- * With SQL gone in a shutdown, list the postmaster's walsender children
- * from /proc.  A child the policy does not know (as the same process) is
- * logical only when it holds a database's files open; otherwise it counts
- * as physical, which is never terminated by default.
+ * What a child of the postmaster the policy does not know is, from /proc:
+ * physical when streaming; logical when it runs START_REPLICATION (14+) and
+ * holds a database's files open, which a physical walsender never does;
+ * unproven when it only has a walsender's prefix and those files (10-13,
+ * where a normal backend of a role "walsender" looks the same).  False:
+ * not a walsender that holds up a shutdown.
+ */
+static bool classify_child(const struct guard *g, const struct proc_child *c, enum ws_kind *kind)
+{
+    switch (c->kind) {
+    case TITLE_OTHER:
+        return false;
+    case TITLE_STREAMING:
+        *kind = WS_PHYSICAL;
+        return true;
+    case TITLE_START_REPLICATION:
+        *kind = proc_opens_database_files(g->proc_root, c->ident.pid) ? WS_LOGICAL : WS_PHYSICAL;
+        return true;
+    case TITLE_WALSENDER:
+        *kind = WS_UNPROVEN;
+        return (g->pg_major == 0 || g->pg_major < 14) &&
+               proc_opens_database_files(g->proc_root, c->ident.pid);
+    }
+    return false;
+}
+
+/*
+ * With SQL gone in a shutdown, list the postmaster's walsenders from
+ * /proc.  A child the policy tracks as the same process (PID and start
+ * time) keeps what SQL said of it, whatever its title; any other is
+ * classified by classify_child.
  */
 static void proc_scan(struct guard *g)
 {
-    static struct proc_walsender found[MAX_PROC_WALSENDERS];
+    static struct proc_child found[MAX_PROC_WALSENDERS];
     struct timespec t0, t1;
-    int n;
+    int n, kept = 0;
 
     if (!g->signal_ok || g->pf_state != PIDFILE_OK || g->ws != NULL)
         return;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    n = proc_find_walsenders(g->proc_root, g->pf.pid, found, MAX_PROC_WALSENDERS);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    log_debug("/proc scan: %d walsender(s) in %ld us", n,
-              (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+    n = proc_list_children(g->proc_root, g->pf.pid, g->pg_major, found, MAX_PROC_WALSENDERS);
     if (n < 0) {
         log_warn("could not list processes in \"%s\": %m", g->proc_root);
         return;
@@ -317,20 +369,28 @@ static void proc_scan(struct guard *g)
     g->ws = calloc((size_t)(n ? n : 1), sizeof(*g->ws));
     if (g->ws == NULL)
         return;
-    g->n_ws = n;
     for (int i = 0; i < n; i++) {
-        struct walsender *w = &g->ws[i];
+        struct walsender *w = &g->ws[kept];
+        enum ws_kind kind;
 
         w->pid = found[i].ident.pid;
         w->start_ticks = found[i].ident.start_ticks;
-        if (!known_process(g, w)) {
-            /* logical only when proven: it holds a database's files open */
-            bool logical =
-                !found[i].physical_title && proc_opens_database_files(g->proc_root, w->pid);
-
-            w->kind = logical ? WS_LOGICAL : WS_PHYSICAL;
+        if (known_process(g, w)) {
+            kept++;
+            continue;
         }
+        if (!classify_child(g, &found[i], &kind)) {
+            memset(w, 0, sizeof(*w));
+            continue;
+        }
+        w->kind = kind;
+        snprintf(w->title, sizeof(w->title), "%s", found[i].title);
+        kept++;
     }
+    g->n_ws = kept;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    log_debug("/proc scan: %d walsender(s) among %d children in %ld us", kept, n,
+              (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 }
 
 /* Read postmaster.pid; log when it becomes unreadable in an odd way. */
@@ -348,6 +408,13 @@ static void read_pidfile(struct guard *g)
         log_warn("%s", err);
     if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
         log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
+    if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->pf_read) &&
+        !walsender_connected(g->sql)) {
+        int major = proc_read_major(g->pgdata);
+
+        if (major)
+            report_version(g, major);
+    }
     g->pf_read = true;
     if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok))
         check_signal_path(g);
@@ -482,7 +549,8 @@ const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqle
         snprintf(err, errlen, "signal path unavailable: %s", g->signal_why);
         return NULL;
     }
-    if (!proc_terminate(g->proc_root, &g->pf, &id, t->w.kind == WS_LOGICAL, err, errlen))
+    if (!proc_terminate(g->proc_root, &g->pf, &id, g->pg_major, t->w.kind == WS_LOGICAL, err,
+                        errlen))
         return NULL;
     return "signal";
 }
@@ -497,6 +565,14 @@ static void act(struct guard *g, const struct action *a, int64_t now)
     switch (a->type) {
     case ACT_SKIP_EXCLUDED:
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
+        return;
+    case ACT_REPORT_UNPROVEN:
+        snprintf(err, sizeof(err),
+                 "process %d (\"%s\") looks like a logical walsender, but PostgreSQL %d's titles "
+                 "cannot prove it one without SQL, which never showed it: not signalled",
+                 t->w.pid, t->w.title, g->pg_major);
+        guard_audit_termination(g, t, "terminate_failed", NULL, a->reason, NULL, err, NULL);
+        log_warn("%s; if it holds the shutdown up, end it by hand (kill -TERM %d)", err, t->w.pid);
         return;
     case ACT_WOULD_TERMINATE:
         guard_audit_termination(g, t, "would_terminate", guard_use_sql(g) ? "sql" : "signal",

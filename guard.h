@@ -41,6 +41,7 @@ struct guard {
     enum pidfile_result pf_state;
     bool pf_read; /* postmaster.pid was read at least once */
     struct pidfile pf;
+    int pg_major; /* from SQL, else PG_VERSION; 0: unknown (titles of every major accepted) */
     bool signal_ok;
     char signal_why[256];
     int stop_pm_pid; /* the postmaster whose shutdown we follow */

@@ -30,6 +30,41 @@ const char *reason_name(enum reason r)
     return names[r];
 }
 
+const char *risk_name(enum risk r)
+{
+    static const char *const names[] = {"ok", "lagging", "stalled", "unknown"};
+
+    return names[r];
+}
+
+const char *cause_name(enum cause c)
+{
+    static const char *const names[] = {NULL,           "behind", "ahead",
+                                        "standby_wait", "silent", "unknown"};
+
+    return names[c];
+}
+
+/*
+ * The cause, from one observation: unknown without LSNs or proof; a
+ * logical walsender in WaitForStandbyConfirmation waits for a standby (its
+ * client may be healthy); otherwise what was confirmed against what was sent.
+ */
+enum cause policy_cause(const struct walsender *w)
+{
+    uint64_t c = ws_confirmed(w);
+
+    if (w->kind == WS_UNPROVEN || !w->lsn_known)
+        return CAUSE_UNKNOWN;
+    if (w->kind == WS_LOGICAL && w->standby_wait)
+        return CAUSE_STANDBY_WAIT;
+    if (c == 0)
+        return w->sent_lsn ? CAUSE_SILENT : CAUSE_NONE;
+    if (c < w->sent_lsn)
+        return CAUSE_BEHIND;
+    return c > w->sent_lsn ? CAUSE_AHEAD : CAUSE_NONE;
+}
+
 /* Start in "waiting" with nothing tracked. */
 void policy_init(struct policy *p, const struct config *cfg, int64_t now_ms)
 {
@@ -98,19 +133,14 @@ static bool add_action(struct policy_output *out, enum action_type type, enum re
     return true;
 }
 
-/* The position the server waits for: flush, or write when flush is 0. */
-static uint64_t confirmed_of(const struct walsender *w)
-{
-    return w->flush_lsn ? w->flush_lsn : w->write_lsn;
-}
-
-/* Is more sent than confirmed? */
+/* Behind, ahead or silent: the server would wait for this client at a shutdown. */
 bool policy_lagging(const struct tracked *t)
 {
-    return t->w.lsn_known && t->w.sent_lsn > t->confirmed;
+    enum cause c = policy_cause(&t->w);
+
+    return c == CAUSE_BEHIND || c == CAUSE_AHEAD || c == CAUSE_SILENT;
 }
 
-/* How long the confirmed position has stood still while lagging (0: not lagging). */
 int64_t policy_stalled_for_ms(const struct tracked *t, int64_t now_ms)
 {
     return policy_lagging(t) ? now_ms - t->confirmed_since_ms : 0;
@@ -121,6 +151,18 @@ bool policy_is_stalled(const struct policy *p, const struct tracked *t, int64_t 
 {
     return t->w.kind == WS_LOGICAL && policy_lagging(t) &&
            policy_stalled_for_ms(t, now_ms) >= p->cfg->stall_after_ms;
+}
+
+/* Unknown without a cause to tell; stalled as the policy means it; lagging when it would hold. */
+enum risk policy_risk(const struct policy *p, const struct tracked *t, int64_t now_ms)
+{
+    enum cause c = policy_cause(&t->w);
+
+    if (c == CAUSE_UNKNOWN)
+        return RISK_UNKNOWN;
+    if (c == CAUSE_NONE)
+        return RISK_OK;
+    return policy_is_stalled(p, t, now_ms) ? RISK_STALLED : RISK_LAGGING;
 }
 
 /* Find the tracked entry of a PID; -1 when new. */
@@ -140,7 +182,7 @@ static int find_tracked(const struct policy *p, int pid)
 static void merge(struct tracked *t, const struct walsender *w, bool is_new, int64_t now_ms)
 {
     unsigned long long ticks = w->start_ticks ? w->start_ticks : t->w.start_ticks;
-    uint64_t confirmed = confirmed_of(w);
+    uint64_t confirmed = ws_confirmed(w);
 
     if (!is_new && t->w.start_ticks && w->start_ticks && t->w.start_ticks != w->start_ticks)
         is_new = true;
@@ -154,7 +196,10 @@ static void merge(struct tracked *t, const struct walsender *w, bool is_new, int
     t->w.start_ticks = ticks;
     if (!w->lsn_known)
         return;
-    if (confirmed != t->confirmed || !t->w.lsn_known || w->sent_lsn <= confirmed)
+    /* an ahead client's clock runs only while sending stands still too: one
+       catching up after a reconnect (decoding from restart_lsn) is not stuck */
+    if (confirmed != t->confirmed || !t->w.lsn_known || w->sent_lsn == confirmed ||
+        (confirmed > w->sent_lsn && w->sent_lsn != t->w.sent_lsn))
         t->confirmed_since_ms = now_ms;
     t->confirmed = confirmed;
     t->w = *w;
@@ -300,7 +345,10 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
 
         if (t->terminated || !due(p, t, now_ms, &r))
             continue;
-        if (config_slot_excluded(p->cfg, t->w.slot)) {
+        if (t->w.kind == WS_UNPROVEN) {
+            if (!t->reported && (ok = add_action(out, ACT_REPORT_UNPROVEN, r, i)))
+                t->reported = true;
+        } else if (config_slot_excluded(p->cfg, t->w.slot)) {
             if (!t->reported && (ok = add_action(out, ACT_SKIP_EXCLUDED, r, i)))
                 t->reported = true;
         } else if (p->cfg->dry_run) {

@@ -238,33 +238,77 @@ bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
 }
 
 /*
- * Is this a streaming walsender's title: "postgres: [CLUSTER: ]walsender USER
- * HOST ..." ending in START_REPLICATION (logical, or physical before its
- * first send) or showing "streaming X/Y" (physical only)?  A normal
- * backend's title ends in its state, and START_REPLICATION is a command only
- * a walsender runs, so a role named "walsender" is not mistaken for one.
+ * Skip "postgres: " and an optional "CLUSTER: " (cluster_name), then the
+ * walsender's own prefix for this major; NULL when the title has none.
  */
-bool proc_title_is_walsender(const char *title, bool *physical)
+static const char *walsender_rest(const char *title, int major)
 {
-    static const char tail[] = " START_REPLICATION";
+    static const char *const prefixes[] = {"walsender ", "wal sender process "};
     const char *rest, *colon;
-    size_t len = strlen(title);
 
-    *physical = false;
-    while (len > 0 && title[len - 1] == ' ')
-        len--;
     if (strncmp(title, "postgres: ", 10) != 0)
-        return false;
+        return NULL;
     rest = title + 10;
-    if (strncmp(rest, "walsender ", 10) != 0) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 2; i++) {
+            size_t n = strlen(prefixes[i]);
+            bool fits = major == 0 || (i == 0 ? major >= 11 : major == 10);
+
+            if (fits && strncmp(rest, prefixes[i], n) == 0)
+                return rest + n;
+        }
         colon = strstr(rest, ": ");
-        if (colon == NULL || strncmp(colon + 2, "walsender ", 10) != 0)
-            return false;
+        if (pass > 0 || colon == NULL)
+            return NULL;
         rest = colon + 2;
     }
-    *physical = strstr(rest, " streaming ") != NULL;
-    return *physical || (len >= sizeof(tail) - 1 &&
-                         strncmp(title + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0);
+    return NULL;
+}
+
+/*
+ * Classify a postmaster child's title.  "streaming X/Y" is a physical
+ * walsender on every major; a title ending in START_REPLICATION is a
+ * walsender running that command (a normal backend's title ends in its SQL
+ * state, never in a replication command), which titles show from 14 on;
+ * anything else with a walsender's prefix proves only the prefix.
+ */
+enum proc_title proc_parse_title(const char *title, int major)
+{
+    static const char tail[] = " START_REPLICATION";
+    size_t len = strlen(title), tl = sizeof(tail) - 1;
+    const char *rest = walsender_rest(title, major);
+
+    while (len > 0 && title[len - 1] == ' ')
+        len--;
+    if (rest == NULL || *rest == '\0' || *rest == ' ')
+        return TITLE_OTHER;
+    if (strstr(rest, " streaming ") != NULL)
+        return TITLE_STREAMING;
+    if ((major == 0 || major >= 14) && len >= tl && strncmp(title + len - tl, tail, tl) == 0)
+        return TITLE_START_REPLICATION;
+    return TITLE_WALSENDER;
+}
+
+/* The major version in DIR/PG_VERSION ("13\n", or "9.6\n" for old ones: 9); 0 when unreadable. */
+int proc_read_major(const char *pgdata)
+{
+    char path[PATH_MAX], text[16];
+    ssize_t n;
+    long long v;
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/PG_VERSION", pgdata) >= sizeof(path))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    text[strcspn(text, ".\n")] = '\0';
+    return parse_ll(text, &v) && v > 0 && v < 1000 ? (int)v : 0;
 }
 
 /*
@@ -357,19 +401,17 @@ enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *
     return PM_PROC_MATCH;
 }
 
-/*
- * If pid is a walsender child of pm_pid, store it in *out.  The parent is
- * read from its stat, whatever listed it.
- */
-static bool add_if_walsender(const char *proc_root, int pm_pid, int pid, struct proc_walsender *out)
+/* If pid is a child of pm_pid, store it and its title's kind in *out. */
+static bool add_if_child(const char *proc_root, int pm_pid, int pid, int major,
+                         struct proc_child *out)
 {
     struct proc_stat st;
 
     if (!proc_read_stat(proc_root, pid, &st) || st.ppid != pm_pid)
         return false;
-    if (!proc_read_title(proc_root, pid, out->title, sizeof(out->title)) ||
-        !proc_title_is_walsender(out->title, &out->physical_title))
-        return false;
+    if (!proc_read_title(proc_root, pid, out->title, sizeof(out->title)))
+        out->title[0] = '\0'; /* exiting: no cmdline any more */
+    out->kind = proc_parse_title(out->title, major);
     out->ident.pid = pid;
     out->ident.start_ticks = st.start_ticks;
     return true;
@@ -379,7 +421,7 @@ static bool add_if_walsender(const char *proc_root, int pm_pid, int pid, struct 
  * The postmaster's children from ROOT/PM/task/PM/children (a single-threaded
  * postmaster's list); -1 when the kernel does not offer the file.
  */
-static int find_from_children(const char *proc_root, int pm_pid, struct proc_walsender *out,
+static int children_from_file(const char *proc_root, int pm_pid, int major, struct proc_child *out,
                               int max)
 {
     char path[PATH_MAX];
@@ -392,21 +434,20 @@ static int find_from_children(const char *proc_root, int pm_pid, struct proc_wal
     if (f == NULL)
         return -1;
     while (n < max && fscanf(f, "%lld", &pid) == 1)
-        if (pid > 0 && pid <= INT_MAX && add_if_walsender(proc_root, pm_pid, (int)pid, &out[n]))
+        if (pid > 0 && pid <= INT_MAX && add_if_child(proc_root, pm_pid, (int)pid, major, &out[n]))
             n++;
     fclose(f);
     return n;
 }
 
 /*
- * List the walsender children of the postmaster under ROOT: from the
- * postmaster's children file when there is one (a few reads), else by
- * scanning every process.  Returns how many were stored (at most max), or
- * -1 when ROOT cannot be read.
+ * List the postmaster's children: from its children file when there is one
+ * (a few reads), else by scanning every process.
  */
-int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max)
+int proc_list_children(const char *proc_root, int pm_pid, int major, struct proc_child *out,
+                       int max)
 {
-    int n = find_from_children(proc_root, pm_pid, out, max);
+    int n = children_from_file(proc_root, pm_pid, major, out, max);
     DIR *d;
     struct dirent *e;
 
@@ -420,7 +461,7 @@ int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsende
         long long pid;
 
         if (parse_ll(e->d_name, &pid) && pid > 0 && pid <= INT_MAX &&
-            add_if_walsender(proc_root, pm_pid, (int)pid, &out[n]))
+            add_if_child(proc_root, pm_pid, (int)pid, major, &out[n]))
             n++;
     }
     closedir(d);
@@ -430,14 +471,16 @@ int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsende
 /*
  * Prove that id still names a walsender child of the postmaster of pf:
  * the postmaster matches postmaster.pid, the process's parent is it, the
- * start time is unchanged (no PID reuse) and the title is a walsender's.
+ * start time is unchanged (no PID reuse) and the title has a walsender's
+ * prefix.  The proof is the identity SQL saw; the title only confirms it.
  */
 bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
-                           const struct proc_ident *id, bool logical, char *err, size_t errlen)
+                           const struct proc_ident *id, int major, bool logical, char *err,
+                           size_t errlen)
 {
     struct proc_stat st;
     char title[256];
-    bool physical;
+    enum proc_title kind;
 
     if (proc_check_postmaster(proc_root, pf) != PM_PROC_MATCH) {
         snprintf(err, errlen, "postmaster %d of postmaster.pid is not running here", pf->pid);
@@ -457,12 +500,14 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
                  st.start_ticks, id->start_ticks);
         return false;
     }
-    if (!proc_read_title(proc_root, id->pid, title, sizeof(title)) ||
-        !proc_title_is_walsender(title, &physical)) {
-        snprintf(err, errlen, "process %d is not a streaming walsender", id->pid);
+    if (!proc_read_title(proc_root, id->pid, title, sizeof(title)))
+        title[0] = '\0';
+    kind = proc_parse_title(title, major);
+    if (kind == TITLE_OTHER) {
+        snprintf(err, errlen, "process %d has no walsender's title (\"%.120s\")", id->pid, title);
         return false;
     }
-    if (logical && physical) {
+    if (logical && kind == TITLE_STREAMING) {
         snprintf(err, errlen, "process %d is a physical walsender, not the logical one expected",
                  id->pid);
         return false;
@@ -477,7 +522,7 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
  * pidfds.  Returns false with err when not proven or not signalled.
  */
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
-                    bool logical, char *err, size_t errlen)
+                    int major, bool logical, char *err, size_t errlen)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
     int rc;
@@ -486,7 +531,7 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
         snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
         return false;
     }
-    if (!proc_verify_walsender(proc_root, pf, id, logical, err, errlen)) {
+    if (!proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen)) {
         if (pidfd >= 0)
             close(pidfd);
         return false;

@@ -54,10 +54,26 @@ struct proc_ident {
     unsigned long long start_ticks;
 };
 
-/* A walsender found under /proc: child of the postmaster, walsender title. */
-struct proc_walsender {
+/*
+ * What a process title says a postmaster child is (FACTS.md 23).  Titles
+ * differ by major: "wal sender process USER HOST(PORT) STATE" on 10,
+ * "walsender USER HOST(PORT) STATE" on 11-13, and from 14 a walsender shows
+ * its replication command: "walsender USER [DB] HOST(PORT) START_REPLICATION"
+ * (16+ name the database).  A streaming logical walsender on 10-13 shows
+ * "idle", exactly as a normal backend of a role named "walsender" does, so
+ * a title alone never proves a logical walsender there.
+ */
+enum proc_title {
+    TITLE_OTHER,             /* not a walsender's title */
+    TITLE_WALSENDER,         /* a walsender's prefix, any other state ("idle", a command) */
+    TITLE_START_REPLICATION, /* 14+: running START_REPLICATION (logical, or physical unsent) */
+    TITLE_STREAMING          /* "streaming X/Y": a physical walsender */
+};
+
+/* A child of the postmaster found under /proc, with what its title says. */
+struct proc_child {
     struct proc_ident ident;
-    bool physical_title; /* title says "streaming": a physical walsender */
+    enum proc_title kind;
     char title[256];
 };
 
@@ -71,15 +87,32 @@ bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
     __attribute__((warn_unused_result));
 bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
     __attribute__((warn_unused_result));
-bool proc_title_is_walsender(const char *title, bool *physical);
+/* Classify a title by the rules of PostgreSQL major (0: unknown, any major's forms). */
+enum proc_title proc_parse_title(const char *title, int major);
+/* The major version in DIR/PG_VERSION (10, 13, 18, ...), 0 when unreadable. */
+int proc_read_major(const char *pgdata);
 enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf);
-int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max);
+/*
+ * The children of pm_pid under ROOT, each with its title's kind: every
+ * child, whatever its title, so that a walsender known from SQL is found
+ * even where its title proves nothing.  At most max; -1 when ROOT is unreadable.
+ */
+int proc_list_children(const char *proc_root, int pm_pid, int major, struct proc_child *out,
+                       int max);
 bool proc_opens_database_files(const char *proc_root, int pid);
+/*
+ * Prove that id (PID and start time recorded while SQL showed it as a
+ * walsender) is still that process, a child of pf's postmaster, with a
+ * walsender's title under major's rules (and not a physical one's when
+ * logical).  False with err naming what failed.
+ */
 bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
-                           const struct proc_ident *id, bool logical, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                           const struct proc_ident *id, int major, bool logical, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
+/* SIGTERM through a pidfd opened before proc_verify_walsender; false with err. */
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
-                    bool logical, char *err, size_t errlen) __attribute__((warn_unused_result));
+                    int major, bool logical, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len);
 
 #endif

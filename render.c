@@ -14,13 +14,6 @@
 
 #define HEALTH_MAX_AGE_MS 10000
 
-const char *risk_name(enum risk r)
-{
-    static const char *const names[] = {"ok", "lagging", "stalled", "unknown"};
-
-    return names[r];
-}
-
 const char *trigger_name(enum trigger t)
 {
     static const char *const names[] = {"api", "before_stop", "pre_promote", "shutdown"};
@@ -205,16 +198,17 @@ static json_t *render_walsender(const struct view_walsender *vw)
     const struct walsender *w = &vw->w;
     bool k = w->lsn_known;
 
-    return json_pack(
-        "{s:i,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:b}", "pid", w->pid, "kind",
-        w->kind == WS_LOGICAL ? "logical" : "physical", "slot", jstr_or_null(w->slot), "database",
-        jstr_or_null(w->database), "user", jstr_or_null(w->usename), "application_name",
-        jstr(w->application_name), "client_addr", jstr_or_null(w->client_addr), "state",
-        jstr_or_null(w->state), "sent_lsn", jlsn(k, w->sent_lsn), "write_lsn",
-        jlsn(k && w->write_lsn, w->write_lsn), "flush_lsn", jlsn(k && w->flush_lsn, w->flush_lsn),
-        "lag_bytes", vw->lag_bytes < 0 ? json_null() : json_integer(vw->lag_bytes),
-        "stalled_for_ms", vw->risk == RISK_UNKNOWN ? json_null() : json_integer(vw->stalled_for_ms),
-        "risk", risk_name(vw->risk), "excluded", vw->excluded);
+    return json_pack("{s:i,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:b,s:b}", "pid",
+                     w->pid, "kind", ws_kind_name(w->kind), "slot", jstr_or_null(w->slot),
+                     "database", jstr_or_null(w->database), "user", jstr_or_null(w->usename),
+                     "application_name", jstr(w->application_name), "client_addr",
+                     jstr_or_null(w->client_addr), "state", jstr_or_null(w->state), "sent_lsn",
+                     jlsn(k, w->sent_lsn), "write_lsn", jlsn(k && w->write_lsn, w->write_lsn),
+                     "flush_lsn", jlsn(k && w->flush_lsn, w->flush_lsn), "lag_bytes",
+                     vw->lag_known ? json_integer(vw->lag_bytes) : json_null(), "stalled_for_ms",
+                     vw->risk == RISK_UNKNOWN ? json_null() : json_integer(vw->stalled_for_ms),
+                     "risk", risk_name(vw->risk), "cause", jstr_or_null(cause_name(vw->cause)),
+                     "failover", w->failover, "excluded", vw->excluded);
 }
 
 /* GET /v1/walsenders. */
@@ -314,44 +308,55 @@ static void walsender_labels(const struct walsender *w, char *buf, size_t len)
     render_prom_escape(w->application_name, app, sizeof(app));
     render_prom_escape(w->client_addr, addr, sizeof(addr));
     snprintf(buf, len, "slot=\"%s\",kind=\"%s\",application_name=\"%s\",client_addr=\"%s\"", slot,
-             w->kind == WS_LOGICAL ? "logical" : "physical", app, addr);
+             ws_kind_name(w->kind), app, addr);
+}
+
+/* One series of one walsender: metric m of prom_walsenders' names. */
+static void prom_walsender(FILE *f, const char *name, int m, const char *labels,
+                           const struct view_walsender *vw)
+{
+    if (m == 0 && vw->lag_known)
+        fprintf(f, "demotion_guard_%s{%s} %lld\n", name, labels, (long long)vw->lag_bytes);
+    else if (m == 1 && vw->risk != RISK_UNKNOWN)
+        fprintf(f, "demotion_guard_%s{%s} %.3f\n", name, labels,
+                (double)vw->stalled_for_ms / 1000.0);
+    else if (m == 2)
+        for (int r = 0; r <= RISK_UNKNOWN; r++)
+            fprintf(f, "demotion_guard_%s{%s,risk=\"%s\"} %d\n", name, labels,
+                    risk_name((enum risk)r), vw->risk == (enum risk)r);
+    else if (m == 3)
+        for (int c = CAUSE_BEHIND; c <= CAUSE_UNKNOWN; c++)
+            fprintf(f, "demotion_guard_%s{%s,cause=\"%s\"} %d\n", name, labels,
+                    cause_name((enum cause)c), vw->cause == (enum cause)c);
 }
 
 /* The per-walsender series; a label set already printed (slot-less twins) is skipped. */
 static void prom_walsenders(FILE *f, const struct view *v)
 {
     static const char *const names[] = {"walsender_lag_bytes", "walsender_stalled_seconds",
-                                        "walsender_risk"};
+                                        "walsender_risk", "walsender_cause"};
     static const char *const helps[] = {
-        "Bytes sent but not confirmed by the client (absent when unknown).",
-        "Seconds the confirmed position has not moved while behind.",
-        "Risk of holding up a shutdown: ok, lagging, stalled or unknown (1 for the current one)."};
+        "Bytes sent but not confirmed by the client, negative when it confirmed more than was "
+        "sent (absent before its first confirmation).",
+        "Seconds the confirmed position has not moved while behind or ahead.",
+        "Risk of holding up a shutdown: ok, lagging, stalled or unknown (1 for the current one).",
+        "Why it would hold up a shutdown: behind, ahead, standby_wait, silent or unknown (1 for "
+        "the current one, all 0 when it would not)."};
     char(*labels)[700] = calloc((size_t)(v->n_ws ? v->n_ws : 1), sizeof(*labels));
 
     if (labels == NULL)
         return;
     for (int i = 0; i < v->n_ws; i++)
         walsender_labels(&v->ws[i].w, labels[i], sizeof(labels[i]));
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < 4; m++) {
         prom_head(f, names[m], "gauge", helps[m]);
         for (int i = 0; i < v->n_ws; i++) {
-            const struct view_walsender *vw = &v->ws[i];
             bool dup = false;
 
             for (int j = 0; j < i && !dup; j++)
                 dup = strcmp(labels[i], labels[j]) == 0;
-            if (dup || (m < 2 && vw->risk == RISK_UNKNOWN))
-                continue;
-            if (m == 0)
-                fprintf(f, "demotion_guard_%s{%s} %lld\n", names[m], labels[i],
-                        (long long)vw->lag_bytes);
-            else if (m == 1)
-                fprintf(f, "demotion_guard_%s{%s} %.3f\n", names[m], labels[i],
-                        (double)vw->stalled_for_ms / 1000.0);
-            else
-                for (int r = 0; r <= RISK_UNKNOWN; r++)
-                    fprintf(f, "demotion_guard_%s{%s,risk=\"%s\"} %d\n", names[m], labels[i],
-                            risk_name((enum risk)r), vw->risk == (enum risk)r);
+            if (!dup)
+                prom_walsender(f, names[m], m, labels[i], &v->ws[i]);
         }
     }
     free(labels);

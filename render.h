@@ -15,7 +15,6 @@
 #include "policy.h"
 #include "walsender.h"
 
-enum risk { RISK_OK, RISK_LAGGING, RISK_STALLED, RISK_UNKNOWN };
 enum trigger { TRIGGER_API, TRIGGER_BEFORE_STOP, TRIGGER_PRE_PROMOTE, TRIGGER_SHUTDOWN };
 enum method { METHOD_SQL, METHOD_SIGNAL };
 
@@ -26,9 +25,11 @@ enum method { METHOD_SQL, METHOD_SIGNAL };
 /* One walsender as the API shows it. */
 struct view_walsender {
     struct walsender w;
-    int64_t lag_bytes; /* -1: unknown */
+    bool lag_known;    /* false before the client's first confirmation, or without LSNs */
+    int64_t lag_bytes; /* sent - confirmed; negative when confirmed ahead */
     int64_t stalled_for_ms;
     enum risk risk;
+    enum cause cause;
     bool excluded;
 };
 
@@ -78,7 +79,6 @@ struct view {
     struct view_walsender ws[]; /* n_ws of them */
 };
 
-const char *risk_name(enum risk r);
 const char *trigger_name(enum trigger t);
 const char *method_name(enum method m);
 enum trigger trigger_of(const char *reason);

@@ -21,19 +21,33 @@
 struct ws_session {
     PGconn *conn;
     char sqlstate[6];
+    int version_num; /* of the connected server */
 };
 
-static const char poll_query[] =
-    "SELECT r.pid,"
-    " CASE WHEN s.slot_type = 'logical' THEN 'logical' ELSE 'physical' END,"
-    " coalesce(s.slot_name::text, ''), coalesce(a.datname::text, ''),"
-    " coalesce(r.usename::text, ''), coalesce(r.application_name, ''),"
-    " coalesce(host(r.client_addr), CASE WHEN r.client_port = -1 THEN 'local' END, ''),"
-    " coalesce(r.state, ''), r.sent_lsn, r.write_lsn, r.flush_lsn"
-    " FROM pg_stat_replication r"
-    " LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid"
-    " LEFT JOIN pg_stat_activity a ON a.pid = r.pid"
-    " ORDER BY r.pid";
+/*
+ * The poll query, by version.  Every column it reads exists from
+ * PostgreSQL 10 (sent/write/flush_lsn, pg_stat_activity.wait_event,
+ * pg_replication_slots.active_pid); pg_replication_slots.failover comes
+ * with 17, and so does a logical walsender waiting at shutdown for the
+ * standbys of synchronized_standby_slots (wait event
+ * WaitForStandbyConfirmation).  reply_time (12+) is never read: pgjdbc 42.5
+ * sends one from 1999.
+ */
+#define POLL_QUERY(failover)                                                                       \
+    "SELECT r.pid,"                                                                                \
+    " CASE WHEN s.slot_type = 'logical' THEN 'logical' ELSE 'physical' END,"                       \
+    " coalesce(s.slot_name::text, ''), coalesce(a.datname::text, ''),"                             \
+    " coalesce(r.usename::text, ''), coalesce(r.application_name, ''),"                            \
+    " coalesce(host(r.client_addr), CASE WHEN r.client_port = -1 THEN 'local' END, ''),"           \
+    " coalesce(r.state, ''), r.sent_lsn, r.write_lsn, r.flush_lsn, " failover ","                  \
+    " coalesce(a.wait_event = 'WaitForStandbyConfirmation', false)"                                \
+    " FROM pg_stat_replication r"                                                                  \
+    " LEFT JOIN pg_replication_slots s ON s.active_pid = r.pid"                                    \
+    " LEFT JOIN pg_stat_activity a ON a.pid = r.pid"                                               \
+    " ORDER BY r.pid"
+
+static const char poll_query_10[] = POLL_QUERY("false");
+static const char poll_query_17[] = POLL_QUERY("coalesce(s.failover, false)");
 
 static const char info_query[] =
     "SELECT set_config('statement_timeout', '5s', false) IS NOT NULL, current_user,"
@@ -99,6 +113,41 @@ void lsn_format(uint64_t lsn, char *buf, size_t len)
 uint64_t lsn_diff(uint64_t a, uint64_t b)
 {
     return a > b ? a - b : 0;
+}
+
+/* The position the server waits for: flush, or write when the client reports no flush. */
+uint64_t ws_confirmed(const struct walsender *w)
+{
+    return w->flush_lsn ? w->flush_lsn : w->write_lsn;
+}
+
+/*
+ * sent - confirmed, signed: a client that confirms past what was sent (some
+ * libraries confirm LSN + 1) shows a negative lag.  False while unknown: no
+ * LSNs visible, or no confirmation yet.
+ */
+bool ws_lag_bytes(const struct walsender *w, int64_t *lag)
+{
+    uint64_t c = ws_confirmed(w);
+
+    if (!w->lsn_known || c == 0)
+        return false;
+    *lag = w->sent_lsn >= c ? (int64_t)(w->sent_lsn - c) : -(int64_t)(c - w->sent_lsn);
+    return true;
+}
+
+/* The kind as logs, audit, API and metrics spell it. */
+const char *ws_kind_name(enum ws_kind k)
+{
+    static const char *const names[] = {"logical", "physical", "unproven"};
+
+    return names[k];
+}
+
+/* The poll query that fits a server of this version. */
+const char *walsender_poll_query(int version_num)
+{
+    return version_num >= 170000 ? poll_query_17 : poll_query_10;
 }
 
 /* Allocate an unconnected session. */
@@ -275,6 +324,7 @@ static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_inf
     info->version_num = (int)strtol(PQgetvalue(res, 0, 6), NULL, 10);
     info->backend_pid = (int)strtol(PQgetvalue(res, 0, 7), NULL, 10);
     copy_col(info->data_directory, sizeof(info->data_directory), res, 0, 8);
+    s->version_num = info->version_num;
     PQclear(res);
     return true;
 }
@@ -413,6 +463,8 @@ static bool parse_row(const PGresult *res, int i, struct walsender *w)
         return false;
     if (!PQgetisnull(res, i, 10) && !lsn_parse(PQgetvalue(res, i, 10), &w->flush_lsn))
         return false;
+    w->failover = strcmp(PQgetvalue(res, i, 11), "t") == 0;
+    w->standby_wait = strcmp(PQgetvalue(res, i, 12), "t") == 0;
     return w->pid > 0;
 }
 
@@ -424,7 +476,8 @@ static bool parse_row(const PGresult *res, int i, struct walsender *w)
 bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
                         char *err, size_t errlen)
 {
-    PGresult *res = run_query(s, poll_query, 0, NULL, timeout_ms, err, errlen);
+    PGresult *res =
+        run_query(s, walsender_poll_query(s->version_num), 0, NULL, timeout_ms, err, errlen);
     int nt;
 
     *rows = NULL;

@@ -11,7 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum ws_kind { WS_LOGICAL, WS_PHYSICAL };
+/*
+ * Logical and physical come from SQL (the active slot's type), or from /proc
+ * when proven there; unproven: a postmaster child that looks like a logical
+ * walsender but cannot be proven one without SQL (PostgreSQL 10-13 titles).
+ */
+enum ws_kind { WS_LOGICAL, WS_PHYSICAL, WS_UNPROVEN };
 
 /* One walsender as the guard knows it, from SQL and/or from /proc. */
 struct walsender {
@@ -20,6 +25,9 @@ struct walsender {
     enum ws_kind kind;
     bool lsn_known; /* false: NULL columns (no pg_read_all_stats) or /proc only */
     uint64_t sent_lsn, write_lsn, flush_lsn;
+    bool failover;     /* PostgreSQL 17+: the slot is a failover slot */
+    bool standby_wait; /* waits for synchronized_standby_slots (WaitForStandbyConfirmation) */
+    char title[128];   /* the process title, when only /proc saw it */
     char slot[64];
     char database[64];
     char usename[64];
@@ -73,6 +81,15 @@ bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
 bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 void lsn_format(uint64_t lsn, char *buf, size_t len);
 uint64_t lsn_diff(uint64_t a, uint64_t b);
+/* What the server waits for the client to confirm: flush, or write when flush is 0 (0: none yet).
+ */
+uint64_t ws_confirmed(const struct walsender *w);
+/* sent - confirmed in bytes (negative: confirmed ahead of sent); false before any confirmation. */
+bool ws_lag_bytes(const struct walsender *w, int64_t *lag);
+/* "logical", "physical" or "unproven". */
+const char *ws_kind_name(enum ws_kind k);
+/* The poll query for a server of this server_version_num (exposed for unit tests). */
+const char *walsender_poll_query(int version_num);
 
 int walsender_libpq_version(void);
 

@@ -92,10 +92,10 @@ like($out, qr/^postgresql\s+connected: PostgreSQL 15\.\d+/m, 'status: connected,
 like($out, qr/^postmaster\s+pid \d+ ready/m,    'status: postmaster pid and status');
 like($out, qr/^paths\s+sql available, signal available/m, 'status: both paths available');
 like($out, qr/^dry-run\s+no$/m,                  'status: not a dry run');
-like($out, qr/^\s*PID\s+KIND\s+SLOT\s+APPLICATION\s+CLIENT\s+LAG\s+STALLED\s+RISK$/m,
+like($out, qr/^\s*PID\s+KIND\s+SLOT\s+APPLICATION\s+CLIENT\s+LAG\s+STALLED\s+RISK\s+CAUSE$/m,
 	'status: the table header');
 like($out, qr/^\s*\d+\s+physical\s+standby1\s/m, 'status: the standby is a physical row');
-like($out, qr/^\s*$keep->{walsender}\s+logical\s+keep_me\s.*\(excluded\)$/m,
+like($out, qr/^\s*$keep->{walsender}\s+logical\s+keep_me\s.*\(excluded\)\s+\S+$/m,
 	'status: keep_me is marked excluded');
 like($out, qr/^\s*$stale->{walsender}\s+logical\s+stale1\s+\S.*\s\d+(\.\d)? (B|KiB|MiB)\s/m,
 	'status: the stale consumer has a lag in bytes');

@@ -17,6 +17,9 @@
  *   healthy  confirms max(dataStart, walEnd, keepalive walEnd), periodically
  *            and when asked (pg_recvlogical): never blocks a shutdown
  *   silent   never sends a status update: ended by wal_sender_timeout
+ *   ahead    confirms what healthy does plus one byte (pg-logical-replication
+ *            2.5 acknowledges LSN + 1): the server waits for equality, so
+ *            it too holds a shutdown up forever
  *
  * Each XLogData payload is written as "X/X <payload>\n" to --output (stdout
  * by default). Exit status: 0 when the server ends the stream or the
@@ -48,7 +51,7 @@
 #define LOG_INTERVAL_MS        1000
 #define MAX_STATUS_INTERVAL_MS 3600000L
 
-enum mode { MODE_STALE, MODE_HEALTHY, MODE_SILENT };
+enum mode { MODE_STALE, MODE_HEALTHY, MODE_SILENT, MODE_AHEAD };
 
 enum parse_result { PARSE_OK, PARSE_HELP, PARSE_ERROR };
 
@@ -115,6 +118,8 @@ static const char *mode_name(enum mode mode)
         return "healthy";
     case MODE_SILENT:
         return "silent";
+    case MODE_AHEAD:
+        return "ahead";
     }
     return "unknown";
 }
@@ -183,7 +188,7 @@ static uint64_t be64_get(const char *src)
 /* Prints the usage text to the given stream. */
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: " PROGRAM " --dsn CONNINFO --slot NAME --mode stale|healthy|silent\n"
+    fprintf(to, "usage: " PROGRAM " --dsn CONNINFO --slot NAME --mode stale|healthy|silent|ahead\n"
                 "       [--create-slot] [--plugin test_decoding] [--status-interval MS]\n"
                 "       [--output FILE] [--ready-file FILE] [--reply-delay MS]\n");
 }
@@ -213,7 +218,7 @@ static bool parse_int(const char *name, const char *value, long min, long max, i
  */
 static bool parse_mode(const char *value, enum mode *out)
 {
-    static const enum mode modes[] = {MODE_STALE, MODE_HEALTHY, MODE_SILENT};
+    static const enum mode modes[] = {MODE_STALE, MODE_HEALTHY, MODE_SILENT, MODE_AHEAD};
 
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
         if (strcmp(value, mode_name(modes[i])) == 0) {
@@ -221,7 +226,7 @@ static bool parse_mode(const char *value, enum mode *out)
             return true;
         }
     }
-    log_msg("invalid value \"%s\" for --mode: expected stale, healthy or silent", value);
+    log_msg("invalid value \"%s\" for --mode: expected stale, healthy, silent or ahead", value);
     return false;
 }
 
@@ -503,13 +508,13 @@ static uint64_t reported_lsn(const struct stream *st)
 {
     uint64_t lsn = st->data_start;
 
-    if (st->opts->mode == MODE_HEALTHY) {
+    if (st->opts->mode == MODE_HEALTHY || st->opts->mode == MODE_AHEAD) {
         if (st->data_end > lsn)
             lsn = st->data_end;
         if (st->keepalive_end > lsn)
             lsn = st->keepalive_end;
     }
-    return lsn;
+    return st->opts->mode == MODE_AHEAD && lsn ? lsn + 1 : lsn;
 }
 
 /*

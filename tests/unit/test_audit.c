@@ -113,12 +113,14 @@ static void test_render_escaping(void **state)
 static void test_walsender_fields(void **state)
 {
     static const char *const keys[] = {"pid",         "slot",     "kind",      "application_name",
-                                       "client_addr", "sent_lsn", "flush_lsn", "lag_bytes"};
+                                       "client_addr", "sent_lsn", "flush_lsn", "lag_bytes",
+                                       "cause"};
     struct walsender w = sample_walsender();
     json_t *o = audit_walsender_fields(&w);
 
     (void)state;
-    check_keys(o, keys, 8);
+    check_keys(o, keys, 9);
+    assert_string_equal(json_string_value(json_object_get(o, "cause")), "behind");
     assert_int_equal(json_integer_value(json_object_get(o, "pid")), 4242);
     assert_string_equal(json_string_value(json_object_get(o, "slot")), "debezium");
     assert_string_equal(json_string_value(json_object_get(o, "kind")), "logical");
@@ -144,9 +146,15 @@ static void test_walsender_fields_flush_zero(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "flush_lsn")), "0/3000100");
     assert_int_equal(json_integer_value(json_object_get(o, "lag_bytes")), 0x48);
     json_decref(o);
-    w.flush_lsn = 0x4000000; /* confirmed past sent: no negative lag */
+    w.flush_lsn = 0x3000149; /* confirmed past sent (LSN + 1): a negative lag, cause ahead */
+    o = audit_walsender_fields(&w);
+    assert_int_equal(json_integer_value(json_object_get(o, "lag_bytes")), -1);
+    assert_string_equal(json_string_value(json_object_get(o, "cause")), "ahead");
+    json_decref(o);
+    w.flush_lsn = w.sent_lsn; /* caught up: would not hold a stop */
     o = audit_walsender_fields(&w);
     assert_int_equal(json_integer_value(json_object_get(o, "lag_bytes")), 0);
+    assert_true(json_is_null(json_object_get(o, "cause")));
     json_decref(o);
 }
 
@@ -162,6 +170,7 @@ static void test_walsender_fields_never_confirmed(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "sent_lsn")), "0/3000148");
     assert_true(json_is_null(json_object_get(o, "flush_lsn")));
     assert_true(json_is_null(json_object_get(o, "lag_bytes")));
+    assert_string_equal(json_string_value(json_object_get(o, "cause")), "silent");
     json_decref(o);
 }
 
@@ -177,6 +186,7 @@ static void test_walsender_fields_lsn_unknown(void **state)
     assert_true(json_is_null(json_object_get(o, "sent_lsn")));
     assert_true(json_is_null(json_object_get(o, "flush_lsn")));
     assert_true(json_is_null(json_object_get(o, "lag_bytes")));
+    assert_string_equal(json_string_value(json_object_get(o, "cause")), "unknown");
     assert_int_equal(json_integer_value(json_object_get(o, "pid")), 4242);
     json_decref(o);
 }

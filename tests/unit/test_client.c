@@ -52,7 +52,8 @@ static const char *const sample_walsenders =
     "  \"user\": \"debezium\", \"application_name\": \"PostgreSQL JDBC Driver\","
     "  \"client_addr\": \"10.0.0.7\", \"state\": \"streaming\", \"sent_lsn\": \"0/3028A98\","
     "  \"write_lsn\": \"0/3028A98\", \"flush_lsn\": \"0/3000060\", \"lag_bytes\": 166456,"
-    "  \"stalled_for_ms\": 45000, \"risk\": \"stalled\", \"excluded\": false},"
+    "  \"stalled_for_ms\": 45000, \"risk\": \"stalled\", \"cause\": \"ahead\", \"excluded\": "
+    "false},"
     " {\"pid\": 4301, \"kind\": \"logical\", \"slot\": \"debezium_inv\", \"database\": \"app\","
     "  \"user\": \"app\", \"application_name\": \"r\\u00e9plica-\\u00fc\","
     "  \"client_addr\": null, \"state\": \"streaming\", \"sent_lsn\": null,"
@@ -614,6 +615,7 @@ static void test_render_status_table(void **state)
     assert_int_equal(column_of(head, "RISK"), column_of(row1, "stalled"));
     assert_int_equal(column_of(head, "RISK"), column_of(row2, "unknown"));
     assert_int_equal(column_of(head, "RISK"), column_of(row4, "lagging"));
+    assert_int_equal(column_of(head, "CAUSE"), column_of(row1, "ahead"));
     assert_int_equal(column_of(row1, "162.6 KiB") + 9, column_of(row4, "3.0 GiB") + 7);
     free(out);
 }

@@ -1196,6 +1196,117 @@ static void test_wakeup_expiry_and_physical(void **state)
     assert_int_equal(policy_next_wakeup(&f->p, T0 + DEADLINE + 1), T0 + 3 * DEADLINE + 1);
 }
 
+/* ---- cause and risk ---- */
+
+/* The cause of one walsender as seen: each value from its own facts. */
+static void test_cause(void **state)
+{
+    struct fx *f = *state;
+    struct walsender *w;
+
+    w = &f->ws[add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100)];
+    assert_int_equal(policy_cause(w), CAUSE_BEHIND);
+    w->flush_lsn = w->write_lsn = 0x3000201; /* a client confirming LSN + 1 */
+    assert_int_equal(policy_cause(w), CAUSE_AHEAD);
+    w->flush_lsn = w->write_lsn = 0x3000200;
+    assert_int_equal(policy_cause(w), CAUSE_NONE);
+    w->flush_lsn = 0; /* write only: the write position counts */
+    assert_int_equal(policy_cause(w), CAUSE_NONE);
+    w->write_lsn = 0; /* nothing confirmed yet */
+    assert_int_equal(policy_cause(w), CAUSE_SILENT);
+    w->sent_lsn = 0;
+    assert_int_equal(policy_cause(w), CAUSE_NONE);
+    w->sent_lsn = w->flush_lsn = w->write_lsn = 0x3000200;
+    w->standby_wait = true; /* 17+: waits for a failover standby, whatever its client does */
+    assert_int_equal(policy_cause(w), CAUSE_STANDBY_WAIT);
+    w->kind = WS_PHYSICAL; /* the wait event is a logical walsender's */
+    assert_int_equal(policy_cause(w), CAUSE_NONE);
+    w->lsn_known = false;
+    assert_int_equal(policy_cause(w), CAUSE_UNKNOWN);
+    w->lsn_known = true;
+    w->kind = WS_UNPROVEN;
+    assert_int_equal(policy_cause(w), CAUSE_UNKNOWN);
+    assert_null(cause_name(CAUSE_NONE));
+    assert_string_equal(cause_name(CAUSE_BEHIND), "behind");
+    assert_string_equal(cause_name(CAUSE_AHEAD), "ahead");
+    assert_string_equal(cause_name(CAUSE_STANDBY_WAIT), "standby_wait");
+    assert_string_equal(cause_name(CAUSE_SILENT), "silent");
+    assert_string_equal(cause_name(CAUSE_UNKNOWN), "unknown");
+}
+
+/*
+ * A client ahead of what was sent never lets a shutdown finish either:
+ * lagging, and stalled once unmoved for --stall-after; ended at shutdown start.
+ */
+static void test_ahead_stalls(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000201);
+    step(f, T0, UP);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 101), T0), RISK_LAGGING);
+    step(f, T0 + STALL, UP);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 101), T0 + STALL), RISK_STALLED);
+    step(f, T0 + STALL + 1, STOP);
+    expect_action(f, 101, ACT_TERMINATE, REASON_STALLED);
+}
+
+/* An ahead client while sending still moves (catching up after a reconnect) is not stuck. */
+static void test_ahead_catching_up(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "app", 0x3000000, 0x3000201);
+    step(f, T0, UP);
+    for (int i = 1; i <= 4; i++) {
+        f->ws[0].sent_lsn += 0x40;
+        step(f, T0 + i * STALL / 2, UP);
+    }
+    assert_true(policy_lagging(tracked(f, 101)));
+    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + 2 * STALL));
+    step(f, T0 + 3 * STALL, UP); /* sending stands still now too */
+    assert_true(policy_is_stalled(&f->p, tracked(f, 101), T0 + 3 * STALL));
+}
+
+/* Risk: ok, unknown, lagging; stalled never for a physical walsender, however long. */
+static void test_risk(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 101, "ok");
+    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    add_ws(f, 103, WS_LOGICAL, "blind", 0x3000200, 0x3000100);
+    f->ws[2].lsn_known = false;
+    add_ws(f, 104, WS_LOGICAL, "failover", 0x3000200, 0x3000200);
+    f->ws[3].standby_wait = true;
+    step(f, T0, UP);
+    step(f, T0 + 10 * STALL, UP);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 101), T0 + 10 * STALL), RISK_OK);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 102), T0 + 10 * STALL), RISK_LAGGING);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 103), T0 + 10 * STALL), RISK_UNKNOWN);
+    assert_int_equal(policy_risk(&f->p, tracked(f, 104), T0 + 10 * STALL), RISK_LAGGING);
+    assert_false(policy_is_stalled(&f->p, tracked(f, 104), T0 + 10 * STALL));
+    assert_string_equal(risk_name(RISK_STALLED), "stalled");
+}
+
+/*
+ * A process only /proc saw, that cannot be proven a logical walsender, is
+ * never terminated: at the deadline it is reported once, in dry run too.
+ */
+static void test_unproven_reported_once(void **state)
+{
+    struct fx *f = *state;
+
+    f->ws[add_ws(f, 101, WS_UNPROVEN, "", 0, 0)].lsn_known = false;
+    step(f, T0, STOP);
+    assert_int_equal(f->out.n_act, 0);
+    step(f, T0 + DEADLINE, STOP);
+    expect_action(f, 101, ACT_REPORT_UNPROVEN, REASON_DEADLINE);
+    step(f, T0 + DEADLINE + POLICY_RETRY_MS, STOP);
+    assert_int_equal(f->out.n_act, 0);
+    assert_int_equal(n_actions(f, ACT_TERMINATE), 0);
+}
+
 /* ---- names ---- */
 
 /* Phases and reasons are named as logs, audit and metrics spell them. */
@@ -1274,6 +1385,11 @@ int main(void)
         FX(test_wakeup_deadline_and_stall),
         FX(test_wakeup_retry),
         FX(test_wakeup_expiry_and_physical),
+        FX(test_cause),
+        FX(test_ahead_stalls),
+        FX(test_ahead_catching_up),
+        FX(test_risk),
+        FX(test_unproven_reported_once),
         cmocka_unit_test(test_names),
     };
 

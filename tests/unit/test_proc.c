@@ -353,88 +353,177 @@ static void test_read_stat_mismatch(void **state)
     assert_false(proc_read_stat(root, 1100, &st));
 }
 
-/* Assert what proc_title_is_walsender says of a title. */
-static void check_title(const char *title, bool walsender, bool physical)
+/* Assert what proc_parse_title says of a title under major's rules. */
+static void check_title(const char *title, int major, enum proc_title want)
 {
-    bool phys = !physical; /* must be overwritten */
+    enum proc_title got = proc_parse_title(title, major);
 
-    if (proc_title_is_walsender(title, &phys) != walsender)
-        fail_msg("\"%s\": walsender should be %d", title, walsender);
-    if (phys != physical)
-        fail_msg("\"%s\": physical should be %d", title, physical);
+    if (got != want)
+        fail_msg("\"%s\" on %d: kind %d, expected %d", title, major, got, want);
+}
+
+/*
+ * Real titles of streaming walsenders, by major (FACTS.md 23): a logical
+ * one shows "idle" on 10-13 and its command from 14, physical ones
+ * "streaming X/Y" everywhere.
+ */
+static void test_title_by_major(void **state)
+{
+    (void)state;
+    for (int major = 0; major <= 18; major += major ? 1 : 10) {
+        bool m10 = major == 0 || major == 10, m11 = major == 0 || major >= 11;
+        bool m14 = major == 0 || major >= 14;
+
+        check_title("postgres: wal sender process postgres 127.0.0.1(48768) idle", major,
+                    m10 ? TITLE_WALSENDER : TITLE_OTHER);
+        check_title("postgres: wal sender process rep 127.0.0.1(5000) streaming 0/3000148", major,
+                    m10 ? TITLE_STREAMING : TITLE_OTHER);
+        check_title("postgres: walsender postgres 127.0.0.1(39886) idle", major,
+                    m11 ? TITLE_WALSENDER : TITLE_OTHER);
+        check_title("postgres: walsender postgres 127.0.0.1(39898) START_REPLICATION", major,
+                    m14   ? TITLE_START_REPLICATION
+                    : m11 ? TITLE_WALSENDER
+                          : TITLE_OTHER);
+        check_title("postgres: walsender postgres postgres 127.0.0.1(39898) START_REPLICATION",
+                    major,
+                    m14   ? TITLE_START_REPLICATION
+                    : m11 ? TITLE_WALSENDER
+                          : TITLE_OTHER);
+        check_title("postgres: walsender rep 10.0.0.2(41234) streaming 0/3000148", major,
+                    m11 ? TITLE_STREAMING : TITLE_OTHER);
+        check_title("postgres: 13/main: walsender postgres [local] idle", major,
+                    m11 ? TITLE_WALSENDER : TITLE_OTHER);
+        check_title("postgres: 10/main: wal sender process postgres [local] idle", major,
+                    m10 ? TITLE_WALSENDER : TITLE_OTHER);
+    }
 }
 
 /* Walsender titles with and without cluster name; physical ones show "streaming". */
 static void test_title_is_walsender(void **state)
 {
     (void)state;
-    check_title(TITLE_LOGICAL, true, false);
-    check_title(TITLE_PHYSICAL, true, true);
-    check_title("postgres: walsender rep 10.0.0.2(41234) streaming 0/3000148", true, true);
-    check_title("postgres: main: walsender app 10.0.0.3(5000) START_REPLICATION", true, false);
-    check_title("postgres: walsender app [local] START_REPLICATION   ", true, false);
+    check_title(TITLE_LOGICAL, 15, TITLE_START_REPLICATION);
+    check_title(TITLE_PHYSICAL, 15, TITLE_STREAMING);
+    check_title("postgres: main: walsender app 10.0.0.3(5000) START_REPLICATION", 16,
+                TITLE_START_REPLICATION);
+    check_title("postgres: walsender app [local] START_REPLICATION   ", 18,
+                TITLE_START_REPLICATION);
 }
 
 /*
- * Only streaming walsenders count: an idle one dies at once in a shutdown,
- * and a normal backend of a role named "walsender" looks the same until
- * its title's end.
+ * A walsender's prefix with another state proves only the prefix: an idle
+ * walsender, a command, or a normal backend of a role named "walsender".
  */
 static void test_title_not_streaming(void **state)
 {
     (void)state;
-    check_title("postgres: 15/main: walsender postgres [local] idle", false, false);
-    check_title("postgres: walsender rep 10.0.0.2(41234) BASE_BACKUP", false, false);
-    check_title("postgres: walsender postgres [local] SELECT", false, false);
-    check_title("postgres: walsender postgres [local] idle in transaction", false, false);
+    check_title("postgres: 15/main: walsender postgres [local] idle", 15, TITLE_WALSENDER);
+    check_title("postgres: walsender rep 10.0.0.2(41234) BASE_BACKUP", 15, TITLE_WALSENDER);
+    check_title("postgres: walsender postgres [local] SELECT", 15, TITLE_WALSENDER);
+    check_title("postgres: walsender postgres [local] idle in transaction", 12, TITLE_WALSENDER);
+    /* on 10-13 no walsender shows its command: the tail proves nothing there */
+    check_title("postgres: walsender postgres [local] START_REPLICATION", 13, TITLE_WALSENDER);
 }
 
-/* Other PostgreSQL processes and other programs are not walsenders. */
+/* Other PostgreSQL processes, of every major, and other programs are not walsenders. */
 static void test_title_not_walsender(void **state)
 {
+    static const char *const others[] = {
+        "postgres: checkpointer",
+        "postgres: 15/main: checkpointer ",
+        "postgres: checkpointer process   ",
+        "postgres: wal writer process   ",
+        "postgres: stats collector process   ",
+        "postgres: bgworker: logical replication launcher   ",
+        "postgres: walwriter",
+        "postgres: walreceiver streaming 0/3000148",
+        "postgres: wal receiver process   streaming 0/3000148",
+        "postgres: 15/main: walreceiver streaming 0/3000148",
+        "postgres: logical replication launcher",
+        "postgres: 15/main: logical replication worker for subscription 16400",
+        "postgres: io worker 0",
+        "postgres: io worker 2",
+        "postgres: slotsync worker",
+        "postgres: walsummarizer",
+        "postgres: autovacuum launcher",
+        "postgres: app appdb 10.0.0.9(5000) idle",
+        "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main",
+        "postgres:walsender rep",
+        "postgres: walsenders x",
+        "postgres: walsender",
+        "postgres: walsender ",
+        "postgres: walsender  x",
+        "postgres: wal sender process",
+        "bash",
+        "",
+    };
+
     (void)state;
-    check_title("postgres: checkpointer", false, false);
-    check_title("postgres: 15/main: checkpointer ", false, false);
-    check_title("postgres: walwriter", false, false);
-    check_title("postgres: walreceiver streaming 0/3000148", false, false);
-    check_title("postgres: 15/main: walreceiver streaming 0/3000148", false, false);
-    check_title("postgres: logical replication launcher", false, false);
-    check_title("postgres: 15/main: logical replication worker for subscription 16400", false,
-                false);
-    check_title("postgres: app appdb 10.0.0.9(5000) idle", false, false);
-    check_title("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main", false, false);
-    check_title("postgres:walsender rep", false, false);
-    check_title("postgres: walsenders x", false, false);
-    check_title("postgres: walsender", false, false);
-    check_title("bash", false, false);
-    check_title("", false, false);
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        for (int major = 0; major <= 18; major += major ? 1 : 10)
+            check_title(others[i], major, TITLE_OTHER);
 }
 
-/* Only walsender children of this postmaster are listed, with kind and start time. */
-static void test_find_walsenders(void **state)
+/* PG_VERSION gives the major: "13", "9.6" (9); anything else 0. */
+static void test_read_major(void **state)
+{
+    char dir[PATH_MAX];
+
+    ut_path(dir, *state, "pgdata-major");
+    mkdir(dir, 0700);
+    assert_int_equal(proc_read_major(dir), 0);
+    ut_write_file(dir, "PG_VERSION", "13\n");
+    assert_int_equal(proc_read_major(dir), 13);
+    ut_write_file(dir, "PG_VERSION", "18");
+    assert_int_equal(proc_read_major(dir), 18);
+    ut_write_file(dir, "PG_VERSION", "9.6\n");
+    assert_int_equal(proc_read_major(dir), 9);
+    ut_write_file(dir, "PG_VERSION", "x13\n");
+    assert_int_equal(proc_read_major(dir), 0);
+    ut_write_file(dir, "PG_VERSION", "");
+    assert_int_equal(proc_read_major(dir), 0);
+    ut_write_file(dir, "PG_VERSION", "-1\n");
+    assert_int_equal(proc_read_major(dir), 0);
+}
+
+/* Find pid in a list of children; NULL when absent. */
+static const struct proc_child *child_of(const struct proc_child *c, int n, int pid)
+{
+    for (int i = 0; i < n; i++)
+        if (c[i].ident.pid == pid)
+            return &c[i];
+    return NULL;
+}
+
+/* Every child of this postmaster is listed, with its title's kind and start time. */
+static void test_list_children(void **state)
 {
     char root[PATH_MAX];
-    struct proc_walsender ws[16];
-    int n, seen = 0;
+    struct proc_child ws[16];
+    const struct proc_child *c;
+    int n;
 
     fake_tree(*state, root);
-    n = proc_find_walsenders(root, PM_PID, ws, 16);
-    assert_int_equal(n, 2);
-    for (int i = 0; i < n; i++) {
-        if (ws[i].ident.pid == LOGICAL_PID) {
-            assert_false(ws[i].physical_title);
-            assert_int_equal(ws[i].ident.start_ticks, ticks_at(200));
-            assert_string_equal(ws[i].title, TITLE_LOGICAL);
-            seen |= 1;
-        } else if (ws[i].ident.pid == PHYSICAL_PID) {
-            assert_true(ws[i].physical_title);
-            assert_int_equal(ws[i].ident.start_ticks, ticks_at(201));
-            seen |= 2;
-        } else
-            fail_msg("unexpected walsender %d", ws[i].ident.pid);
-    }
-    assert_int_equal(seen, 3);
-    n = proc_find_walsenders(root, OTHER_PM_PID, ws, 16);
+    n = proc_list_children(root, PM_PID, 15, ws, 16);
+    assert_int_equal(n, 4);
+    assert_non_null(c = child_of(ws, n, LOGICAL_PID));
+    assert_int_equal(c->kind, TITLE_START_REPLICATION);
+    assert_int_equal(c->ident.start_ticks, ticks_at(200));
+    assert_string_equal(c->title, TITLE_LOGICAL);
+    assert_non_null(c = child_of(ws, n, PHYSICAL_PID));
+    assert_int_equal(c->kind, TITLE_STREAMING);
+    assert_int_equal(c->ident.start_ticks, ticks_at(201));
+    assert_non_null(c = child_of(ws, n, CHECKPOINTER_PID));
+    assert_int_equal(c->kind, TITLE_OTHER);
+    assert_non_null(c = child_of(ws, n, 1005)); /* no cmdline (exiting): listed, no title */
+    assert_int_equal(c->kind, TITLE_OTHER);
+    assert_string_equal(c->title, "");
+    assert_null(child_of(ws, n, FOREIGN_WS_PID));
+    /* the same logical walsender title read by 13's rules proves only the prefix */
+    n = proc_list_children(root, PM_PID, 13, ws, 16);
+    assert_non_null(c = child_of(ws, n, LOGICAL_PID));
+    assert_int_equal(c->kind, TITLE_WALSENDER);
+    n = proc_list_children(root, OTHER_PM_PID, 15, ws, 16);
     assert_int_equal(n, 1);
     assert_int_equal(ws[0].ident.pid, FOREIGN_WS_PID);
 }
@@ -443,10 +532,10 @@ static void test_find_walsenders(void **state)
  * With the postmaster's task/PID/children file only the children it lists
  * are read; each one's parent is still checked in its own stat.
  */
-static void test_find_walsenders_children_file(void **state)
+static void test_list_children_file(void **state)
 {
     char root[PATH_MAX], task[PATH_MAX], line[64];
-    struct proc_walsender ws[16];
+    struct proc_child ws[16];
     int n;
 
     fake_tree(*state, root);
@@ -462,25 +551,26 @@ static void test_find_walsenders_children_file(void **state)
     /* the logical walsender, the checkpointer, and a foreign walsender listed by mistake */
     snprintf(line, sizeof(line), "%d %d %d ", LOGICAL_PID, CHECKPOINTER_PID, FOREIGN_WS_PID);
     ut_write_file(task, "children", line);
-    n = proc_find_walsenders(root, PM_PID, ws, 16);
-    assert_int_equal(n, 1);
-    assert_int_equal(ws[0].ident.pid, LOGICAL_PID);
-    assert_false(ws[0].physical_title);
+    n = proc_list_children(root, PM_PID, 15, ws, 16);
+    assert_int_equal(n, 2);
+    assert_non_null(child_of(ws, n, LOGICAL_PID));
+    assert_non_null(child_of(ws, n, CHECKPOINTER_PID));
+    assert_null(child_of(ws, n, FOREIGN_WS_PID));
     ut_write_file(task, "children", "");
-    assert_int_equal(proc_find_walsenders(root, PM_PID, ws, 16), 0);
+    assert_int_equal(proc_list_children(root, PM_PID, 15, ws, 16), 0);
 }
 
 /* The list stops at max; a root that cannot be read gives -1. */
-static void test_find_walsenders_limits(void **state)
+static void test_list_children_limits(void **state)
 {
     char root[PATH_MAX], gone[PATH_MAX];
-    struct proc_walsender ws[1];
+    struct proc_child ws[1];
 
     fake_tree(*state, root);
-    assert_int_equal(proc_find_walsenders(root, PM_PID, ws, 1), 1);
-    assert_int_equal(proc_find_walsenders(root, 4242, ws, 1), 0);
+    assert_int_equal(proc_list_children(root, PM_PID, 15, ws, 1), 1);
+    assert_int_equal(proc_list_children(root, 4242, 15, ws, 1), 0);
     ut_path(gone, *state, "no-such-proc");
-    assert_int_equal(proc_find_walsenders(gone, PM_PID, ws, 1), -1);
+    assert_int_equal(proc_list_children(gone, PM_PID, 15, ws, 1), -1);
 }
 
 /* The postmaster matches when btime + start ticks agrees with line 3 within the slack. */
@@ -543,7 +633,7 @@ static void verify(const char *root, const struct pidfile *pf, int pid, unsigned
 {
     struct proc_ident id = {.pid = pid, .start_ticks = ticks};
     char err[256] = "";
-    bool ok = proc_verify_walsender(root, pf, &id, false, err, sizeof(err));
+    bool ok = proc_verify_walsender(root, pf, &id, 15, false, err, sizeof(err));
 
     if (needle == NULL && !ok)
         fail_msg("pid %d refused: %s", pid, err);
@@ -574,8 +664,8 @@ static void test_verify_refusals(void **state)
     verify(root, &pf, FOREIGN_WS_PID, ticks_at(202), "parent 2000");
     verify(root, &pf, LOGICAL_PID, ticks_at(200) + 1, "PID reused");
     verify(root, &pf, LOGICAL_PID, 0, "PID reused");
-    verify(root, &pf, CHECKPOINTER_PID, ticks_at(101), "not a streaming walsender");
-    verify(root, &pf, 1005, ticks_at(203), "not a streaming walsender");
+    verify(root, &pf, CHECKPOINTER_PID, ticks_at(101), "no walsender's title");
+    verify(root, &pf, 1005, ticks_at(203), "no walsender's title");
     verify(root, &pf, 4242, ticks_at(200), "gone");
 }
 
@@ -588,9 +678,46 @@ static void test_verify_expect_logical(void **state)
     struct proc_ident logi = {.pid = LOGICAL_PID, .start_ticks = ticks_at(200)};
 
     fake_tree(*state, root);
-    assert_false(proc_verify_walsender(root, &pf, &phys, true, err, sizeof(err)));
+    assert_false(proc_verify_walsender(root, &pf, &phys, 15, true, err, sizeof(err)));
     assert_non_null(strstr(err, "physical walsender"));
-    assert_true(proc_verify_walsender(root, &pf, &logi, true, err, sizeof(err)));
+    assert_true(proc_verify_walsender(root, &pf, &logi, 15, true, err, sizeof(err)));
+}
+
+/*
+ * On 10-13 a streaming logical walsender's title ends in "idle": the
+ * identity SQL recorded (PID, start time, parent) proves it, the title
+ * only has to carry that major's walsender prefix.
+ */
+static void test_verify_idle_title_by_major(void **state)
+{
+    static const struct {
+        int major;
+        const char *title;
+    } cases[] = {
+        {10, "postgres: wal sender process postgres 127.0.0.1(48768) idle"},
+        {11, "postgres: walsender postgres 127.0.0.1(39886) idle"},
+        {13, "postgres: walsender postgres 127.0.0.1(39886) idle"},
+    };
+    char root[PATH_MAX], dir[PATH_MAX], pid[16], err[256] = "";
+    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct proc_ident logi = {.pid = LOGICAL_PID, .start_ticks = ticks_at(200)};
+
+    fake_tree(*state, root);
+    snprintf(pid, sizeof(pid), "%d", LOGICAL_PID);
+    ut_path(dir, root, pid);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ut_write_bytes(dir, "cmdline", cases[i].title, strlen(cases[i].title) + 1);
+        if (!proc_verify_walsender(root, &pf, &logi, cases[i].major, true, err, sizeof(err)))
+            fail_msg("%d: \"%s\" refused: %s", cases[i].major, cases[i].title, err);
+        /* the other era's prefix is not a walsender's there */
+        assert_false(proc_verify_walsender(root, &pf, &logi, cases[i].major == 10 ? 11 : 10, true,
+                                           err, sizeof(err)));
+        assert_non_null(strstr(err, "no walsender's title"));
+    }
+    /* a reused PID with the same title is still refused */
+    logi.start_ticks++;
+    assert_false(proc_verify_walsender(root, &pf, &logi, 13, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "PID reused"));
 }
 
 /* Files of a database open (fd links into base/) prove a logical walsender. */
@@ -648,18 +775,21 @@ int main(void)
         cmocka_unit_test(test_parse_stat_real_proc),
         TREE_TEST(test_read_stat_and_title),
         TREE_TEST(test_read_stat_mismatch),
+        cmocka_unit_test(test_title_by_major),
         cmocka_unit_test(test_title_is_walsender),
         cmocka_unit_test(test_title_not_walsender),
         cmocka_unit_test(test_title_not_streaming),
-        TREE_TEST(test_find_walsenders),
-        TREE_TEST(test_find_walsenders_children_file),
-        TREE_TEST(test_find_walsenders_limits),
+        TREE_TEST(test_read_major),
+        TREE_TEST(test_list_children),
+        TREE_TEST(test_list_children_file),
+        TREE_TEST(test_list_children_limits),
         TREE_TEST(test_check_postmaster),
         TREE_TEST(test_check_postmaster_cwd),
         TREE_TEST(test_check_postmaster_no_btime),
         TREE_TEST(test_verify_ok),
         TREE_TEST(test_verify_refusals),
         TREE_TEST(test_verify_expect_logical),
+        TREE_TEST(test_verify_idle_title_by_major),
         TREE_TEST(test_opens_database_files),
         TREE_TEST(test_verify_postmaster_not_ours),
     };

@@ -54,20 +54,23 @@ static struct view *sample_view(void)
     snprintf(w[0].w.application_name, sizeof(w[0].w.application_name),
              "app \"q\" \\ back\nnew \xc3\xa9t\xc3\xa9 bad\xff");
     snprintf(w[0].w.client_addr, sizeof(w[0].w.client_addr), "10.0.0.7");
+    w[0].lag_known = true;
     w[0].lag_bytes = 0x3028A98 - 0x3000060;
     w[0].stalled_for_ms = 45000;
     w[0].risk = RISK_STALLED;
+    w[0].cause = CAUSE_BEHIND;
     w[1].w = (struct walsender){.pid = 4301,
                                 .kind = WS_PHYSICAL,
                                 .lsn_known = true,
                                 .sent_lsn = 0x3028A98,
                                 .flush_lsn = 0x3028A98};
     snprintf(w[1].w.application_name, sizeof(w[1].w.application_name), "standby1");
+    w[1].lag_known = true;
     w[1].risk = RISK_OK;
     w[2].w = (struct walsender){.pid = 4302, .kind = WS_LOGICAL};
     snprintf(w[2].w.slot, sizeof(w[2].w.slot), "keep_me");
-    w[2].lag_bytes = -1;
     w[2].risk = RISK_UNKNOWN;
+    w[2].cause = CAUSE_UNKNOWN;
     w[2].excluded = true;
     return v;
 }
@@ -159,19 +162,40 @@ static void test_walsenders(void **state)
     assert_string_equal(json_string_value(at(w, "flush_lsn")), "0/3000060");
     assert_int_equal(json_integer_value(at(w, "lag_bytes")), 166456);
     assert_string_equal(json_string_value(at(w, "risk")), "stalled");
+    assert_string_equal(json_string_value(at(w, "cause")), "behind");
+    assert_false(json_is_true(at(w, "failover")));
     assert_string_equal(json_string_value(at(w, "application_name")),
                         "app \"q\" \\ back\nnew \xc3\xa9t\xc3\xa9 bad?");
     w = json_array_get(a, 1);
     assert_string_equal(json_string_value(at(w, "kind")), "physical");
     assert_true(json_is_null(at(w, "slot")));
     assert_true(json_is_null(at(w, "write_lsn")));
+    assert_int_equal(json_integer_value(at(w, "lag_bytes")), 0);
+    assert_true(json_is_null(at(w, "cause")));
     w = json_array_get(a, 2);
     assert_true(json_is_null(at(w, "sent_lsn")));
     assert_true(json_is_null(at(w, "lag_bytes")));
     assert_true(json_is_null(at(w, "stalled_for_ms")));
     assert_string_equal(json_string_value(at(w, "risk")), "unknown");
+    assert_string_equal(json_string_value(at(w, "cause")), "unknown");
     assert_true(json_is_true(at(w, "excluded")));
     assert_string_equal(json_string_value(at(o, "as_of")), "2025-11-25T22:00:00.000Z");
+    json_decref(o);
+    /* a client that confirmed past what was sent: a negative lag, never a 0 */
+    v->ws[0].lag_bytes = -1;
+    v->ws[0].cause = CAUSE_AHEAD;
+    o = render_walsenders(v);
+    w = json_array_get(at(o, "walsenders"), 0);
+    assert_int_equal(json_integer_value(at(w, "lag_bytes")), -1);
+    assert_string_equal(json_string_value(at(w, "cause")), "ahead");
+    json_decref(o);
+    /* before the first confirmation the lag is unknown, not sent - 0 */
+    v->ws[0].lag_known = false;
+    v->ws[0].cause = CAUSE_SILENT;
+    o = render_walsenders(v);
+    w = json_array_get(at(o, "walsenders"), 0);
+    assert_true(json_is_null(at(w, "lag_bytes")));
+    assert_string_equal(json_string_value(at(w, "cause")), "silent");
     json_decref(o);
     free(v);
 }
@@ -269,6 +293,12 @@ static void test_metrics(void **state)
     assert_true(has_line(m, want));
     snprintf(want, sizeof(want), "demotion_guard_walsender_risk{%s,risk=\"ok\"} 0", lbl);
     assert_true(has_line(m, want));
+    snprintf(want, sizeof(want), "demotion_guard_walsender_cause{%s,cause=\"behind\"} 1", lbl);
+    assert_true(has_line(m, want));
+    snprintf(want, sizeof(want), "demotion_guard_walsender_cause{%s,cause=\"ahead\"} 0", lbl);
+    assert_true(has_line(m, want));
+    assert_true(has_line(m, "demotion_guard_walsender_cause{slot=\"\",kind=\"physical\","
+                            "application_name=\"standby1\",client_addr=\"\",cause=\"behind\"} 0"));
     assert_null(strstr(m, "walsender_lag_bytes{slot=\"keep_me\"")); /* unknown: absent */
     assert_non_null(strstr(m, "walsender_risk{slot=\"keep_me\",kind=\"logical\",application_"
                               "name=\"\",client_addr=\"\",risk=\"unknown\"} 1"));

@@ -207,9 +207,55 @@ static void test_check_dsn(void **state)
     assert_null(strchr(err, '\n'));
 }
 
+/* The poll query reads failover only from 17; every version reads the wait event. */
+static void test_poll_query_by_version(void **state)
+{
+    (void)state;
+    for (int v = 100000; v <= 180000; v += 10000) {
+        const char *q = walsender_poll_query(v);
+
+        assert_non_null(strstr(q, "pg_stat_replication"));
+        assert_non_null(strstr(q, "WaitForStandbyConfirmation"));
+        assert_null(strstr(q, "reply_time"));
+        if (v >= 170000)
+            assert_non_null(strstr(q, "s.failover"));
+        else
+            assert_null(strstr(q, "failover"));
+    }
+}
+
+/* Lag is signed (ahead is negative) and unknown before any confirmation. */
+static void test_lag_bytes(void **state)
+{
+    struct walsender w = {.lsn_known = true, .sent_lsn = 0x3000200, .flush_lsn = 0x3000100};
+    int64_t lag = 12345;
+
+    (void)state;
+    assert_true(ws_lag_bytes(&w, &lag));
+    assert_int_equal(lag, 0x100);
+    w.flush_lsn = 0x3000201;
+    assert_true(ws_lag_bytes(&w, &lag));
+    assert_int_equal(lag, -1);
+    w.flush_lsn = 0;
+    w.write_lsn = 0x3000180;
+    assert_int_equal(ws_confirmed(&w), 0x3000180);
+    assert_true(ws_lag_bytes(&w, &lag));
+    assert_int_equal(lag, 0x80);
+    w.write_lsn = 0;
+    assert_false(ws_lag_bytes(&w, &lag));
+    w.flush_lsn = 0x3000100;
+    w.lsn_known = false;
+    assert_false(ws_lag_bytes(&w, &lag));
+    assert_string_equal(ws_kind_name(WS_LOGICAL), "logical");
+    assert_string_equal(ws_kind_name(WS_PHYSICAL), "physical");
+    assert_string_equal(ws_kind_name(WS_UNPROVEN), "unproven");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poll_query_by_version),
+        cmocka_unit_test(test_lag_bytes),
         cmocka_unit_test(test_lsn_parse_valid),
         cmocka_unit_test(test_lsn_parse_invalid),
         cmocka_unit_test(test_lsn_format_round_trip),
