@@ -32,6 +32,15 @@ ok( observe_for(
 		'the stuck shutdown'),
 	'the shutdown hangs on the stale walsender');
 
+# PostgreSQL 18 adds postmaster children "io worker N" (io_method = worker,
+# the default), alive while the shutdown hangs: the guard's /proc scan must
+# pass over them as over the other auxiliary processes.
+if ($node->pg_version >= 18)
+{
+	my @io = grep { /io worker/ } postmaster_children($pm);
+	cmp_ok(scalar @io, '>', 0, 'PostgreSQL 18: io workers are among the children the guard scans');
+}
+
 my $t0 = time();
 my $g = start_guard($node, 'late', [ '--deadline', '2s', '--stall-after', '1h' ],
 	wait_observing => 0);

@@ -36,7 +36,7 @@ our @EXPORT = qw(
   start_guard stop_guard guard_log count_log wait_log wait_guard_polled
   read_audit audit_events wait_audit
   stop_nowait pidfile_status postmaster_pid wait_postmaster_gone mark_stopped
-  wait_stopping walsender_pid_of_app file_contains
+  wait_stopping walsender_pid_of_app file_contains postmaster_children
   guard_url http_req
 );
 
@@ -515,6 +515,29 @@ sub postmaster_pid
 	close $fh;
 	chomp $pid if defined $pid;
 	return $pid;
+}
+
+# The process titles of the postmaster $pm's children, from /proc
+# ("postgres: primary: checkpointer", ...).  A child that exits while it
+# is read is skipped.
+sub postmaster_children
+{
+	my ($pm) = @_;
+	my @titles;
+	opendir my $d, '/proc' or die "opendir /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir $d)
+	{
+		open my $fh, '<', "/proc/$pid/stat" or next;
+		my $stat = <$fh>;
+		close $fh;
+		next unless defined $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
+		open $fh, '<', "/proc/$pid/cmdline" or next;
+		my $title = join ' ', grep { length } split /\0/, (<$fh> // '');
+		close $fh;
+		push @titles, $title;
+	}
+	closedir $d;
+	return @titles;
 }
 
 # Waits until postmaster.pid says "stopping".
