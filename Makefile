@@ -2,6 +2,7 @@
 #
 #   make            build ./demotion-guard (and the test client)
 #   make check      unit tests, then integration tests against real PostgreSQL 15
+#   make check-matrix  the core integration tests on PostgreSQL 10 to 18 (PG_VERSIONS)
 #   make demo       the problem and the guard, end to end, on a throw-away server
 #   make deps       install the Debian packages all of this needs (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -11,6 +12,8 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 CC ?= cc
 PG_BINDIR ?= /usr/lib/postgresql/15/bin
+# The majors of make check-matrix (tests/matrix/versions.sh has their builds).
+PG_VERSIONS ?= 10 11 12 13 14 15 16 17 18
 
 # A release tarball's VERSION file first (make dist writes it), else git.
 VERSION := $(shell cat VERSION 2>/dev/null || git describe --tags --always --dirty 2>/dev/null || echo unknown)
@@ -40,7 +43,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: docs-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -69,6 +72,11 @@ tap: all
 	./tests/run-tap
 
 check: deps all unit docs-check tap
+
+# The core TAP files on every major of PG_VERSIONS, with upstream builds
+# downloaded once into a cache outside the clone (DG_PG_CACHE).
+check-matrix: all
+	PG_VERSIONS="$(PG_VERSIONS)" ./tests/matrix/check-matrix
 
 docs-check: demotion-guard
 	./tests/check-docs.sh

@@ -57,11 +57,11 @@ for major in $majors; do
     start_guard --deadline ${DEADLINE_MS}ms --stall-after 1h --poll-interval 1s
     base="" held=""
     for ((r = 1; r <= RUNS; r++)); do
-        read -r gone _ < <(one_stop 0)
-        base+="$gone "
+        read -r b0 _ < <(one_stop 0)
+        base+="$b0 "
         read -r gone _ < <(one_stop 1)
         held+="$gone "
-        note "  run $r: baseline ${base##* } held ${gone} ms"
+        note "  run $r: baseline ${b0} ms, held ${gone} ms"
     done
     b=$(m "$base")
     h=$(m "$held")

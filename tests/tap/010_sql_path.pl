@@ -57,7 +57,13 @@ is($t->{reason}, 'stalled', 'because it was stalled');
 my ($f) = wait_audit($guard, 'terminate_failed');
 ok($f, 'audit: terminate_failed');
 is($f->{pid}, $su->{walsender}, 'for the superuser\'s walsender');
-like($f->{sql_error} // '', qr/superuser/i, 'SQL refused it: only a superuser may');
+# The server's refusal: up to 15 "must be a superuser to terminate superuser
+# process"; from 16 "permission denied to terminate process", the superuser
+# rule moved to the DETAIL ("Only roles with the SUPERUSER attribute may
+# terminate processes of roles with the SUPERUSER attribute").
+like($f->{sql_error} // '',
+	$primary->pg_version >= 16 ? qr/permission denied to terminate process/ : qr/superuser/i,
+	'SQL refused it: only a superuser may');
 like($f->{error} // '', qr/signal path unavailable/, 'and there is no signal path');
 ok(wait_log($guard, qr/closed own session: the server is shutting down/),
 	'the guard closed its session so the smart shutdown can proceed');

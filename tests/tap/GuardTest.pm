@@ -18,6 +18,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Basename qw(basename);
+use File::Path ();
 use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
@@ -35,7 +36,7 @@ our @EXPORT = qw(
   start_guard stop_guard guard_log count_log wait_log wait_guard_polled
   read_audit audit_events wait_audit
   stop_nowait pidfile_status postmaster_pid wait_postmaster_gone mark_stopped
-  wait_stopping walsender_pid_of_app file_contains
+  wait_stopping walsender_pid_of_app file_contains postmaster_children
   guard_url http_req
 );
 
@@ -113,15 +114,50 @@ sub new_primary
 
 # Creates a streaming physical standby of $primary (through a physical slot
 # named after it) and waits until it streams and has replayed everything.
+# Call it before anything else connects to $primary: on PostgreSQL 16 and
+# later the primary is stopped for a moment (see below).
 sub new_standby
 {
 	my ($primary, $name) = @_;
 	$primary->safe_psql('postgres',
 		"SELECT pg_create_physical_replication_slot('$name')");
-	$primary->backup("${name}_backup");
+	if ($primary->pg_version >= 16)
+	{
+		# The client tools are Debian's PostgreSQL 15, and pg_basebackup
+		# 15 refuses newer servers ("incompatible server version"): copy
+		# the data directory cold instead.  pg_basebackup leaves the
+		# primary's slots out; a file copy has them, so drop them from it.
+		$primary->stop;
+		$primary->backup_fs_cold("${name}_backup");
+		$primary->start;
+		my $slots = $primary->backup_dir . "/${name}_backup/pg_replslot";
+		File::Path::rmtree([ glob("$slots/*") ]);
+	}
+	else
+	{
+		$primary->backup("${name}_backup");
+	}
 	my $standby = PostgreSQL::Test::Cluster->new($name);
+	# has_streaming writes primary_conninfo, and standby.signal (12+) or
+	# "standby_mode = on" in recovery.conf (10, 11: Cluster.pm's V_11).
 	$standby->init_from_backup($primary, "${name}_backup", has_streaming => 1);
-	$standby->append_conf('postgresql.conf', "primary_slot_name = '$name'");
+	if ($standby->pg_version >= 12)
+	{
+		$standby->append_conf('postgresql.conf', "primary_slot_name = '$name'");
+	}
+	else
+	{
+		# primary_slot_name is a recovery.conf setting before 12 (12 moved
+		# it to postgresql.conf and refuses a recovery.conf).  And before
+		# 12 the walreceiver's application_name is "walreceiver", not the
+		# cluster_name, so name it: the tests find the standby's walsender
+		# in pg_stat_replication by application_name.  A later
+		# primary_conninfo in recovery.conf replaces the one
+		# init_from_backup wrote.
+		$standby->append_conf('recovery.conf',
+			"primary_slot_name = '$name'\n"
+			  . "primary_conninfo = '" . $primary->connstr . " application_name=$name'");
+	}
 	$standby->start;
 	$primary->wait_for_catchup($name, 'replay');
 	return $standby;
@@ -479,6 +515,29 @@ sub postmaster_pid
 	close $fh;
 	chomp $pid if defined $pid;
 	return $pid;
+}
+
+# The process titles of the postmaster $pm's children, from /proc
+# ("postgres: primary: checkpointer", ...).  A child that exits while it
+# is read is skipped.
+sub postmaster_children
+{
+	my ($pm) = @_;
+	my @titles;
+	opendir my $d, '/proc' or die "opendir /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir $d)
+	{
+		open my $fh, '<', "/proc/$pid/stat" or next;
+		my $stat = <$fh>;
+		close $fh;
+		next unless defined $stat && $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
+		open $fh, '<', "/proc/$pid/cmdline" or next;
+		my $title = join ' ', grep { length } split /\0/, (<$fh> // '');
+		close $fh;
+		push @titles, $title;
+	}
+	closedir $d;
+	return @titles;
 }
 
 # Waits until postmaster.pid says "stopping".
