@@ -335,15 +335,26 @@ static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms,
     return now_ms >= p->deadline_at_ms && (p->stopping_seen || !p->needs_stop);
 }
 
+/* Is any walsender but a physical one still there (logical, excluded or not, or unproven)? */
+static bool nonphysical_left(const struct policy *p)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].w.kind != WS_PHYSICAL)
+            return true;
+    return false;
+}
+
 /*
- * A physical walsender still there when the deadline has passed in a
- * shutdown, with no --physical-deadline: it may hold the stop (a frozen
- * standby; a failover slot's standby), and the guard will not end it.
+ * A physical walsender still there POLICY_HOLD_GRACE_MS after the deadline
+ * of a shutdown, when no other walsender is left and --physical-deadline is
+ * off: the stop waits for it (a frozen standby; a failover slot's standby)
+ * and the guard will not end it.  While logical walsenders are left, it
+ * is waiting for the shutdown checkpoint like the rest, not holding it.
  */
 static bool holds_unbounded(const struct policy *p, const struct tracked *t, int64_t now_ms)
 {
     return t->w.kind == WS_PHYSICAL && p->stopping_seen && p->cfg->physical_deadline_ms < 0 &&
-           now_ms >= p->deadline_at_ms;
+           now_ms >= p->deadline_at_ms + POLICY_HOLD_GRACE_MS && !nonphysical_left(p);
 }
 
 /* List the actions for every tracked walsender that is due. */

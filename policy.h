@@ -108,8 +108,9 @@ struct policy {
     int n;
 };
 
-#define POLICY_RETRY_MS     500
-#define POLICY_ARM_GRACE_MS 60000
+#define POLICY_RETRY_MS      500
+#define POLICY_ARM_GRACE_MS  60000
+#define POLICY_HOLD_GRACE_MS 1000
 
 const char *phase_name(enum phase ph);
 const char *reason_name(enum reason r);

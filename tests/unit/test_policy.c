@@ -295,10 +295,10 @@ static void test_deadline_terminates_logical_once(void **state)
     step(f, d, STOP);
     EXPECT_PHASE(f, PHASE_ENFORCING);
     expect_trans(f, 0, PHASE_SHUTTING_DOWN, PHASE_ENFORCING);
-    assert_int_equal(f->out.n_act, 3);
+    assert_int_equal(f->out.n_act, 2);
     expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
     expect_action(f, 103, ACT_TERMINATE, REASON_DEADLINE);
-    expect_action(f, 102, ACT_REPORT_HOLDING, REASON_DEADLINE); /* reported, never ended */
+    assert_int_equal(n_actions_for(f, 102), 0);
 }
 
 /* A zero deadline terminates in the very step that sees the shutdown. */
@@ -1324,20 +1324,40 @@ static void test_unproven_reported_once(void **state)
 static void test_physical_holding_reported_once(void **state)
 {
     struct fx *f = *state;
+    int64_t d = T0 + 1000 + DEADLINE;
 
     add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    add_logical(f, 101, "app");
     start_shutdown(f, T0 + 1000);
     assert_int_equal(f->out.n_act, 0);
-    step(f, T0 + 1000 + DEADLINE, STOP | STALE);
-    expect_action(f, 102, ACT_REPORT_HOLDING, REASON_DEADLINE);
-    step(f, T0 + 2000 + DEADLINE, STOP | STALE);
-    assert_int_equal(f->out.n_act, 0);
-    /* not in an arm without a shutdown, and not with --physical-deadline */
-    step(f, T0 + 3000 + DEADLINE, GONE);
-    step(f, T0 + 4000 + DEADLINE, UP);
-    policy_arm(&f->p, T0 + 4000 + DEADLINE, 0, "test", &f->out);
-    step(f, T0 + 5000 + DEADLINE, UP);
+    /* while a logical walsender is left, the physical one waits with the rest */
+    step(f, d + POLICY_HOLD_GRACE_MS, STOP);
     assert_int_equal(n_actions(f, ACT_REPORT_HOLDING), 0);
+    f->n = 0; /* the logical walsender is gone */
+    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    step(f, d + POLICY_HOLD_GRACE_MS + 100, STOP);
+    expect_action(f, 102, ACT_REPORT_HOLDING, REASON_DEADLINE);
+    step(f, d + POLICY_HOLD_GRACE_MS + 200, STOP);
+    assert_int_equal(f->out.n_act, 0);
+    /* not in an arm without a shutdown */
+    step(f, d + 5000, GONE);
+    step(f, d + 6000, UP);
+    policy_arm(&f->p, d + 6000, 0, "test", &f->out);
+    step(f, d + 6000 + 2 * POLICY_HOLD_GRACE_MS, UP);
+    assert_int_equal(n_actions(f, ACT_REPORT_HOLDING), 0);
+}
+
+/* With --physical-deadline the physical walsender is ended, not reported as holding. */
+static void test_physical_holding_not_with_deadline(void **state)
+{
+    struct fx *f = *state;
+
+    f->cfg.physical_deadline_ms = 2 * DEADLINE;
+    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    start_shutdown(f, T0 + 1000);
+    step(f, T0 + 1000 + 2 * DEADLINE, STOP);
+    assert_int_equal(n_actions(f, ACT_REPORT_HOLDING), 0);
+    expect_action(f, 102, ACT_TERMINATE, REASON_DEADLINE);
 }
 
 /* ---- names ---- */
@@ -1424,6 +1444,7 @@ int main(void)
         FX(test_risk),
         FX(test_unproven_reported_once),
         FX(test_physical_holding_reported_once),
+        FX(test_physical_holding_not_with_deadline),
         cmocka_unit_test(test_names),
     };
 
