@@ -88,6 +88,9 @@ static void check_signal_path(struct guard *g)
     if (g->pgdata[0] == '\0') {
         ok = false;
         snprintf(why, sizeof(why), "no data directory (--pgdata or PGDATA) to find the postmaster");
+    } else if (g->pf_state == PIDFILE_INVALID) {
+        ok = false; /* a file that proves nothing closes the path */
+        snprintf(why, sizeof(why), "%s", g->pf_err);
     } else if (g->pf_state != PIDFILE_OK) {
         ok = g->signal_ok; /* server down: nothing to decide now */
         snprintf(why, sizeof(why), "%s", g->signal_why);
@@ -108,8 +111,10 @@ static void check_signal_path(struct guard *g)
 
 /*
  * Use the data directory the server reports, but only when that server is
- * the one whose postmaster.pid lies there: our own backend must be a child
- * of that postmaster.  A remote server's path may name a local cluster.
+ * the one whose postmaster.pid lies there: the file must be that
+ * directory's (proc_read_pidfile), its postmaster proven (working there,
+ * started when line 3 says) and our own backend a child of it.  A remote
+ * server's path may name a local cluster.
  */
 static void adopt_data_directory(struct guard *g)
 {
@@ -119,7 +124,12 @@ static void adopt_data_directory(struct guard *g)
     char err[512];
 
     if (proc_read_pidfile(in->data_directory, &pf, err, sizeof(err)) != PIDFILE_OK ||
-        !proc_read_stat(g->proc_root, in->backend_pid, &st) || st.ppid != pf.pid) {
+        proc_prove_postmaster(g->proc_root, &pf, err, sizeof(err)) != PM_PROC_MATCH) {
+        log_info("not using data directory \"%s\" reported by the server: %s", in->data_directory,
+                 err);
+        return;
+    }
+    if (!proc_read_stat(g->proc_root, in->backend_pid, &st) || st.ppid != pf.pid) {
         log_info("not using data directory \"%s\" reported by the server: its postmaster is "
                  "not the parent of our session here",
                  in->data_directory);
@@ -333,23 +343,33 @@ static void proc_scan(struct guard *g)
     }
 }
 
-/* Read postmaster.pid; log when it becomes unreadable in an odd way. */
+/*
+ * Read postmaster.pid; log when it becomes unreadable or untrusted, once per
+ * reason (a file that is not this directory's is refused, and says why).
+ * The signal path is decided again whenever the file's state or its
+ * postmaster (PID and start time) changes.
+ */
 static void read_pidfile(struct guard *g)
 {
-    char err[512];
+    char err[512] = "";
     enum pidfile_result prev = g->pf_state;
+    int prev_pid = g->pf.pid;
+    long long prev_start = g->pf.start_time;
 
     if (g->pgdata[0] == '\0') {
         g->pf_state = PIDFILE_MISSING;
         return;
     }
     g->pf_state = proc_read_pidfile(g->pgdata, &g->pf, err, sizeof(err));
-    if (g->pf_state == PIDFILE_INVALID && (prev != PIDFILE_INVALID || !g->pf_read))
-        log_warn("%s", err);
+    if (g->pf_state == PIDFILE_INVALID && (strcmp(err, g->pf_err) != 0 || !g->pf_read))
+        log_warn("%s; not trusting it: no shutdown detection from it, no signal", err);
     if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
         log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
+    snprintf(g->pf_err, sizeof(g->pf_err), "%s", g->pf_state == PIDFILE_OK ? "" : err);
     g->pf_read = true;
-    if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok))
+    if (g->pf_state == PIDFILE_INVALID ||
+        (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok ||
+                                       g->pf.pid != prev_pid || g->pf.start_time != prev_start)))
         check_signal_path(g);
 }
 

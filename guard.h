@@ -41,6 +41,7 @@ struct guard {
     enum pidfile_result pf_state;
     bool pf_read; /* postmaster.pid was read at least once */
     struct pidfile pf;
+    char pf_err[512]; /* why the last read was not OK */
     bool signal_ok;
     char signal_why[256];
     int stop_pm_pid; /* the postmaster whose shutdown we follow */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum pm_status {
     PM_STATUS_UNKNOWN,
@@ -37,6 +38,8 @@ struct pidfile {
     char socket_dir[1024];
     int nlines;            /* how many lines were present */
     enum pm_status status; /* line 8; UNKNOWN while not yet written */
+    dev_t dir_dev;         /* the data directory it was read from (and line 2 names); */
+    ino_t dir_ino;         /* 0 when not read by proc_read_pidfile: proves nothing */
 };
 
 /* The parts of /proc/PID/stat the guard uses. */
@@ -62,8 +65,13 @@ struct proc_walsender {
 };
 
 const char *pm_status_name(enum pm_status st);
+/* Parse the text of postmaster.pid; lines 1 (PID), 2 (data dir), 3 (start time) must be valid. */
 bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/*
+ * Read PGDATA/postmaster.pid: a regular file (not a symbolic link) whose
+ * line 2 names PGDATA itself (same device and inode); INVALID with err otherwise.
+ */
 enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
                                       size_t errlen);
 bool proc_parse_stat(const char *text, struct proc_stat *st) __attribute__((warn_unused_result));
@@ -72,6 +80,12 @@ bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
 bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
     __attribute__((warn_unused_result));
 bool proc_title_is_walsender(const char *title, bool *physical);
+/*
+ * Is the PID of pf the postmaster of pf's data directory: visible, working
+ * in that directory, started when line 3 says?  why says what failed.
+ */
+enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
+                                   size_t len);
 enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf);
 int proc_find_walsenders(const char *proc_root, int pm_pid, struct proc_walsender *out, int max);
 bool proc_opens_database_files(const char *proc_root, int pid);
