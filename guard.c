@@ -373,27 +373,35 @@ static void read_pidfile(struct guard *g)
         check_signal_path(g);
 }
 
+/* Is pf's postmaster (PID and start time, line 3) the one remembered in id? */
+static bool same_postmaster(const struct pidfile *pf, const struct pm_ident *id)
+{
+    return id->pid != 0 && pf->pid == id->pid && pf->start_time == id->start_time;
+}
+
 /* Does the last read of postmaster.pid say "stopping"? */
 static bool pidfile_stopping(const struct guard *g)
 {
-    /* a file left behind by a postmaster whose shutdown we saw end is stale */
+    /* a file left behind by a postmaster whose shutdown we saw end is stale;
+       a new postmaster with the same PID (PID namespaces) is not that one */
     return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING &&
-           g->pf.pid != g->done_pm_pid;
+           !same_postmaster(&g->pf, &g->done_pm);
 }
 
 /*
  * Has the postmaster we saw stopping exited?  With postmaster.pid: the file
- * is gone or names another PID, or its process is gone.  Without it: the
+ * is gone or names another postmaster (PID or start time), or its process
+ * is gone.  Without it: the
  * server stopped answering, or a new one accepts sessions.
  */
 static bool postmaster_gone(struct guard *g, bool sql_hint)
 {
     if (!g->policy.stopping_seen)
         return false;
-    if (g->stop_pm_pid == 0)
+    if (g->stop_pm.pid == 0)
         return sql_hint;
     if (g->pf_state == PIDFILE_MISSING ||
-        (g->pf_state == PIDFILE_OK && g->pf.pid != g->stop_pm_pid))
+        (g->pf_state == PIDFILE_OK && !same_postmaster(&g->pf, &g->stop_pm)))
         return true;
     return g->signal_ok && g->pf_state == PIDFILE_OK &&
            proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
@@ -425,8 +433,10 @@ static void observe(struct guard *g, struct observation *obs)
     obs->stopping_why = pid_stopping   ? "postmaster.pid says \"stopping\""
                         : g->saw_57p01 ? "session ended with 57P01, reconnect refused with 57P03"
                                        : "new sessions refused with 57P03";
-    if (obs->stopping && !g->policy.stopping_seen)
-        g->stop_pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+    if (obs->stopping && !g->policy.stopping_seen) {
+        g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+        g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
+    }
     obs->postmaster_gone = postmaster_gone(g, sql_hint);
     obs->fresh = g->ws != NULL;
     obs->ws = g->ws;
@@ -549,7 +559,7 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
     audit_set_string(f, "trigger", obs->stopping_why);
     json_object_set_new(f, "postmaster_pid",
-                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
+                        g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
     json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
     audit_emit(g->audit, "shutdown_started", f);
@@ -567,12 +577,13 @@ static void shutdown_completed(struct guard *g)
     g->c.last_shutdown_ms = wall_ms() - g->shutdown_wall_ms;
     json_object_set_new(f, "duration_ms", json_integer(g->c.last_shutdown_ms));
     json_object_set_new(f, "postmaster_pid",
-                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
+                        g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
-    g->done_pm_pid = g->stop_pm_pid;
-    g->stop_pm_pid = 0;
+    g->done_pm = g->stop_pm;
+    g->stop_pm.pid = 0;
+    g->stop_pm.start_time = 0;
     g->saw_57p01 = g->sql_stopping = false;
     g->next_connect_ms = mono_ms();
     g->backoff_ms = BACKOFF_MIN_MS;
