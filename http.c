@@ -217,7 +217,8 @@ bool http_token_read(const char *path, char **token, char *err, size_t errlen)
     char buf[TOKEN_MAX + 2];
     struct stat st;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of blocking */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
     *token = NULL;
     if (fd < 0 || fstat(fd, &st) != 0) {

@@ -117,6 +117,24 @@ static void test_token_file(void **state)
     assert_false(http_token_read(*state, &tok, err, sizeof(err)));
 }
 
+/*
+ * A FIFO as token file is refused at once, naming the file; opening it used
+ * to block the loop until a writer came (alarm: a hang fails the test).
+ */
+static void test_token_fifo(void **state)
+{
+    char path[PATH_MAX], err[512], *tok;
+
+    ut_path(path, *state, "token.fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_false(http_token_read(path, &tok, err, sizeof(err)));
+    alarm(0);
+    assert_null(tok);
+    assert_non_null(strstr(err, "is not a regular file"));
+    assert_non_null(strstr(err, path));
+}
+
 /* Equal only when identical, whatever the lengths; Bearer scheme needed. */
 static void test_token_compare(void **state)
 {
@@ -482,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_listen_good),
         cmocka_unit_test(test_listen_bad),
         cmocka_unit_test_setup_teardown(test_token_file, quiet_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_token_fifo, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test(test_token_compare),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_parse_arm),
