@@ -391,8 +391,8 @@ static bool pidfile_stopping(const struct guard *g)
 /*
  * Has the postmaster we saw stopping exited?  With postmaster.pid: the file
  * is gone or names another postmaster (PID or start time), or its process
- * is gone.  Without it: the
- * server stopped answering, or a new one accepts sessions.
+ * is gone.  Without it: the server stopped answering, or a new one accepts
+ * sessions.
  */
 static bool postmaster_gone(struct guard *g, bool sql_hint)
 {
