@@ -6,47 +6,182 @@
  * file is opened per flush, so a rotated file is followed without a
  * signal).  A line that cannot be written stays queued and is retried on
  * every flush; it is never dropped, and it is already in the daemon's log.
+ * Every line in the file is whole: a write that fails half-way is cut off
+ * again (ftruncate to the size before it), and a torn last line left by a
+ * crash is removed before the next append.  What is still queued at exit
+ * goes to FILE.pending, space reserved beforehand (so a full disk does not
+ * refuse it), and is queued first at the next start.
  */
 #include "audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "policy.h"
 
+#define SPILL_BYTES 65536 /* room reserved in FILE.pending for what exit cannot write */
+
 struct audit {
     char *path; /* NULL: log only */
     char **queue;
     int n, cap;
+    bool reserved;   /* FILE.pending exists with SPILL_BYTES allocated */
+    char *spill_src; /* FILE.pending whose lines are queued: emptied once they are written */
 };
+
+static void enqueue(struct audit *a, char *line);
+
+/* FILE.pending of path into buf; false when it does not fit. */
+static bool spill_path(const char *path, char *buf, size_t len)
+{
+    return (size_t)snprintf(buf, len, "%s.pending", path) < len;
+}
+
+/*
+ * Make sure FILE.pending exists with SPILL_BYTES allocated, so that exit
+ * can write there on a full disk.  Its content is JSON lines up to the
+ * first NUL byte.  Best effort: false (quietly) when it cannot be made yet.
+ */
+static bool reserve_spill(struct audit *a)
+{
+    char sp[PATH_MAX];
+    int fd;
+
+    if (a->reserved || !spill_path(a->path, sp, sizeof(sp)))
+        return a->reserved;
+    fd = open(sp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return false;
+    a->reserved = posix_fallocate(fd, 0, SPILL_BYTES) == 0;
+    close(fd);
+    return a->reserved;
+}
+
+/*
+ * Queue the whole lines of FILE.pending (left by an exit that could not
+ * write them), ahead of anything else, and remember to empty it once they
+ * reach the file.
+ */
+static void load_spill(struct audit *a)
+{
+    char sp[PATH_MAX], *buf, *p, *nl;
+    ssize_t n;
+    int fd;
+
+    if (!spill_path(a->path, sp, sizeof(sp)) ||
+        (fd = open(sp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0)
+        return;
+    buf = malloc(SPILL_BYTES + 1);
+    n = buf ? read(fd, buf, SPILL_BYTES) : -1;
+    close(fd);
+    if (n <= 0 || buf[0] == '\0') {
+        free(buf);
+        return;
+    }
+    buf[n] = '\0';
+    for (p = buf; *p && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        char *line = strndup(p, (size_t)(nl - p));
+
+        if (line)
+            enqueue(a, line);
+    }
+    log_warn("audit: %d event(s) left in \"%s\" at the last exit queued for \"%s\"", a->n, sp,
+             a->path);
+    free(buf);
+    a->spill_src = strdup(sp);
+}
+
+/* Empty the FILE.pending whose lines have now been written (its space stays reserved). */
+static void clear_spill(struct audit *a)
+{
+    int fd;
+
+    if (a->spill_src == NULL)
+        return;
+    fd = open(a->spill_src, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || pwrite(fd, "", 1, 0) != 1 || fsync(fd) != 0)
+        log_warn("audit: could not empty \"%s\": %m; its events may be written again",
+                 a->spill_src);
+    if (fd >= 0)
+        close(fd);
+    free(a->spill_src);
+    a->spill_src = NULL;
+}
+
+/*
+ * Write the queue, whole lines only, into the reserved FILE.pending,
+ * NUL-terminated.  Returns how many lines it holds (the oldest first).
+ */
+static int spill_queue(struct audit *a)
+{
+    char sp[PATH_MAX];
+    off_t off = 0;
+    int fd, i = 0;
+
+    if (!a->reserved || !spill_path(a->path, sp, sizeof(sp)) ||
+        (fd = open(sp, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return 0;
+    for (; i < a->n; i++) {
+        size_t len = strlen(a->queue[i]);
+
+        if (off + (off_t)len + 2 > SPILL_BYTES ||
+            pwrite(fd, a->queue[i], len, off) != (ssize_t)len ||
+            pwrite(fd, "\n", 1, off + (off_t)len) != 1)
+            break;
+        off += (off_t)len + 1;
+    }
+    if (pwrite(fd, "", 1, off) != 1 || fsync(fd) != 0)
+        i = 0;
+    close(fd);
+    return i;
+}
 
 /* Start an audit log; path NULL or "" means events go to the log only. */
 struct audit *audit_open(const char *path)
 {
     struct audit *a = calloc(1, sizeof(*a));
 
-    if (a && path && path[0])
+    if (a && path && path[0]) {
         a->path = strdup(path);
+        if (a->path) {
+            load_spill(a);
+            reserve_spill(a);
+        }
+    }
     return a;
 }
 
-/* Try once more to write what is queued, then free everything. */
+/*
+ * Try once more to write what is queued; keep what still cannot be
+ * written in FILE.pending for the next start; then free everything.
+ */
 void audit_close(struct audit *a)
 {
+    int kept;
+
     if (a == NULL)
         return;
     audit_flush(a);
+    kept = a->n && a->path ? spill_queue(a) : 0;
     for (int i = 0; i < a->n; i++) {
-        log_error("audit event lost at exit, not written to \"%s\": %s", a->path, a->queue[i]);
+        if (i < kept)
+            log_warn("audit event not written to \"%s\" at exit, kept in \"%s.pending\" for the "
+                     "next start: %s",
+                     a->path, a->path, a->queue[i]);
+        else
+            log_error("audit event lost at exit, not written to \"%s\": %s", a->path, a->queue[i]);
         free(a->queue[i]);
     }
     free(a->queue);
     free(a->path);
+    free(a->spill_src);
     free(a);
 }
 
@@ -60,6 +195,9 @@ void audit_set_path(struct audit *a, const char *path)
         return;
     free(a->path);
     a->path = path && path[0] ? strdup(path) : NULL;
+    a->reserved = false;
+    if (a->path)
+        reserve_spill(a);
 }
 
 /*
@@ -147,19 +285,66 @@ static bool write_all(int fd, const char *buf, size_t len)
 }
 
 /*
+ * Remove a torn last line (no '\n' at the end: a crash in the middle of a
+ * write) so that the next line starts a line of its own.  *size is the
+ * file's size, updated.  False with errno when it cannot be read or cut.
+ */
+static bool trim_torn_tail(const char *path, int fd, off_t *size)
+{
+    char buf[4096];
+    off_t end = *size;
+    bool found = false;
+
+    while (end > 0 && !found) {
+        size_t want = end > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)end;
+        size_t i = want;
+
+        if (pread(fd, buf, want, end - (off_t)want) != (ssize_t)want)
+            return false;
+        if (end == *size && buf[want - 1] == '\n')
+            return true;
+        while (i > 0 && buf[i - 1] != '\n')
+            i--;
+        found = i > 0;
+        end -= (off_t)(want - i);
+    }
+    if (ftruncate(fd, end) != 0)
+        return false;
+    log_warn("audit log \"%s\": removed a torn last line (%lld bytes)", path,
+             (long long)(*size - end));
+    *size = end;
+    return true;
+}
+
+/*
  * Append lines to the file, then fsync once: a tick that ended fifty
  * walsenders pays for one fsync, not fifty.  All or nothing: on any failure
- * the caller keeps every line (a retry may repeat one; none is lost).
+ * (a short write on a full disk, a failed fsync) the file is cut back to
+ * its size before, so no line is torn, and the caller keeps every line.
  */
 static bool write_lines(const char *path, char *const *lines, int n)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    bool ok = fd >= 0;
+    /* read too, to find a torn tail; O_NONBLOCK: a FIFO must not block the loop */
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0640);
+    struct stat st;
+    bool ok = fd >= 0 && fstat(fd, &st) == 0;
+    bool regular = ok && S_ISREG(st.st_mode); /* only a file can be cut back */
+    off_t before = regular ? st.st_size : 0;
 
+    if (regular)
+        ok = trim_torn_tail(path, fd, &before);
     for (int i = 0; ok && i < n; i++)
         ok = write_all(fd, lines[i], strlen(lines[i])) && write_all(fd, "\n", 1);
     if (ok)
-        ok = fsync(fd) == 0;
+        ok = fsync(fd) == 0 || !regular;
+    if (!ok && regular) {
+        int saved = errno;
+
+        if (ftruncate(fd, before) != 0)
+            log_error("audit log \"%s\": could not cut a failed write back to %lld bytes: %m", path,
+                      (long long)before);
+        errno = saved;
+    }
     if (fd >= 0 && close(fd) != 0)
         ok = false;
     return ok;
@@ -199,6 +384,8 @@ void audit_flush(struct audit *a)
     for (int i = 0; i < a->n; i++)
         free(a->queue[i]);
     a->n = 0;
+    clear_spill(a);
+    reserve_spill(a);
 }
 
 /* How many events wait to be written. */

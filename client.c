@@ -13,9 +13,11 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -386,21 +388,45 @@ static bool token_check(const char *path, const char *token, char *err, size_t e
 }
 
 /*
+ * Open the token file for reading: a regular file only, opened with
+ * O_NONBLOCK so that a FIFO is refused at once (a hook must never hang).
+ * NULL with err naming the file.
+ */
+static FILE *open_token_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+
+    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "token file \"%s\" is not a regular file", path);
+        close(fd);
+        return NULL;
+    }
+    if (fd >= 0)
+        f = fdopen(fd, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read token file \"%s\": %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    }
+    return f;
+}
+
+/*
  * Read the bearer token: the file's content without trailing whitespace.
- * False with err naming the file when it cannot be read, is empty, is
- * longer than len - 1 bytes or holds a control character.  The token
- * itself never appears in err.
+ * False with err naming the file when it cannot be read, is not a regular
+ * file, is empty, is longer than len - 1 bytes or holds a control
+ * character.  The token itself never appears in err.
  */
 bool client_read_token(const char *path, char *token, size_t len, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = open_token_file(path, err, errlen);
     size_t n;
     bool too_long;
 
-    if (f == NULL) {
-        snprintf(err, errlen, "cannot read token file \"%s\": %s", path, strerror(errno));
+    if (f == NULL)
         return false;
-    }
     n = fread(token, 1, len - 1, f);
     too_long = n == len - 1 && fgetc(f) != EOF;
     if (ferror(f)) {

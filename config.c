@@ -10,11 +10,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum opt_type {
     OPT_STRING,
@@ -276,21 +280,52 @@ static bool parse_file_line(struct config *cfg, char *line, struct source *src, 
     return set_value(cfg, o, value, src, list_source, err, errlen);
 }
 
-/* Read the --config file; a missing or unreadable file is an error. */
+/*
+ * Open the --config file for reading: a regular file only.  O_NONBLOCK so
+ * that a FIFO (or a device) is refused at once instead of blocking the
+ * start or a reload.  NULL with err naming the option and the file.
+ */
+static FILE *open_config_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f;
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "could not open configuration file \"%s\": %s", path,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--config\": not a regular file (mode %06o)",
+                 path, (unsigned)st.st_mode);
+        close(fd);
+        return NULL;
+    }
+    f = fdopen(fd, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "could not open configuration file \"%s\": %s", path,
+                 strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+/* Read the --config file; a missing, unreadable or non-regular file is an error. */
 static bool load_file(struct config *cfg, const char *path, int *list_source, char *err,
                       size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = open_config_file(path, err, errlen);
     char line[4096];
     struct source src = {.id = 1};
     int lineno = 0;
     bool ok = true;
 
-    if (f == NULL) {
-        snprintf(err, errlen, "could not open configuration file \"%s\": %s", path,
-                 strerror(errno));
+    if (f == NULL)
         return false;
-    }
     while (ok && fgets(line, sizeof(line), f) != NULL) {
         lineno++;
         if (strchr(line, '\n') == NULL && !feof(f)) {

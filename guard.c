@@ -88,6 +88,9 @@ static void check_signal_path(struct guard *g)
     if (g->pgdata[0] == '\0') {
         ok = false;
         snprintf(why, sizeof(why), "no data directory (--pgdata or PGDATA) to find the postmaster");
+    } else if (g->pf_state == PIDFILE_INVALID) {
+        ok = false; /* a file that proves nothing closes the path */
+        snprintf(why, sizeof(why), "%s", g->pf_err);
     } else if (g->pf_state != PIDFILE_OK) {
         ok = g->signal_ok; /* server down: nothing to decide now */
         snprintf(why, sizeof(why), "%s", g->signal_why);
@@ -108,8 +111,10 @@ static void check_signal_path(struct guard *g)
 
 /*
  * Use the data directory the server reports, but only when that server is
- * the one whose postmaster.pid lies there: our own backend must be a child
- * of that postmaster.  A remote server's path may name a local cluster.
+ * the one whose postmaster.pid lies there: the file must be that
+ * directory's (proc_read_pidfile), its postmaster proven (working there,
+ * started when line 3 says) and our own backend a child of it.  A remote
+ * server's path may name a local cluster.
  */
 static void adopt_data_directory(struct guard *g)
 {
@@ -119,7 +124,12 @@ static void adopt_data_directory(struct guard *g)
     char err[512];
 
     if (proc_read_pidfile(in->data_directory, &pf, err, sizeof(err)) != PIDFILE_OK ||
-        !proc_read_stat(g->proc_root, in->backend_pid, &st) || st.ppid != pf.pid) {
+        proc_prove_postmaster(g->proc_root, &pf, err, sizeof(err)) != PM_PROC_MATCH) {
+        log_info("not using data directory \"%s\" reported by the server: %s", in->data_directory,
+                 err);
+        return;
+    }
+    if (!proc_read_stat(g->proc_root, in->backend_pid, &st) || st.ppid != pf.pid) {
         log_info("not using data directory \"%s\" reported by the server: its postmaster is "
                  "not the parent of our session here",
                  in->data_directory);
@@ -393,19 +403,26 @@ static void proc_scan(struct guard *g)
               (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
 }
 
-/* Read postmaster.pid; log when it becomes unreadable in an odd way. */
+/*
+ * Read postmaster.pid; log when it becomes unreadable or untrusted, once per
+ * reason (a file that is not this directory's is refused, and says why).
+ * The signal path is decided again whenever the file's state or its
+ * postmaster (PID and start time) changes.
+ */
 static void read_pidfile(struct guard *g)
 {
-    char err[512];
+    char err[512] = "";
     enum pidfile_result prev = g->pf_state;
+    int prev_pid = g->pf.pid;
+    long long prev_start = g->pf.start_time;
 
     if (g->pgdata[0] == '\0') {
         g->pf_state = PIDFILE_MISSING;
         return;
     }
     g->pf_state = proc_read_pidfile(g->pgdata, &g->pf, err, sizeof(err));
-    if (g->pf_state == PIDFILE_INVALID && (prev != PIDFILE_INVALID || !g->pf_read))
-        log_warn("%s", err);
+    if (g->pf_state == PIDFILE_INVALID && (strcmp(err, g->pf_err) != 0 || !g->pf_read))
+        log_warn("%s; not trusting it: no shutdown detection from it, no signal", err);
     if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
         log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
     if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->pf_read) &&
@@ -415,32 +432,43 @@ static void read_pidfile(struct guard *g)
         if (major)
             report_version(g, major);
     }
+    snprintf(g->pf_err, sizeof(g->pf_err), "%s", g->pf_state == PIDFILE_OK ? "" : err);
     g->pf_read = true;
-    if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok))
+    if (g->pf_state == PIDFILE_INVALID ||
+        (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->signal_ok ||
+                                       g->pf.pid != prev_pid || g->pf.start_time != prev_start)))
         check_signal_path(g);
+}
+
+/* Is pf's postmaster (PID and start time, line 3) the one remembered in id? */
+static bool same_postmaster(const struct pidfile *pf, const struct pm_ident *id)
+{
+    return id->pid != 0 && pf->pid == id->pid && pf->start_time == id->start_time;
 }
 
 /* Does the last read of postmaster.pid say "stopping"? */
 static bool pidfile_stopping(const struct guard *g)
 {
-    /* a file left behind by a postmaster whose shutdown we saw end is stale */
+    /* a file left behind by a postmaster whose shutdown we saw end is stale;
+       a new postmaster with the same PID (PID namespaces) is not that one */
     return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING &&
-           g->pf.pid != g->done_pm_pid;
+           !same_postmaster(&g->pf, &g->done_pm);
 }
 
 /*
  * Has the postmaster we saw stopping exited?  With postmaster.pid: the file
- * is gone or names another PID, or its process is gone.  Without it: the
- * server stopped answering, or a new one accepts sessions.
+ * is gone or names another postmaster (PID or start time), or its process
+ * is gone.  Without it: the server stopped answering, or a new one accepts
+ * sessions.
  */
 static bool postmaster_gone(struct guard *g, bool sql_hint)
 {
     if (!g->policy.stopping_seen)
         return false;
-    if (g->stop_pm_pid == 0)
+    if (g->stop_pm.pid == 0)
         return sql_hint;
     if (g->pf_state == PIDFILE_MISSING ||
-        (g->pf_state == PIDFILE_OK && g->pf.pid != g->stop_pm_pid))
+        (g->pf_state == PIDFILE_OK && !same_postmaster(&g->pf, &g->stop_pm)))
         return true;
     return g->signal_ok && g->pf_state == PIDFILE_OK &&
            proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
@@ -472,8 +500,10 @@ static void observe(struct guard *g, struct observation *obs)
     obs->stopping_why = pid_stopping   ? "postmaster.pid says \"stopping\""
                         : g->saw_57p01 ? "session ended with 57P01, reconnect refused with 57P03"
                                        : "new sessions refused with 57P03";
-    if (obs->stopping && !g->policy.stopping_seen)
-        g->stop_pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+    if (obs->stopping && !g->policy.stopping_seen) {
+        g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
+        g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
+    }
     obs->postmaster_gone = postmaster_gone(g, sql_hint);
     obs->fresh = g->ws != NULL;
     obs->ws = g->ws;
@@ -632,7 +662,7 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
     audit_set_string(f, "trigger", obs->stopping_why);
     json_object_set_new(f, "postmaster_pid",
-                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
+                        g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
     json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
     audit_emit(g->audit, "shutdown_started", f);
@@ -650,12 +680,13 @@ static void shutdown_completed(struct guard *g)
     g->c.last_shutdown_ms = wall_ms() - g->shutdown_wall_ms;
     json_object_set_new(f, "duration_ms", json_integer(g->c.last_shutdown_ms));
     json_object_set_new(f, "postmaster_pid",
-                        g->stop_pm_pid ? json_integer(g->stop_pm_pid) : json_null());
+                        g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
-    g->done_pm_pid = g->stop_pm_pid;
-    g->stop_pm_pid = 0;
+    g->done_pm = g->stop_pm;
+    g->stop_pm.pid = 0;
+    g->stop_pm.start_time = 0;
     g->saw_57p01 = g->sql_stopping = false;
     g->next_connect_ms = mono_ms();
     g->backoff_ms = BACKOFF_MIN_MS;

@@ -22,6 +22,16 @@
 #define DG_VERSION "0.0.0-unknown"
 #endif
 
+/*
+ * A postmaster as the guard remembers it: PID and start time (line 3 of
+ * postmaster.pid, proven against /proc when the signal path is open).  PIDs
+ * repeat, in a PID namespace predictably: the PID alone is not a postmaster.
+ */
+struct pm_ident {
+    int pid;
+    long long start_time;
+};
+
 struct guard {
     struct config cfg;
     int argc;
@@ -41,11 +51,12 @@ struct guard {
     enum pidfile_result pf_state;
     bool pf_read; /* postmaster.pid was read at least once */
     struct pidfile pf;
-    int pg_major; /* from SQL, else PG_VERSION; 0: unknown (titles of every major accepted) */
+    int pg_major;     /* from SQL, else PG_VERSION; 0: unknown (titles of every major accepted) */
+    char pf_err[512]; /* why the last read was not OK */
     bool signal_ok;
     char signal_why[256];
-    int stop_pm_pid; /* the postmaster whose shutdown we follow */
-    int done_pm_pid; /* the last one whose shutdown ended */
+    struct pm_ident stop_pm; /* the postmaster whose shutdown we follow (pid 0: none) */
+    struct pm_ident done_pm; /* the last one whose shutdown ended */
 
     struct walsender *ws; /* this tick's complete list, or NULL */
     int n_ws;

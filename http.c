@@ -217,7 +217,8 @@ bool http_token_read(const char *path, char **token, char *err, size_t errlen)
     char buf[TOKEN_MAX + 2];
     struct stat st;
     ssize_t n;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of blocking */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
     *token = NULL;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -662,10 +663,17 @@ static enum MHD_Result respond_buf(struct MHD_Connection *conn, int status, char
     return ret;
 }
 
-/* Queue a JSON response, one line with a newline; takes the reference to body. */
+/*
+ * Queue a JSON response, one line with a newline; takes the reference to
+ * body.  A body that could not be built (NULL: json_pack refused a string)
+ * or rendered still gets an answer: a fixed JSON error with the status (500
+ * when the status was not an error), never a dropped connection.
+ */
 static enum MHD_Result respond_json(struct MHD_Connection *conn, int status, json_t *body,
                                     const char *allow)
 {
+    static const char fallback[] =
+        "{\"error\":\"internal\",\"detail\":\"the response could not be rendered\"}\n";
     char *text =
         body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
     char *line = NULL;
@@ -673,16 +681,30 @@ static enum MHD_Result respond_json(struct MHD_Connection *conn, int status, jso
 
     json_decref(body);
     free(text);
-    if (len < 0)
-        return MHD_NO;
+    if (len < 0) {
+        log_error("HTTP %d response could not be rendered; answering with a fixed error", status);
+        line = strdup(fallback);
+        if (line == NULL)
+            return MHD_NO;
+        len = (int)strlen(line);
+        status = status >= 400 ? status : 500;
+    }
     return respond_buf(conn, status, line, (size_t)len, "application/json", allow);
 }
 
-/* Queue an error response. */
+/*
+ * Queue an error response.  The detail may quote the request (a key cut to
+ * 64 bytes, jansson's error text): invalid UTF-8 in it is replaced, so that
+ * it can be a JSON string.
+ */
 static enum MHD_Result respond_error(struct MHD_Connection *conn, int status, const char *code,
                                      const char *detail, const char *allow)
 {
-    return respond_json(conn, status, render_error(code, detail), allow);
+    char clean[1024];
+
+    snprintf(clean, sizeof(clean), "%s", detail);
+    log_sanitize_utf8(clean);
+    return respond_json(conn, status, render_error(code, clean), allow);
 }
 
 /* Serve a GET route from the latest view. */

@@ -81,8 +81,10 @@ static enum pm_status parse_status(const char *line)
 
 /*
  * Parse the text of postmaster.pid.  Line 1 must be a positive PID (a
- * negative one is a single-user backend, not a postmaster).  Lines that are
- * not written yet leave their fields empty and the status UNKNOWN.
+ * negative one is a single-user backend, not a postmaster), line 2 an
+ * absolute path and line 3 a positive start time: those three prove whose
+ * file it is.  Later lines that are not written yet leave their fields
+ * empty and the status UNKNOWN.
  */
 bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
 {
@@ -103,10 +105,18 @@ bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t 
         return false;
     }
     pf->pid = (int)v;
-    if (get_line(text, 2, line, sizeof(line)))
-        snprintf(pf->datadir, sizeof(pf->datadir), "%s", line);
-    if (get_line(text, 3, line, sizeof(line)) && parse_ll(line, &v))
-        pf->start_time = v;
+    if (!get_line(text, 2, line, sizeof(line)) || line[0] != '/') {
+        snprintf(err, errlen, "postmaster.pid line 2: expected the data directory, found \"%s\"",
+                 pf->nlines >= 2 ? line : "");
+        return false;
+    }
+    snprintf(pf->datadir, sizeof(pf->datadir), "%s", line);
+    if (!get_line(text, 3, line, sizeof(line)) || !parse_ll(line, &v) || v <= 0) {
+        snprintf(err, errlen, "postmaster.pid line 3: expected the start time, found \"%s\"",
+                 pf->nlines >= 3 ? line : "");
+        return false;
+    }
+    pf->start_time = v;
     if (get_line(text, 4, line, sizeof(line)) && parse_ll(line, &v) && v > 0 && v < 65536)
         pf->port = (int)v;
     if (get_line(text, 5, line, sizeof(line)))
@@ -117,40 +127,109 @@ bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t 
 }
 
 /*
+ * Open DIR/postmaster.pid for reading, refusing a symbolic link and
+ * anything but a regular file (a FIFO would block: O_NONBLOCK).  Fills
+ * *dir with the directory's identity.  Returns the fd, or -1 with err and
+ * *missing set when the directory or the file is not there.
+ */
+static int open_pidfile(const char *pgdata, struct stat *dir, bool *missing, char *err,
+                        size_t errlen)
+{
+    struct stat st;
+    int dfd, fd;
+
+    *missing = false;
+    dfd = open(pgdata, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fstat(dfd, dir) != 0) {
+        *missing = errno == ENOENT;
+        snprintf(err, errlen, "could not open data directory \"%s\": %s", pgdata, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    fd = openat(dfd, "postmaster.pid", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    close(dfd);
+    if (fd < 0) {
+        *missing = errno == ENOENT;
+        if (errno == ELOOP)
+            snprintf(err, errlen, "\"%s/postmaster.pid\" is a symbolic link: not trusted", pgdata);
+        else
+            snprintf(err, errlen, "could not open \"%s/postmaster.pid\": %s", pgdata,
+                     strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "\"%s/postmaster.pid\" is not a regular file: not trusted", pgdata);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Does line 2 of pf name the directory dir (same device and inode)?  A
+ * copy of another cluster's postmaster.pid names that cluster's directory.
+ */
+static bool names_directory(const char *pgdata, const struct pidfile *pf, const struct stat *dir,
+                            char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (stat(pf->datadir, &st) != 0) {
+        snprintf(err, errlen, "\"%s/postmaster.pid\" line 2: data directory \"%s\": %s", pgdata,
+                 pf->datadir, strerror(errno));
+        return false;
+    }
+    if (st.st_dev != dir->st_dev || st.st_ino != dir->st_ino) {
+        snprintf(err, errlen,
+                 "\"%s/postmaster.pid\" line 2 names \"%s\", not this data directory: "
+                 "another cluster's file",
+                 pgdata, pf->datadir);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Read DIR/postmaster.pid.  MISSING when the file is not there (the
  * postmaster is not running) or still empty (one is starting); INVALID with
- * err for anything unreadable or unparsable.
+ * err for anything unreadable, unparsable, not a regular file, or naming
+ * another data directory on line 2.  Only an OK pf carries the directory's
+ * identity, which proc_prove_postmaster needs.
  */
 enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
                                       size_t errlen)
 {
-    char path[PATH_MAX], text[8192];
+    char text[8192];
+    struct stat dir;
+    bool missing;
     ssize_t n;
     int fd;
 
     memset(pf, 0, sizeof(*pf));
-    if ((size_t)snprintf(path, sizeof(path), "%s/postmaster.pid", pgdata) >= sizeof(path)) {
-        snprintf(err, errlen, "data directory path too long");
-        return PIDFILE_INVALID;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(err, errlen, "could not open \"%s\": %s", path, strerror(errno));
-        return errno == ENOENT ? PIDFILE_MISSING : PIDFILE_INVALID;
-    }
+    fd = open_pidfile(pgdata, &dir, &missing, err, errlen);
+    if (fd < 0)
+        return missing ? PIDFILE_MISSING : PIDFILE_INVALID;
     n = read(fd, text, sizeof(text) - 1);
     close(fd);
     if (n < 0) {
-        snprintf(err, errlen, "could not read \"%s\": %s", path, strerror(errno));
+        snprintf(err, errlen, "could not read \"%s/postmaster.pid\": %s", pgdata, strerror(errno));
         return PIDFILE_INVALID;
     }
     text[n] = '\0';
     if (n == 0) {
         /* a postmaster creating the file: not there yet, as far as we care */
-        snprintf(err, errlen, "\"%s\" is empty", path);
+        snprintf(err, errlen, "\"%s/postmaster.pid\" is empty", pgdata);
         return PIDFILE_MISSING;
     }
-    return proc_parse_pidfile(text, pf, err, errlen) ? PIDFILE_OK : PIDFILE_INVALID;
+    if (!proc_parse_pidfile(text, pf, err, errlen) ||
+        !names_directory(pgdata, pf, &dir, err, errlen)) {
+        memset(pf, 0, sizeof(*pf));
+        return PIDFILE_INVALID;
+    }
+    pf->dir_dev = dir.st_dev;
+    pf->dir_ino = dir.st_ino;
+    return PIDFILE_OK;
 }
 
 /*
@@ -374,31 +453,84 @@ static long long boot_time(const char *proc_root)
 }
 
 /*
- * Is the PID of postmaster.pid this postmaster?  Its working directory must
- * be the data directory of line 2 (when /proc lets us see it) and its start
- * time, from /proc, must agree with line 3 within a few seconds.
+ * Does the process pf->pid work in the data directory pf was read from
+ * (ROOT/PID/cwd, same device and inode)?  A working directory that cannot
+ * be seen proves nothing: false, with why.
  */
-enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf)
+static bool works_in_datadir(const char *proc_root, const struct pidfile *pf, char *why, size_t len)
+{
+    char path[PATH_MAX], target[PATH_MAX];
+    struct stat cwd;
+    ssize_t n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%d/cwd", proc_root, pf->pid) >= sizeof(path)) {
+        snprintf(why, len, "/proc root \"%s\" too long", proc_root);
+        return false;
+    }
+    if (stat(path, &cwd) != 0) {
+        snprintf(why, len, "cannot see the working directory of postmaster %d (\"%s\": %s)",
+                 pf->pid, path, strerror(errno));
+        return false;
+    }
+    if (cwd.st_dev == pf->dir_dev && cwd.st_ino == pf->dir_ino)
+        return true;
+    n = readlink(path, target, sizeof(target) - 1);
+    target[n > 0 ? n : 0] = '\0';
+    snprintf(why, len, "PID %d works in \"%s\", not in the data directory \"%s\"", pf->pid,
+             n > 0 ? target : "?", pf->datadir);
+    return false;
+}
+
+/*
+ * Is the PID of postmaster.pid this data directory's postmaster?  pf must
+ * come from proc_read_pidfile (which tied line 2 to the directory), the
+ * process must work in that directory and its start time, from /proc,
+ * must agree with line 3 within a few seconds.  Whatever cannot be
+ * checked fails the proof; why says what.
+ */
+enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
+                                   size_t len)
 {
     struct proc_stat st;
-    struct stat cwd, dir;
-    char path[PATH_MAX];
     long long bt, hz = sysconf(_SC_CLK_TCK), started;
 
-    if (!proc_read_stat(proc_root, pf->pid, &st))
+    if (pf->dir_ino == 0 || pf->start_time <= 0) {
+        snprintf(why, len, "postmaster %d: postmaster.pid was not read from the data directory",
+                 pf->pid);
+        return PM_PROC_MISMATCH;
+    }
+    if (!proc_read_stat(proc_root, pf->pid, &st)) {
+        snprintf(why, len, "postmaster %d is not visible in %s (another PID namespace?)", pf->pid,
+                 proc_root);
         return PM_PROC_ABSENT;
-    /* a postmaster works in its data directory: compare the inodes when we may look */
-    snprintf(path, sizeof(path), "%s/%d/cwd", proc_root, pf->pid);
-    if (pf->datadir[0] && stat(path, &cwd) == 0 && stat(pf->datadir, &dir) == 0 &&
-        (cwd.st_dev != dir.st_dev || cwd.st_ino != dir.st_ino))
+    }
+    if (!works_in_datadir(proc_root, pf, why, len))
         return PM_PROC_MISMATCH;
     bt = boot_time(proc_root);
-    if (bt == 0 || hz <= 0 || pf->start_time == 0)
-        return PM_PROC_MATCH; /* nothing to compare with: PID and parent checks remain */
-    started = bt + (long long)(st.start_ticks / (unsigned long long)hz);
-    if (llabs(started - pf->start_time) > START_TIME_SLACK_S)
+    if (bt == 0 || hz <= 0) {
+        snprintf(why, len,
+                 "no boot time in \"%s/stat\": cannot compare PID %d's start time "
+                 "with postmaster.pid line 3",
+                 proc_root, pf->pid);
         return PM_PROC_MISMATCH;
+    }
+    started = bt + (long long)(st.start_ticks / (unsigned long long)hz);
+    if (llabs(started - pf->start_time) > START_TIME_SLACK_S) {
+        snprintf(why, len,
+                 "PID %d in %s started at another time than postmaster.pid says (%lld, line 3: "
+                 "%lld)",
+                 pf->pid, proc_root, started, pf->start_time);
+        return PM_PROC_MISMATCH;
+    }
     return PM_PROC_MATCH;
+}
+
+/* proc_prove_postmaster without the reason. */
+enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf)
+{
+    char why[512];
+
+    return proc_prove_postmaster(proc_root, pf, why, sizeof(why));
 }
 
 /* If pid is a child of pm_pid, store it and its title's kind in *out. */
@@ -531,7 +663,9 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
         snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
         return false;
     }
-    if (!proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen)) {
+    /* the postmaster's proof first, for a reason that says what failed */
+    if (proc_prove_postmaster(proc_root, pf, err, errlen) != PM_PROC_MATCH ||
+        !proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen)) {
         if (pidfd >= 0)
             close(pidfd);
         return false;
@@ -554,18 +688,8 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
  */
 bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len)
 {
-    switch (proc_check_postmaster(proc_root, pf)) {
-    case PM_PROC_ABSENT:
-        snprintf(why, len, "postmaster %d is not visible in %s (another PID namespace?)", pf->pid,
-                 proc_root);
+    if (proc_prove_postmaster(proc_root, pf, why, len) != PM_PROC_MATCH)
         return false;
-    case PM_PROC_MISMATCH:
-        snprintf(why, len, "PID %d in %s started at another time than postmaster.pid says", pf->pid,
-                 proc_root);
-        return false;
-    case PM_PROC_MATCH:
-        break;
-    }
     if (kill(pf->pid, 0) != 0) {
         snprintf(why, len, "may not signal postmaster %d: %s", pf->pid, strerror(errno));
         return false;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum pm_status {
     PM_STATUS_UNKNOWN,
@@ -37,6 +38,8 @@ struct pidfile {
     char socket_dir[1024];
     int nlines;            /* how many lines were present */
     enum pm_status status; /* line 8; UNKNOWN while not yet written */
+    dev_t dir_dev;         /* the data directory it was read from (and line 2 names); */
+    ino_t dir_ino;         /* 0 when not read by proc_read_pidfile: proves nothing */
 };
 
 /* The parts of /proc/PID/stat the guard uses. */
@@ -78,8 +81,13 @@ struct proc_child {
 };
 
 const char *pm_status_name(enum pm_status st);
+/* Parse the text of postmaster.pid; lines 1 (PID), 2 (data dir), 3 (start time) must be valid. */
 bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/*
+ * Read PGDATA/postmaster.pid: a regular file (not a symbolic link) whose
+ * line 2 names PGDATA itself (same device and inode); INVALID with err otherwise.
+ */
 enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
                                       size_t errlen);
 bool proc_parse_stat(const char *text, struct proc_stat *st) __attribute__((warn_unused_result));
@@ -91,6 +99,12 @@ bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
 enum proc_title proc_parse_title(const char *title, int major);
 /* The major version in DIR/PG_VERSION (10, 13, 18, ...), 0 when unreadable. */
 int proc_read_major(const char *pgdata);
+/*
+ * Is the PID of pf the postmaster of pf's data directory: visible, working
+ * in that directory, started when line 3 says?  why says what failed.
+ */
+enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
+                                   size_t len);
 enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf);
 /*
  * The children of pm_pid under ROOT, each with its title's kind: every

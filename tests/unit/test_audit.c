@@ -1,10 +1,14 @@
 /*
  * test_audit.c - rendering of audit lines, the walsender fields, and the
- * file: appended one line per event, queued while it cannot be written
+ * file: appended one line per event, queued while it cannot be written,
+ * never torn by a short write (injected with RLIMIT_FSIZE, as a full disk
+ * cuts a write short), kept across an exit that cannot write it
  */
 #include "unit_util.h"
 
 #include <jansson.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "audit.h"
 #include "log.h"
@@ -387,7 +391,142 @@ static void test_open_close_empty(void **state)
     assert_int_equal(access(path, F_OK), -1);
 }
 
-#define FILE_TEST(f) cmocka_unit_test_setup_teardown(f, quiet_setup, ut_tmpdir_teardown)
+/* Let this process write files up to bytes only (RLIMIT_FSIZE): a write past it is cut short. */
+static void limit_file_size(rlim_t bytes)
+{
+    struct rlimit rl;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Lift the limit of limit_file_size() again: the disk has room again. */
+static void unlimit_file_size(void)
+{
+    struct rlimit rl;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = rl.rlim_max;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* Teardown that lifts the file size limit even when the test failed. */
+static int fsize_teardown(void **state)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_FSIZE, &rl);
+    }
+    return ut_tmpdir_teardown(state);
+}
+
+/* The size of a file. */
+static off_t file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/*
+ * A write cut short (a full disk) leaves no fragment: the file is cut back,
+ * the event stays queued, and once there is room every line is whole JSON.
+ */
+static void test_short_write_no_torn_line(void **state)
+{
+    char path[PATH_MAX], *text;
+    struct audit *a;
+    off_t size;
+
+    ut_path(path, *state, "audit.json");
+    a = audit_open(path);
+    audit_emit(a, "armed", NULL);
+    audit_flush(a);
+    assert_int_equal(audit_pending(a), 0);
+    size = file_size(path);
+    limit_file_size((rlim_t)size + 10);
+    audit_emit(a, "shutdown_started", json_pack("{s:s}", "trigger", "postmaster.pid stopping"));
+    audit_flush(a);
+    assert_int_equal(audit_pending(a), 1);
+    assert_int_equal(file_size(path), size);
+    unlimit_file_size();
+    audit_flush(a);
+    assert_int_equal(audit_pending(a), 0);
+    audit_close(a);
+    text = ut_read_file(path);
+    assert_int_equal(ut_count_lines(text), 2);
+    check_event_line(text, 0, "armed");
+    check_event_line(text, 1, "shutdown_started");
+    free(text);
+}
+
+/* A torn last line (a crash in the middle of a write) is removed before the next append. */
+static void test_torn_tail_removed(void **state)
+{
+    char path[PATH_MAX], *text;
+    struct audit *a;
+
+    ut_write_file(*state, "audit.json",
+                  "{\"ts\":\"2026-12-01T00:00:00.000Z\",\"event\":\"armed\"}\n{\"ts\":\"2026-12");
+    ut_path(path, *state, "audit.json");
+    a = audit_open(path);
+    audit_emit(a, "disarmed", NULL);
+    audit_close(a);
+    text = ut_read_file(path);
+    assert_int_equal(ut_count_lines(text), 2);
+    check_event_line(text, 0, "armed");
+    check_event_line(text, 1, "disarmed");
+    free(text);
+}
+
+/*
+ * Events that cannot be written at exit (the disk is full) are not only
+ * logged: the next start queues them first, and they reach the file once
+ * it is writable, once.
+ */
+static void test_exit_keeps_queue_for_next_start(void **state)
+{
+    char path[PATH_MAX], note[1001], *text;
+    struct audit *a;
+
+    memset(note, 'x', sizeof(note) - 1);
+    note[sizeof(note) - 1] = '\0';
+    ut_path(path, *state, "audit.json");
+    a = audit_open(path);
+    audit_emit(a, "armed", json_pack("{s:s}", "note", note));
+    audit_flush(a);
+    limit_file_size((rlim_t)file_size(path)); /* not one more byte */
+    audit_emit(a, "terminated", json_pack("{s:i}", "pid", 4242));
+    audit_emit(a, "shutdown_completed", NULL);
+    audit_close(a);
+    unlimit_file_size();
+    text = ut_read_file(path);
+    assert_int_equal(ut_count_lines(text), 1);
+    free(text);
+    a = audit_open(path);
+    assert_int_equal(audit_pending(a), 2);
+    audit_emit(a, "armed", NULL);
+    audit_flush(a);
+    assert_int_equal(audit_pending(a), 0);
+    audit_close(a);
+    a = audit_open(path);
+    assert_int_equal(audit_pending(a), 0);
+    audit_close(a);
+    text = ut_read_file(path);
+    assert_int_equal(ut_count_lines(text), 4);
+    check_event_line(text, 0, "armed");
+    check_event_line(text, 1, "terminated");
+    check_event_line(text, 2, "shutdown_completed");
+    check_event_line(text, 3, "armed");
+    free(text);
+}
+
+#define FILE_TEST(f)  cmocka_unit_test_setup_teardown(f, quiet_setup, ut_tmpdir_teardown)
+#define FSIZE_TEST(f) cmocka_unit_test_setup_teardown(f, quiet_setup, fsize_teardown)
 
 int main(void)
 {
@@ -407,7 +546,11 @@ int main(void)
         FILE_TEST(test_close_with_queue),
         cmocka_unit_test(test_log_only),
         FILE_TEST(test_open_close_empty),
+        FSIZE_TEST(test_short_write_no_torn_line),
+        FILE_TEST(test_torn_tail_removed),
+        FSIZE_TEST(test_exit_keeps_queue_for_next_start),
     };
 
+    signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails with EFBIG instead */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

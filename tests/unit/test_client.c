@@ -450,6 +450,23 @@ static void test_read_token(void **state)
     assert_lacks(err, "0123456789");
 }
 
+/*
+ * A FIFO as token file is refused at once, naming it: the before-stop hook
+ * used to block on it forever, and Patroni with it (alarm: a hang fails).
+ */
+static void test_read_token_fifo(void **state)
+{
+    char path[PATH_MAX], tok[64], err[CLIENT_ERR_LEN];
+
+    ut_path(path, *state, "tok.fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_false(client_read_token(path, tok, sizeof(tok), err, sizeof(err)));
+    alarm(0);
+    assert_contains(err, path);
+    assert_contains(err, "not a regular file");
+}
+
 /* Format bytes into a static buffer for assertions. */
 static const char *bytes(int64_t n)
 {
@@ -1079,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_body_kill),
         cmocka_unit_test(test_endpoint),
         cmocka_unit_test_setup_teardown(test_read_token, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_read_token_fifo, ut_tmpdir_setup, ut_tmpdir_teardown),
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_sanitize),
         cmocka_unit_test(test_render_status_header),

@@ -514,6 +514,24 @@ static void test_file_unreadable(void **state)
     expect_error(1, argv, no_env, "conf.d", NULL);
 }
 
+/*
+ * A FIFO as --config is refused at once, naming the option and the file;
+ * opening it used to block until a writer came (alarm: a hang fails the
+ * test instead of wedging it).
+ */
+static void test_file_fifo(void **state)
+{
+    char arg[PATH_MAX + 16], path[PATH_MAX];
+    char *argv[] = {arg};
+
+    ut_path(path, *state, "conf.fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(arg, sizeof(arg), "--config=%s", path);
+    alarm(10);
+    expect_error(1, argv, no_env, "\"--config\": not a regular file", "conf.fifo");
+    alarm(0);
+}
+
 /* --exclude-slot is repeatable; each later source replaces the earlier list. */
 static void test_exclude_slot_sources(void **state)
 {
@@ -770,6 +788,7 @@ int main(void)
                                         ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_file_missing, ut_tmpdir_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_file_unreadable, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_file_fifo, ut_tmpdir_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_exclude_slot_sources, ut_tmpdir_setup,
                                         ut_tmpdir_teardown),
         cmocka_unit_test(test_exclude_slot_limits),

@@ -117,6 +117,24 @@ static void test_token_file(void **state)
     assert_false(http_token_read(*state, &tok, err, sizeof(err)));
 }
 
+/*
+ * A FIFO as token file is refused at once, naming the file; opening it used
+ * to block the loop until a writer came (alarm: a hang fails the test).
+ */
+static void test_token_fifo(void **state)
+{
+    char path[PATH_MAX], err[512], *tok;
+
+    ut_path(path, *state, "token.fifo");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    assert_false(http_token_read(path, &tok, err, sizeof(err)));
+    alarm(0);
+    assert_null(tok);
+    assert_non_null(strstr(err, "is not a regular file"));
+    assert_non_null(strstr(err, path));
+}
+
 /* Equal only when identical, whatever the lengths; Bearer scheme needed. */
 static void test_token_compare(void **state)
 {
@@ -385,6 +403,79 @@ static void test_server_tcp(void **state)
     http_stop(s);
 }
 
+/* The "main loop" whose answer could not be built (json_pack gave NULL): 404, no body. */
+static void *answer_null(void *arg)
+{
+    struct http_server *s = arg;
+    struct command *c = NULL;
+
+    for (int i = 0; i < 500 && c == NULL; i++) {
+        c = http_next_command(s);
+        if (c == NULL)
+            usleep(10000);
+    }
+    if (c)
+        http_answer(s, c, 404, NULL);
+    return NULL;
+}
+
+/* POST body to /v1/kill of s with the bearer "tok"; returns the whole answer. */
+static char *post_kill(struct http_server *s, const char *body)
+{
+    char req[8192];
+
+    assert_true(snprintf(req, sizeof(req),
+                         "POST /v1/kill HTTP/1.0\r\nAuthorization: Bearer tok\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(body), body) < (int)sizeof(req));
+    return exchange(connect_tcp(http_bound(s)), req);
+}
+
+/*
+ * Bad bodies whose error text could hold a cut UTF-8 character (a key cut
+ * at 64 bytes; invalid UTF-8 that jansson's error text might quote) still
+ * get a 400 with a JSON body, not a dropped connection; and an answer of
+ * the loop whose body could not be built still gets its status.
+ */
+static void test_server_bad_utf8_detail(void **state)
+{
+    static const char *const bodies[] = {
+        /* 63 ASCII bytes then "é": "%.64s" keeps half of it */
+        "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":true}",
+        /* invalid UTF-8 in the body itself, and a character cut at its end */
+        "{\"slot\":\"ab\xff\"}",
+        "{\"slot\":\"\xc3\xa9\xc3\"}",
+    };
+    char err[512], *resp;
+    struct http_server *s;
+    int failed = 0;
+    pthread_t th;
+
+    (void)state;
+    s = http_start("127.0.0.1:0", "tok", err, sizeof(err));
+    if (s == NULL)
+        fail_msg("%s", err);
+    http_publish(s, small_view());
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        resp = post_kill(s, bodies[i]);
+        if (strstr(resp, " 400 ") == NULL || strstr(resp, "\"error\":") == NULL) {
+            print_error("body %zu: no 400 with a JSON error, got \"%.200s\"\n", i, resp);
+            failed++;
+        }
+        free(resp);
+    }
+    pthread_create(&th, NULL, answer_null, s);
+    resp = post_kill(s, "{\"pid\":4242}");
+    pthread_join(th, NULL);
+    if (strstr(resp, " 404 ") == NULL || strstr(resp, "\"error\":\"internal\"") == NULL) {
+        print_error("an answer without a body: no 404 with a JSON error, got \"%.200s\"\n", resp);
+        failed++;
+    }
+    free(resp);
+    http_stop(s);
+    assert_int_equal(failed, 0);
+}
+
 /* Connect to a unix socket; -1 when nobody listens. */
 static int connect_unix(const char *path)
 {
@@ -482,6 +573,9 @@ int main(void)
         cmocka_unit_test(test_listen_good),
         cmocka_unit_test(test_listen_bad),
         cmocka_unit_test_setup_teardown(test_token_file, quiet_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_token_fifo, quiet_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_server_bad_utf8_detail, quiet_setup,
+                                        ut_tmpdir_teardown),
         cmocka_unit_test(test_token_compare),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_parse_arm),

@@ -64,20 +64,44 @@ static void fake_process(const char *root, int pid, int ppid, unsigned long long
     }
 }
 
-/* A pidfile for PM_PID whose line 3 agrees with the fake tree's start time. */
+/* The fixture's data directory (DIR/data), set by fake_tree(). */
+static char fixture_datadir[PATH_MAX];
+
+/*
+ * A pidfile for PM_PID whose line 3 says start_time, read back from the
+ * fixture's data directory (line 2 names it): what the guard reads.
+ */
 static struct pidfile fake_pidfile(long long start_time)
 {
-    struct pidfile pf = {
-        .pid = PM_PID, .start_time = start_time, .nlines = 8, .status = PM_STATUS_STOPPING};
+    struct pidfile pf;
+    char text[PATH_MAX + 128], err[512] = "";
 
-    snprintf(pf.datadir, sizeof(pf.datadir), "/var/lib/postgresql/15/main");
+    assert_true(snprintf(text, sizeof(text), "%d\n%s\n%lld\n5432\n/tmp\n*\n  1 2\nstopping\n",
+                         PM_PID, fixture_datadir, start_time) < (int)sizeof(text));
+    ut_write_file(fixture_datadir, "postmaster.pid", text);
+    if (proc_read_pidfile(fixture_datadir, &pf, err, sizeof(err)) != PIDFILE_OK)
+        fail_msg("fixture postmaster.pid refused: %s", err);
     return pf;
 }
 
+/* Make ROOT/PID/cwd a link to DIR/NAME, as /proc shows a working directory. */
+static void fake_cwd(const char *root, int pid, const char *dir, const char *name)
+{
+    char pdir[PATH_MAX], link[PATH_MAX], target[PATH_MAX], pids[16];
+
+    snprintf(pids, sizeof(pids), "%d", pid);
+    ut_path(pdir, root, pids);
+    ut_path(link, pdir, "cwd");
+    ut_path(target, dir, name);
+    (void)unlink(link);
+    assert_int_equal(symlink(target, link), 0);
+}
+
 /*
- * Build ROOT (= DIR/proc): boot time, a postmaster started 100 s after boot,
- * its logical and physical walsenders, a checkpointer, and a walsender of
- * another postmaster, plus entries that are not processes.
+ * Build ROOT (= DIR/proc): boot time, a postmaster started 100 s after boot
+ * working in DIR/data, its logical and physical walsenders, a checkpointer,
+ * and a walsender of another postmaster (working in DIR/other), plus
+ * entries that are not processes.
  */
 static void fake_tree(const char *dir, char *root)
 {
@@ -95,6 +119,11 @@ static void fake_tree(const char *dir, char *root)
     ut_mkdir(root, "self");
     ut_mkdir(root, "sys");
     ut_write_file(root, "1007x", "");
+    ut_mkdir(dir, "data");
+    ut_mkdir(dir, "other");
+    ut_path(fixture_datadir, dir, "data");
+    fake_cwd(root, PM_PID, dir, "data");
+    fake_cwd(root, OTHER_PM_PID, dir, "other");
 }
 
 /* Parse a pidfile text that must be accepted. */
@@ -160,7 +189,10 @@ static void test_pidfile_status_line(void **state)
     assert_string_equal(pm_status_name(PM_STATUS_STANDBY), "standby");
 }
 
-/* Files still being written: lines that are absent leave fields empty, status UNKNOWN. */
+/*
+ * Lines 4 to 8 may be absent (not written yet): their fields stay empty, the
+ * status UNKNOWN.  Lines 1 to 3 prove whose file it is and must be there.
+ */
 static void test_pidfile_partial(void **state)
 {
     struct pidfile pf;
@@ -176,14 +208,23 @@ static void test_pidfile_partial(void **state)
     assert_int_equal(pf.nlines, 7);
     assert_int_equal(pf.port, 5432);
     assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
-    pf = parse_ok("4242");
-    assert_int_equal(pf.nlines, 1);
-    assert_int_equal(pf.pid, 4242);
-    assert_string_equal(pf.datadir, "");
-    assert_int_equal(pf.start_time, 0);
-    pf = parse_ok("4242\n/data\nnot-a-time\n99999\n");
-    assert_int_equal(pf.start_time, 0);
+    pf = parse_ok("4242\n/data\n1700000100\n99999\n");
     assert_int_equal(pf.port, 0);
+}
+
+/* Without a data directory (line 2) and a start time (line 3) nothing is proven. */
+static void test_pidfile_needs_lines_2_3(void **state)
+{
+    (void)state;
+    parse_bad("4242", "line 2");
+    parse_bad("1\n", "line 2");
+    parse_bad("4242\n\n1700000100\n", "line 2");
+    parse_bad("4242\ndata\n1700000100\n", "found \"data\"");
+    parse_bad("4242\n/data\n", "line 3");
+    parse_bad("4242\n/data\n\n5432\n", "line 3");
+    parse_bad("4242\n/data\nnot-a-time\n99999\n", "found \"not-a-time\"");
+    parse_bad("4242\n/data\n0\n", "line 3");
+    parse_bad("4242\n/data\n-5\n", "line 3");
 }
 
 /* Line 1 must be a plain positive PID; each refusal says what was found. */
@@ -209,6 +250,27 @@ static void test_pidfile_crlf(void **state)
     parse_bad("4242\r\n/data\r\n1700000100\r\n", "line 1");
 }
 
+/* Write DIR/postmaster.pid: PID, then line 2 = datadir, then rest (may be ""). */
+static void write_pidfile(const char *dir, int pid, const char *datadir, const char *rest)
+{
+    char text[PATH_MAX + 256];
+
+    assert_true(snprintf(text, sizeof(text), "%d\n%s\n%s", pid, datadir, rest) < (int)sizeof(text));
+    ut_write_file(dir, "postmaster.pid", text);
+}
+
+/* Assert that DIR's postmaster.pid is INVALID with an error containing needle. */
+static void read_bad(const char *dir, const char *needle)
+{
+    struct pidfile pf;
+    char err[512] = "";
+
+    if (proc_read_pidfile(dir, &pf, err, sizeof(err)) != PIDFILE_INVALID)
+        fail_msg("postmaster.pid in \"%s\" not refused, expected \"%s\"", dir, needle);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+}
+
 /* proc_read_pidfile: MISSING without the file, OK with it, INVALID when it is bad. */
 static void test_read_pidfile(void **state)
 {
@@ -217,7 +279,7 @@ static void test_read_pidfile(void **state)
 
     assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
     assert_non_null(strstr(err, "postmaster.pid"));
-    ut_write_file(*state, "postmaster.pid", pg15_pidfile);
+    write_pidfile(*state, 4242, *state, "1700000100\n5432\n/tmp\n*\n  1 2\nready   \n");
     assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_OK);
     assert_int_equal(pf.pid, 4242);
     assert_int_equal(pf.status, PM_STATUS_READY);
@@ -226,6 +288,80 @@ static void test_read_pidfile(void **state)
     assert_non_null(strstr(err, "single-user"));
     ut_path(path, *state, "postmaster.pid");
     assert_int_equal(proc_read_pidfile(path, &pf, err, sizeof(err)), PIDFILE_INVALID);
+    ut_write_file(*state, "postmaster.pid", "");
+    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
+}
+
+/*
+ * Line 2 must name the directory the file was read from (same device and
+ * inode; another path to it is fine): another cluster's postmaster.pid
+ * copied here, or a file naming no directory, is refused, and so are files
+ * without the lines the proof needs ("1\n" once made PID 1 the postmaster).
+ */
+static void test_read_pidfile_foreign(void **state)
+{
+    char a[PATH_MAX], b[PATH_MAX], alias[PATH_MAX], gone[PATH_MAX];
+    struct pidfile pf;
+    char err[512] = "";
+
+    ut_mkdir(*state, "a");
+    ut_mkdir(*state, "b");
+    ut_path(a, *state, "a");
+    ut_path(b, *state, "b");
+    ut_path(alias, *state, "alias-of-a");
+    ut_path(gone, *state, "gone");
+    assert_int_equal(symlink(a, alias), 0);
+    write_pidfile(a, 4242, b, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    read_bad(a, "line 2");
+    read_bad(a, b);
+    write_pidfile(a, 4242, gone, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    read_bad(a, gone);
+    write_pidfile(a, 4242, "", "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    read_bad(a, "line 2");
+    ut_write_file(a, "postmaster.pid", "1\n");
+    read_bad(a, "line 2");
+    write_pidfile(a, 4242, a, "");
+    read_bad(a, "line 3");
+    write_pidfile(a, 4242, a, "yesterday\n5432\n");
+    read_bad(a, "line 3");
+    write_pidfile(a, 4242, alias, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    assert_int_equal(proc_read_pidfile(a, &pf, err, sizeof(err)), PIDFILE_OK);
+    assert_int_equal(pf.start_time, 1700000100);
+    assert_int_equal(pf.status, PM_STATUS_STOPPING);
+}
+
+/* A postmaster.pid that is a symbolic link (to another cluster's) is refused. */
+static void test_read_pidfile_symlink(void **state)
+{
+    char a[PATH_MAX], b[PATH_MAX], target[PATH_MAX], link[PATH_MAX];
+
+    ut_mkdir(*state, "a");
+    ut_mkdir(*state, "b");
+    ut_path(a, *state, "a");
+    ut_path(b, *state, "b");
+    write_pidfile(b, 4242, b, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    ut_path(target, b, "postmaster.pid");
+    ut_path(link, a, "postmaster.pid");
+    assert_int_equal(symlink(target, link), 0);
+    read_bad(a, "symbolic link");
+    /* even one whose line 2 would name this directory */
+    write_pidfile(b, 4242, a, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
+    read_bad(a, "symbolic link");
+}
+
+/* A FIFO or a directory as postmaster.pid is refused, without blocking. */
+static void test_read_pidfile_not_regular(void **state)
+{
+    char a[PATH_MAX], fifo[PATH_MAX];
+
+    ut_mkdir(*state, "a");
+    ut_path(a, *state, "a");
+    ut_path(fifo, a, "postmaster.pid");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    read_bad(a, "not a regular file");
+    assert_int_equal(unlink(fifo), 0);
+    ut_mkdir(a, "postmaster.pid");
+    read_bad(a, "not a regular file");
 }
 
 /* A normal stat line gives pid, comm, state, parent and start ticks. */
@@ -577,9 +713,10 @@ static void test_list_children_limits(void **state)
 static void test_check_postmaster(void **state)
 {
     char root[PATH_MAX];
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct pidfile pf;
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
     pf.start_time = BTIME + 103;
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
@@ -592,39 +729,82 @@ static void test_check_postmaster(void **state)
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_ABSENT);
 }
 
-/* The postmaster's working directory must be the data directory of line 2. */
+/* Assert that proc_can_signal refuses pf with a reason containing needle. */
+static void cannot_signal(const char *root, const struct pidfile *pf, const char *needle)
+{
+    char why[512] = "";
+
+    if (proc_can_signal(root, pf, why, sizeof(why)))
+        fail_msg("signal path open, expected \"%s\"", needle);
+    if (strstr(why, needle) == NULL)
+        fail_msg("reason \"%s\" does not contain \"%s\"", why, needle);
+}
+
+/*
+ * The postmaster's working directory must be the data directory the file
+ * was read from: a postmaster working elsewhere is not this directory's.
+ */
 static void test_check_postmaster_cwd(void **state)
 {
-    char root[PATH_MAX], dir[PATH_MAX], cwd[PATH_MAX], pm[16], other[PATH_MAX];
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    char root[PATH_MAX], other[PATH_MAX];
+    struct pidfile pf;
 
     fake_tree(*state, root);
-    ut_mkdir(*state, "data");
-    ut_mkdir(*state, "other");
-    assert_true(snprintf(pf.datadir, sizeof(pf.datadir), "%s/data", (char *)*state) <
-                (int)sizeof(pf.datadir)); /* ut_path() writes PATH_MAX bytes */
-    ut_path(other, *state, "other");
-    snprintf(pm, sizeof(pm), "%d", PM_PID);
-    ut_path(dir, root, pm);
-    ut_path(cwd, dir, "cwd");
-    assert_int_equal(symlink(other, cwd), 0);
+    pf = fake_pidfile(BTIME + 100);
+    fake_cwd(root, PM_PID, *state, "other");
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    assert_int_equal(unlink(cwd), 0);
-    assert_int_equal(symlink(pf.datadir, cwd), 0);
+    ut_path(other, *state, "other");
+    cannot_signal(root, &pf, other);
+    fake_cwd(root, PM_PID, *state, "data");
     assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
 }
 
-/* Without a boot time (or line 3) there is nothing to compare: PID check only. */
+/*
+ * A working directory that cannot be seen proves nothing: refused, where
+ * the old check skipped the comparison and let the PID through.
+ */
+static void test_check_postmaster_no_cwd(void **state)
+{
+    char root[PATH_MAX], link[PATH_MAX];
+    struct pidfile pf;
+
+    fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
+    assert_true(snprintf(link, sizeof(link), "%s/%d/cwd", root, PM_PID) < (int)sizeof(link));
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    cannot_signal(root, &pf, "working directory");
+}
+
+/*
+ * A postmaster.pid in the data directory that names this directory on
+ * line 2 but another postmaster's PID (one working in another directory)
+ * is not this directory's postmaster.
+ */
+static void test_check_postmaster_foreign_pid(void **state)
+{
+    char root[PATH_MAX], other[PATH_MAX];
+    struct pidfile pf;
+
+    fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 50);
+    pf.pid = OTHER_PM_PID;
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    ut_path(other, *state, "other");
+    cannot_signal(root, &pf, other);
+}
+
+/* Without a boot time the start time cannot be compared: refused, not assumed. */
 static void test_check_postmaster_no_btime(void **state)
 {
     char root[PATH_MAX];
-    struct pidfile pf = fake_pidfile(BTIME + 3600);
+    struct pidfile pf;
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     ut_write_file(root, "stat", "cpu  1 2 3 4\n");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
-    pf.start_time = 0;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    cannot_signal(root, &pf, "boot time");
 }
 
 /* Run proc_verify_walsender; on refusal check that err contains needle. */
@@ -647,9 +827,10 @@ static void verify(const char *root, const struct pidfile *pf, int pid, unsigned
 static void test_verify_ok(void **state)
 {
     char root[PATH_MAX];
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct pidfile pf;
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     verify(root, &pf, LOGICAL_PID, ticks_at(200), NULL);
     verify(root, &pf, PHYSICAL_PID, ticks_at(201), NULL);
 }
@@ -658,9 +839,10 @@ static void test_verify_ok(void **state)
 static void test_verify_refusals(void **state)
 {
     char root[PATH_MAX];
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct pidfile pf;
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     verify(root, &pf, FOREIGN_WS_PID, ticks_at(202), "parent 2000");
     verify(root, &pf, LOGICAL_PID, ticks_at(200) + 1, "PID reused");
     verify(root, &pf, LOGICAL_PID, 0, "PID reused");
@@ -673,11 +855,12 @@ static void test_verify_refusals(void **state)
 static void test_verify_expect_logical(void **state)
 {
     char root[PATH_MAX], err[256] = "";
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct pidfile pf;
     struct proc_ident phys = {.pid = PHYSICAL_PID, .start_ticks = ticks_at(201)};
     struct proc_ident logi = {.pid = LOGICAL_PID, .start_ticks = ticks_at(200)};
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     assert_false(proc_verify_walsender(root, &pf, &phys, 15, true, err, sizeof(err)));
     assert_non_null(strstr(err, "physical walsender"));
     assert_true(proc_verify_walsender(root, &pf, &logi, 15, true, err, sizeof(err)));
@@ -699,10 +882,11 @@ static void test_verify_idle_title_by_major(void **state)
         {13, "postgres: walsender postgres 127.0.0.1(39886) idle"},
     };
     char root[PATH_MAX], dir[PATH_MAX], pid[16], err[256] = "";
-    struct pidfile pf = fake_pidfile(BTIME + 100);
+    struct pidfile pf;
     struct proc_ident logi = {.pid = LOGICAL_PID, .start_ticks = ticks_at(200)};
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
     snprintf(pid, sizeof(pid), "%d", LOGICAL_PID);
     ut_path(dir, root, pid);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -744,9 +928,10 @@ static void test_opens_database_files(void **state)
 static void test_verify_postmaster_not_ours(void **state)
 {
     char root[PATH_MAX], why[256];
-    struct pidfile pf = fake_pidfile(BTIME + 100 + 3600);
+    struct pidfile pf;
 
     fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100 + 3600);
     verify(root, &pf, LOGICAL_PID, ticks_at(200), "not running here");
     assert_false(proc_can_signal(root, &pf, why, sizeof(why)));
     assert_non_null(strstr(why, "another time"));
@@ -765,9 +950,13 @@ int main(void)
         cmocka_unit_test(test_pidfile_full),
         cmocka_unit_test(test_pidfile_status_line),
         cmocka_unit_test(test_pidfile_partial),
+        cmocka_unit_test(test_pidfile_needs_lines_2_3),
         cmocka_unit_test(test_pidfile_bad_pid),
         cmocka_unit_test(test_pidfile_crlf),
         TREE_TEST(test_read_pidfile),
+        TREE_TEST(test_read_pidfile_foreign),
+        TREE_TEST(test_read_pidfile_symlink),
+        TREE_TEST(test_read_pidfile_not_regular),
         cmocka_unit_test(test_parse_stat_normal),
         cmocka_unit_test(test_parse_stat_tricky_comm),
         cmocka_unit_test(test_parse_stat_exactly_22_fields),
@@ -785,6 +974,8 @@ int main(void)
         TREE_TEST(test_list_children_limits),
         TREE_TEST(test_check_postmaster),
         TREE_TEST(test_check_postmaster_cwd),
+        TREE_TEST(test_check_postmaster_no_cwd),
+        TREE_TEST(test_check_postmaster_foreign_pid),
         TREE_TEST(test_check_postmaster_no_btime),
         TREE_TEST(test_verify_ok),
         TREE_TEST(test_verify_refusals),
