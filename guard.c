@@ -474,6 +474,42 @@ static bool postmaster_gone(struct guard *g, bool sql_hint)
            proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
 }
 
+/*
+ * With the postmaster we saw stopping gone (SIGKILLed in the middle of a
+ * shutdown, say by Patroni's escalation), list the logical walsenders it
+ * left alive: the same processes (PID and start time recorded while they
+ * were proven its children), now reparented.  Their shared memory keeps
+ * PostgreSQL from starting again.  Replaces this tick's list.
+ */
+static void orphan_scan(struct guard *g)
+{
+    int n = 0;
+
+    free(g->ws);
+    g->ws = calloc((size_t)(g->policy.n ? g->policy.n : 1), sizeof(*g->ws));
+    g->n_ws = 0;
+    if (g->ws == NULL)
+        return;
+    for (int i = 0; i < g->policy.n; i++) {
+        const struct walsender *w = &g->policy.t[i].w;
+        struct proc_stat st;
+
+        if (w->kind != WS_LOGICAL || w->start_ticks == 0 ||
+            !proc_read_stat(g->proc_root, w->pid, &st) || st.start_ticks != w->start_ticks ||
+            st.ppid == g->stop_pm.pid)
+            continue;
+        g->ws[n] = *w;
+        g->ws[n].lsn_known = false;
+        g->ws[n].orphaned = true;
+        if (!g->policy.t[i].w.orphaned)
+            log_warn("walsender %d (slot \"%s\") outlived postmaster %d (now a child of %d): "
+                     "an orphan that keeps PostgreSQL from starting",
+                     w->pid, w->slot, g->stop_pm.pid, st.ppid);
+        n++;
+    }
+    g->n_ws = n;
+}
+
 /* Gather this tick's facts into an observation for the policy. */
 static void observe(struct guard *g, struct observation *obs)
 {
@@ -505,6 +541,8 @@ static void observe(struct guard *g, struct observation *obs)
         g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
     }
     obs->postmaster_gone = postmaster_gone(g, sql_hint);
+    if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0)
+        orphan_scan(g);
     obs->fresh = g->ws != NULL;
     obs->ws = g->ws;
     obs->n_ws = g->n_ws;
@@ -566,6 +604,11 @@ const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqle
     bool signalled;
 
     sqlerr[0] = '\0';
+    if (t->w.orphaned)
+        return proc_terminate_orphan(g->proc_root, g->stop_pm.pid, g->stop_pm.start_time, &id,
+                                     g->pg_major, err, errlen)
+                   ? "signal"
+                   : NULL;
     if (guard_use_sql(g)) {
         if (walsender_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
                                 sqlerrlen) &&

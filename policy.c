@@ -25,7 +25,7 @@ const char *phase_name(enum phase ph)
 /* The name of a termination reason, as the audit log spells it. */
 const char *reason_name(enum reason r)
 {
-    static const char *const names[] = {"deadline", "stalled", "api"};
+    static const char *const names[] = {"deadline", "stalled", "api", "orphaned"};
 
     return names[r];
 }
@@ -194,6 +194,7 @@ static void merge(struct tracked *t, const struct walsender *w, bool is_new, int
         return;
     }
     t->w.start_ticks = ticks;
+    t->w.orphaned = w->orphaned;
     if (!w->lsn_known)
         return;
     /* an ahead client's clock runs only while sending stands still too: one
@@ -319,9 +320,26 @@ void policy_record(struct policy *p, int index, bool ok, int64_t now_ms)
         t->reported = true;
 }
 
+/*
+ * Is a logical walsender left alive by a postmaster that is gone, and not
+ * yet given up on?  Its shared memory keeps PostgreSQL from starting again.
+ */
+static bool orphans_pending(const struct policy *p)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->t[i].w.orphaned && p->t[i].w.kind == WS_LOGICAL && !p->t[i].reported &&
+            !p->t[i].terminated)
+            return true;
+    return false;
+}
+
 /* Why this walsender should end now, if it should. */
 static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms, enum reason *r)
 {
+    if (t->w.orphaned) {
+        *r = REASON_ORPHANED;
+        return t->w.kind == WS_LOGICAL;
+    }
     if (t->w.kind == WS_PHYSICAL) {
         *r = REASON_DEADLINE;
         return p->stopping_seen && p->cfg->physical_deadline_ms >= 0 &&
@@ -415,7 +433,7 @@ static void transitions(struct policy *p, const struct observation *obs, struct 
         if (p->phase != PHASE_ENFORCING)
             enter(p, PHASE_SHUTTING_DOWN, now, out, obs->stopping_why);
     }
-    if (p->stopping_seen && obs->postmaster_gone) {
+    if (p->stopping_seen && obs->postmaster_gone && !orphans_pending(p)) {
         out->completed = true;
         reset_clock(p);
         enter(p, PHASE_DONE, now, out, "postmaster exited");

@@ -21,7 +21,7 @@ enum phase {
     PHASE_DONE
 };
 
-enum reason { REASON_DEADLINE, REASON_STALLED, REASON_API };
+enum reason { REASON_DEADLINE, REASON_STALLED, REASON_API, REASON_ORPHANED };
 
 /* The risk that a walsender holds up a shutdown. */
 enum risk { RISK_OK, RISK_LAGGING, RISK_STALLED, RISK_UNKNOWN };

@@ -682,6 +682,83 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
     return true;
 }
 
+/* Is the postmaster pm_pid that started at pm_start (epoch s) still running under ROOT? */
+static bool postmaster_alive(const char *proc_root, int pm_pid, long long pm_start)
+{
+    struct proc_stat st;
+    long long bt = boot_time(proc_root), hz = sysconf(_SC_CLK_TCK);
+
+    if (!proc_read_stat(proc_root, pm_pid, &st))
+        return false;
+    if (bt == 0 || hz <= 0)
+        return true; /* cannot tell: assume it lives, so nothing is signalled */
+    return llabs(bt + (long long)(st.start_ticks / (unsigned long long)hz) - pm_start) <=
+           START_TIME_SLACK_S;
+}
+
+/* Prove an orphaned walsender (see proc.h); the pidfd is open already. */
+static bool verify_orphan(const char *proc_root, int pm_pid, long long pm_start,
+                          const struct proc_ident *id, int major, char *err, size_t errlen)
+{
+    struct proc_stat st;
+    char title[256];
+    enum proc_title kind;
+
+    if (pm_pid <= 0 || pm_start <= 0 || postmaster_alive(proc_root, pm_pid, pm_start)) {
+        snprintf(err, errlen, "postmaster %d is not known to be gone", pm_pid);
+        return false;
+    }
+    if (!proc_read_stat(proc_root, id->pid, &st)) {
+        snprintf(err, errlen, "process %d is gone", id->pid);
+        return false;
+    }
+    if (id->start_ticks == 0 || st.start_ticks != id->start_ticks) {
+        snprintf(err, errlen, "process %d started at tick %llu, not %llu: PID reused", id->pid,
+                 st.start_ticks, id->start_ticks);
+        return false;
+    }
+    if (st.ppid == pm_pid) {
+        snprintf(err, errlen, "process %d is still a child of %d", id->pid, pm_pid);
+        return false;
+    }
+    if (!proc_read_title(proc_root, id->pid, title, sizeof(title)))
+        title[0] = '\0';
+    kind = proc_parse_title(title, major);
+    if (kind == TITLE_OTHER || kind == TITLE_STREAMING) {
+        snprintf(err, errlen, "process %d has no logical walsender's title (\"%.120s\")", id->pid,
+                 title);
+        return false;
+    }
+    return true;
+}
+
+bool proc_terminate_orphan(const char *proc_root, int pm_pid, long long pm_start,
+                           const struct proc_ident *id, int major, char *err, size_t errlen)
+{
+    int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
+    int rc;
+
+    if (pidfd < 0 && errno != ENOSYS) {
+        snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
+        return false;
+    }
+    if (!verify_orphan(proc_root, pm_pid, pm_start, id, major, err, errlen)) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return false;
+    }
+    if (pidfd >= 0) {
+        rc = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+        close(pidfd);
+    } else
+        rc = kill(id->pid, SIGTERM);
+    if (rc != 0) {
+        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 /*
  * Can this process signal the postmaster's children?  The postmaster must
  * be visible and ours to signal (same user or privileged).

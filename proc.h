@@ -123,6 +123,16 @@ bool proc_opens_database_files(const char *proc_root, int pid);
 bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
                            const struct proc_ident *id, int major, bool logical, char *err,
                            size_t errlen) __attribute__((warn_unused_result));
+/*
+ * SIGTERM to a walsender left alive by a postmaster that is gone (SIGKILLed
+ * mid-shutdown): id was recorded while it was proven a child of the
+ * postmaster pm_pid started at pm_start (epoch seconds, postmaster.pid line
+ * 3).  That postmaster must be gone, the process the same one (start time),
+ * reparented, with a logical walsender's title.  False with err.
+ */
+bool proc_terminate_orphan(const char *proc_root, int pm_pid, long long pm_start,
+                           const struct proc_ident *id, int major, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* SIGTERM through a pidfd opened before proc_verify_walsender; false with err. */
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
                     int major, bool logical, char *err, size_t errlen)

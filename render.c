@@ -156,7 +156,7 @@ static json_t *render_counters(const struct view *v)
     return json_pack(
         "{s:o,s:I,s:o,s:I,s:o,s:o,s:o}", "terminations", term, "terminate_failures",
         (json_int_t)(c->terminate_failures[0] + c->terminate_failures[1] +
-                     c->terminate_failures[2]),
+                     c->terminate_failures[2] + c->terminate_failures[3]),
         "arms", arms, "shutdowns", (json_int_t)c->shutdowns, "last_shutdown_duration_ms",
         c->last_shutdown_ms < 0 ? json_null() : json_integer(c->last_shutdown_ms),
         "poll_duration_ms",

@@ -27,6 +27,7 @@ struct walsender {
     uint64_t sent_lsn, write_lsn, flush_lsn;
     bool failover;     /* PostgreSQL 17+: the slot is a failover slot */
     bool standby_wait; /* waits for synchronized_standby_slots (WaitForStandbyConfirmation) */
+    bool orphaned;     /* still alive after its postmaster is gone (SIGKILLed) */
     char title[128];   /* the process title, when only /proc saw it */
     char slot[64];
     char database[64];

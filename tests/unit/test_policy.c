@@ -1360,6 +1360,47 @@ static void test_physical_holding_not_with_deadline(void **state)
     expect_action(f, 102, ACT_TERMINATE, REASON_DEADLINE);
 }
 
+/*
+ * The postmaster SIGKILLed mid-shutdown leaves a logical walsender alive:
+ * the shutdown is not complete until it is ended (reason orphaned, at once,
+ * whatever the deadline); a failure is reported once and then lets go.
+ */
+static void test_orphan_ended_then_completed(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
+    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
+    start_shutdown(f, T0 + 1000);
+    f->n = 1; /* the postmaster is gone; 101 is still there, reparented */
+    f->ws[0].orphaned = true;
+    f->ws[0].lsn_known = false;
+    step(f, T0 + 2000, STOP | GONE);
+    assert_false(f->out.completed);
+    expect_action(f, 101, ACT_TERMINATE, REASON_ORPHANED);
+    record_all(f, true, T0 + 2000);
+    step(f, T0 + 2100, STOP | GONE); /* ended: not waited for again */
+    assert_true(f->out.completed);
+    EXPECT_PHASE(f, PHASE_DONE);
+    assert_string_equal(reason_name(REASON_ORPHANED), "orphaned");
+}
+
+/* An orphan that cannot be ended is reported once; the shutdown then completes. */
+static void test_orphan_failure_lets_go(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
+    start_shutdown(f, T0 + 1000);
+    f->ws[0].orphaned = true;
+    step(f, T0 + 2000, STOP | GONE);
+    expect_action(f, 101, ACT_TERMINATE, REASON_ORPHANED);
+    assert_false(f->out.completed);
+    record_all(f, false, T0 + 2000);
+    step(f, T0 + 2100, STOP | GONE);
+    assert_true(f->out.completed);
+}
+
 /* ---- names ---- */
 
 /* Phases and reasons are named as logs, audit and metrics spell them. */
@@ -1445,6 +1486,8 @@ int main(void)
         FX(test_unproven_reported_once),
         FX(test_physical_holding_reported_once),
         FX(test_physical_holding_not_with_deadline),
+        FX(test_orphan_ended_then_completed),
+        FX(test_orphan_failure_lets_go),
         cmocka_unit_test(test_names),
     };
 
