@@ -84,7 +84,7 @@ inroot() {
 	chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TZ=UTC "$@"
 }
 echo "check-patroni4: building in the trixie root ($(inroot gcc --version | head -1))"
-inroot sh -c "cd $WORK/src && make -s clean && make CI=true all unit >$WORK/build.log 2>&1" || {
+inroot sh -c "cd $WORK/src && make -s clean && make -j2 CI=true all unit >$WORK/build.log 2>&1" || {
 	tail -40 "$ROOT$WORK/build.log" >&2
 	echo "check-patroni4: build or unit tests failed in the trixie root" >&2
 	exit 1
