@@ -5,6 +5,8 @@
 #   make check-matrix  the core integration tests on PostgreSQL 10 to 18 (PG_VERSIONS)
 #   make demo       the problem and the guard, end to end, on a throw-away server
 #   make deps       install the Debian packages all of this needs (as root)
+#   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
+#                   Debian trixie root (as root; tests/patroni4/run.sh)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -43,7 +45,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 docs-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -87,6 +89,9 @@ demo: deps all
 
 deps:
 	@./tests/deps.sh
+
+check-patroni4:
+	./tests/patroni4/run.sh
 
 bench: all
 	./bench/bench.sh

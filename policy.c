@@ -284,6 +284,7 @@ static void reset_clock(struct policy *p)
     p->needs_stop = false;
     p->stopping_seen = false;
     p->trigger[0] = '\0';
+    p->n_ended_stalled = 0;
     for (int i = 0; i < p->n; i++) {
         p->t[i].reported = false;
         p->t[i].attempts = 0;
@@ -304,6 +305,17 @@ bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct pol
     return true;
 }
 
+/* Remember, for the rest of this arm, that the walsender on slot was ended as stalled. */
+static void remember_ended_stalled(struct policy *p, const char *slot)
+{
+    for (int i = 0; i < p->n_ended_stalled; i++)
+        if (strcmp(p->ended_stalled[i], slot) == 0)
+            return;
+    if (slot[0] == '\0' || p->n_ended_stalled == POLICY_MAX_ENDED_STALLED)
+        return;
+    snprintf(p->ended_stalled[p->n_ended_stalled++], sizeof(p->ended_stalled[0]), "%s", slot);
+}
+
 /* Note the outcome of an ACT_TERMINATE (or a failure worth one report). */
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms)
 {
@@ -318,6 +330,28 @@ void policy_record(struct policy *p, int index, bool ok, int64_t now_ms)
         t->terminated = true;
     else
         t->reported = true;
+    if (ok && t->last_reason == REASON_STALLED && p->clock_running)
+        remember_ended_stalled(p, t->w.slot);
+}
+
+/*
+ * Does this logical walsender hold a slot this arm already ended as
+ * stalled?  Its client reconnected between the arm and the stop; its new
+ * walsender is not stalled yet, but would hold the shutdown as the old one
+ * did.  A walsender seen only in /proc has no known slot: once any slot
+ * was ended as stalled, it counts as a match (it connected after the last
+ * snapshot, most likely that client coming back).
+ */
+static bool on_ended_stalled_slot(const struct policy *p, const struct tracked *t)
+{
+    if (p->n_ended_stalled == 0)
+        return false;
+    if (t->w.slot[0] == '\0')
+        return true;
+    for (int i = 0; i < p->n_ended_stalled; i++)
+        if (strcmp(p->ended_stalled[i], t->w.slot) == 0)
+            return true;
+    return false;
 }
 
 /*
@@ -346,6 +380,10 @@ static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms,
                now_ms >= p->shutdown_at_ms + p->cfg->physical_deadline_ms;
     }
     if (p->cfg->kill_stalled && policy_is_stalled(p, t, now_ms)) {
+        *r = REASON_STALLED;
+        return true;
+    }
+    if (p->stopping_seen && on_ended_stalled_slot(p, t)) {
         *r = REASON_STALLED;
         return true;
     }
@@ -402,6 +440,7 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
         } else if (t->attempts == 0 || now_ms - t->last_attempt_ms >= POLICY_RETRY_MS) {
             ok = add_action(out, ACT_TERMINATE, r, i);
             t->last_attempt_ms = now_ms;
+            t->last_reason = r;
         }
         if (!ok)
             return false;

@@ -60,6 +60,7 @@ struct tracked {
     bool reported;              /* its one would_terminate / excluded / failure notice */
     int attempts;
     int64_t last_attempt_ms;
+    enum reason last_reason; /* of its last ACT_TERMINATE */
 };
 
 enum action_type {
@@ -92,6 +93,8 @@ struct policy_output {
     int n_act, cap_act;
 };
 
+#define POLICY_MAX_ENDED_STALLED 16
+
 struct policy {
     const struct config *cfg;
     enum phase phase;
@@ -104,6 +107,10 @@ struct policy {
     int64_t deadline_at_ms;
     int64_t arm_expires_ms;
     char trigger[160]; /* what started the clock */
+    /* slots whose walsender this arm ended as stalled: at shutdown start,
+       whatever walsender holds one of them again is ended too */
+    char ended_stalled[POLICY_MAX_ENDED_STALLED][64];
+    int n_ended_stalled;
     struct tracked *t;
     int n;
 };

@@ -1,25 +1,29 @@
 # PatroniTest.pm - a real Patroni cluster for demotion-guard's tests
 #
-# etcd 3.4 (Debian's etcd-server) on 127.0.0.1 and a two-node Patroni
-# cluster (Debian's patroni 3.0.2, run by /usr/bin/python3) on loopback:
+# etcd and a two-node Patroni cluster on loopback, with whatever versions
+# are installed: Debian bookworm's patroni 3.0.2, etcd 3.4 and PostgreSQL 15
+# (tests/tap, on the host), or Debian trixie's patroni 4.0.7, etcd 3.5 and
+# PostgreSQL 17 (tests/patroni4, in a trixie root; PG_BINDIR names the
+# PostgreSQL binaries); patroni_version() and patroni_at_least() say which.
 # node1 on 127.0.0.1, node2 on 127.0.0.2, each with its PostgreSQL port,
 # its REST port and a guard port that is free on both addresses (so that
 # "hook pre-promote --guard-port N" finds every member's guard at
 # http://MEMBER_HOST:N).  Patroni talks to etcd through the v3 API
 # ("etcd3:", etcd's gRPC gateway over HTTP with urllib3; python3-etcd is
-# still imported for its exceptions): etcd 3.4 serves the v2 API that
-# "etcd:" needs only when started with --enable-v2.  ttl 10, loop_wait 1,
-# retry_timeout 3 (ttl >= loop_wait + 2 * retry_timeout): losing etcd makes
-# the leader demote itself within 2-4 s here.
+# still imported for its exceptions) with both: etcd 3.4 serves the v2 API
+# that "etcd:" needs only when started with --enable-v2, and etcd 3.5 not
+# at all by default.  ttl 10, loop_wait 1, retry_timeout 3 (ttl >=
+# loop_wait + 2 * retry_timeout): losing etcd makes the leader demote
+# itself within 2-4 s here.
 #
-# Patroni copies a permanent logical slot to each replica and advances the
-# copy; a copy taken before the consumer confirmed anything after the
-# replica's base backup points into WAL the replica never had (a base
-# backup starts in a fresh segment) and cannot be used after a promotion,
-# although Patroni 3.0.2 calls it "safe to be used after a failover".  So
-# the tests have the consumer confirm after the replica exists and wait
-# (wait_replica_ready) until the copy is usable and Patroni has stopped
-# re-copying it (each copy restarts the replica).
+# Patroni (3.0.2 and 4.0.7 alike) copies a permanent logical slot to each
+# replica and advances the copy; a copy taken before the consumer confirmed
+# anything after the replica's base backup points into WAL the replica
+# never had (a base backup starts in a fresh segment) and cannot be used
+# after a promotion, although Patroni calls it "safe to be used after a
+# failover".  So the tests have the consumer confirm after the replica
+# exists and wait (wait_replica_ready) until the copy is usable and Patroni
+# has stopped re-copying it (each copy restarts the replica).
 #
 # A node is a PatroniTest::Node, which has the methods GuardTest's helpers
 # call on a PostgreSQL::Test::Cluster node (safe_psql, connstr, data_dir),
@@ -40,6 +44,7 @@ use warnings;
 
 use Exporter 'import';
 use File::Path qw(make_path);
+use File::Spec;
 use HTTP::Tiny;
 use IPC::Run;
 use JSON::PP;
@@ -58,7 +63,7 @@ our @EXPORT = qw(
   wait_for controldata run_cmd wait_stopping_fine wait_slot_synced
   patroni_freeze patroni_thaw lsn_num checkpoint_end switchpoint
   wait_replica_ready slot_copy_usable run_hook stop_cluster_guard pg_ctl_start
-  skip_without_patroni audit_only_stale
+  skip_without_patroni audit_only_stale patroni_version patroni_at_least
 );
 
 our $PATRONI    = $ENV{DG_PATRONI}    // '/usr/bin/patroni';
@@ -68,6 +73,30 @@ our $PGBIN      = $ENV{PG_BINDIR}     // '/usr/lib/postgresql/15/bin';
 
 # Everything to clean up at the end: etcd servers and clusters.
 my (@etcds, @clusters);
+
+# The installed Patroni's version ("4.0.7"), from "patroni --version";
+# undef when it does not say.
+my $patroni_version;
+sub patroni_version
+{
+	return $patroni_version if defined $patroni_version;
+	my ($rc, $out) = run_cmd([ $PATRONI, '--version' ], 30);
+	($patroni_version) = $out =~ /(\d+\.\d+\.\d+)/;
+	return $patroni_version;
+}
+
+# Is the installed Patroni at least version $want ("3.0.3")?
+sub patroni_at_least
+{
+	my ($want) = @_;
+	my @have = split /\./, (patroni_version() // '0.0.0');
+	my @w = split /\./, $want;
+	for my $i (0 .. 2)
+	{
+		return ($have[$i] // 0) > $w[$i] if ($have[$i] // 0) != $w[$i];
+	}
+	return 1;
+}
 
 # Skips the whole test (plan skip_all) unless Patroni, its etcd client and
 # etcd are installed: "apt-get install patroni etcd-server etcd-client".
@@ -252,7 +281,9 @@ sub write_config
 {
 	my ($cl, $n) = @_;
 	my %o = %{ $cl->{opts} };
-	my $log = "$PostgreSQL::Test::Utils::log_path";
+	# absolute: PostgreSQL 17's framework has a relative log_path ("log"),
+	# which the server would read as relative to its data directory
+	my $log = File::Spec->rel2abs($PostgreSQL::Test::Utils::log_path);
 	my $cfg = {
 		scope     => $cl->{scope},
 		namespace => '/dg-test/',
@@ -455,8 +486,9 @@ sub wait_leader
 		"$n->{name} to be the running leader");
 }
 
-# Waits until $replica streams from $leader: a running replica in
-# /cluster, and a streaming walsender for it on the leader.
+# Waits until $replica streams from $leader: a running (Patroni 3.0.2) or
+# streaming (4.0.7) replica in /cluster, and a streaming walsender for it
+# on the leader.
 sub wait_streaming
 {
 	my ($cl, $leader, $replica, $timeout) = @_;
@@ -464,7 +496,8 @@ sub wait_streaming
 		sub {
 			my $m = cluster_members($cl) or return 0;
 			my $r = $m->{ $replica->{name} } or return 0;
-			return 0 unless ($r->{role} // '') eq 'replica' && ($r->{state} // '') eq 'running';
+			# "running" in 3.0.2, "streaming" in 4.0.7
+			return 0 unless ($r->{role} // '') eq 'replica' && ($r->{state} // '') =~ /^(running|streaming)$/;
 			my ($rc, $out) = $leader->psql('postgres',
 				"SELECT count(*) FROM pg_stat_replication WHERE application_name = '$replica->{name}' AND state = 'streaming'");
 			return $rc == 0 && $out eq '1';

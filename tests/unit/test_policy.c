@@ -963,6 +963,81 @@ static void test_armed_kills_stalled(void **state)
 }
 
 /*
+ * The arm ends a stalled walsender, its client reconnects before the stop:
+ * the new walsender on that slot is not stalled yet, but it is ended at
+ * shutdown start (reason stalled), and only it.
+ */
+static void test_reconnect_after_stalled_end(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = T0 + STALL;
+
+    add_ws(f, 101, WS_LOGICAL, "stuck", 0x3000200, 0x3000100);
+    add_logical(f, 102, "app");
+    step(f, T0, UP);
+    policy_arm(&f->p, a, -1, "before_stop hook", &f->out);
+    step(f, a, UP);
+    expect_action(f, 101, ACT_TERMINATE, REASON_STALLED);
+    record_all(f, true, a);
+    f->n = 0;
+    add_logical(f, 102, "app");
+    add_ws(f, 103, WS_LOGICAL, "stuck", 0x3000200, 0x3000100); /* the client is back */
+    step(f, a + 4, UP);
+    assert_int_equal(f->out.n_act, 0); /* not before the shutdown starts */
+    step(f, a + 8, STOP);
+    assert_int_equal(f->out.n_act, 1);
+    expect_action(f, 103, ACT_TERMINATE, REASON_STALLED);
+    assert_false(policy_is_stalled(&f->p, tracked(f, 103), a + 8));
+}
+
+/* A walsender seen only in /proc at shutdown (slot unknown) counts as that client. */
+static void test_reconnect_proc_only(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = T0 + STALL;
+
+    add_ws(f, 101, WS_LOGICAL, "stuck", 0x3000200, 0x3000100);
+    step(f, T0, UP);
+    policy_arm(&f->p, a, -1, "before_stop hook", &f->out);
+    step(f, a, UP);
+    record_all(f, true, a);
+    f->n = 0;
+    add_ws(f, 103, WS_LOGICAL, "", 0, 0);
+    f->ws[0].lsn_known = false;
+    step(f, a + 8, STOP);
+    expect_action(f, 103, ACT_TERMINATE, REASON_STALLED);
+}
+
+/* A failed termination, another slot, or a later arm: no early end at shutdown start. */
+static void test_reconnect_rule_bounds(void **state)
+{
+    struct fx *f = *state;
+    int64_t a = T0 + STALL;
+
+    add_ws(f, 101, WS_LOGICAL, "stuck", 0x3000200, 0x3000100);
+    step(f, T0, UP);
+    policy_arm(&f->p, a, -1, "before_stop hook", &f->out);
+    step(f, a, UP);
+    record_all(f, false, a); /* not ended: nothing to remember */
+    assert_int_equal(f->p.n_ended_stalled, 0);
+    step(f, a + POLICY_RETRY_MS, UP);
+    record_all(f, true, a + POLICY_RETRY_MS);
+    assert_int_equal(f->p.n_ended_stalled, 1);
+    assert_true(policy_disarm(&f->p, a + 1000, "api", &f->out));
+    assert_int_equal(f->p.n_ended_stalled, 0); /* that arm is over */
+    f->n = 0;
+    add_logical(f, 103, "stuck");
+    add_logical(f, 104, "other");
+    policy_arm(&f->p, a + 2000, -1, "before_stop hook", &f->out);
+    step(f, a + 2000, UP);
+    step(f, a + 2010, STOP);
+    assert_int_equal(f->out.n_act, 0);
+    step(f, a + 2000 + DEADLINE, 0);
+    expect_action(f, 103, ACT_TERMINATE, REASON_DEADLINE);
+    expect_action(f, 104, ACT_TERMINATE, REASON_DEADLINE);
+}
+
+/*
  * A peer's arm (pre_promote): stalled walsenders end at once, but the
  * deadline waits for this server's own shutdown; then it counts from the arm.
  */
@@ -1465,6 +1540,9 @@ int main(void)
         FX(test_rearm_never_later),
         FX(test_armed_to_enforcing),
         FX(test_armed_kills_stalled),
+        FX(test_reconnect_after_stalled_end),
+        FX(test_reconnect_proc_only),
+        FX(test_reconnect_rule_bounds),
         FX(test_peer_arm_needs_stop),
         FX(test_peer_arm_and_before_stop),
         FX(test_arm_expiry),
