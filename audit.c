@@ -295,6 +295,8 @@ static bool trim_torn_tail(const char *path, int fd, off_t *size)
     off_t end = *size;
     bool found = false;
 
+    if (end == 0)
+        return true; /* an empty file has no torn line */
     while (end > 0 && !found) {
         size_t want = end > (off_t)sizeof(buf) ? sizeof(buf) : (size_t)end;
         size_t i = want;

@@ -688,8 +688,8 @@ static bool postmaster_alive(const char *proc_root, int pm_pid, long long pm_sta
     struct proc_stat st;
     long long bt = boot_time(proc_root), hz = sysconf(_SC_CLK_TCK);
 
-    if (!proc_read_stat(proc_root, pm_pid, &st))
-        return false;
+    if (!proc_read_stat(proc_root, pm_pid, &st) || st.state == 'Z' || st.state == 'X')
+        return false; /* gone, or dead and not yet reaped by its parent */
     if (bt == 0 || hz <= 0)
         return true; /* cannot tell: assume it lives, so nothing is signalled */
     return llabs(bt + (long long)(st.start_ticks / (unsigned long long)hz) - pm_start) <=
