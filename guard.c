@@ -346,12 +346,13 @@ static bool classify_child(const struct guard *g, const struct proc_child *c, en
         *kind = WS_PHYSICAL;
         return true;
     case TITLE_START_REPLICATION:
-        *kind = proc_opens_database_files(g->proc_root, c->ident.pid) ? WS_LOGICAL : WS_PHYSICAL;
+        *kind = proc_opens_database_files(g->proc_root, c->ident.pid, g->pgdata) ? WS_LOGICAL
+                                                                                 : WS_PHYSICAL;
         return true;
     case TITLE_WALSENDER:
         *kind = WS_UNPROVEN;
         return (g->pg_major == 0 || g->pg_major < 14) &&
-               proc_opens_database_files(g->proc_root, c->ident.pid);
+               proc_opens_database_files(g->proc_root, c->ident.pid, g->pgdata);
     }
     return false;
 }

@@ -392,16 +392,23 @@ int proc_read_major(const char *pgdata)
 
 /*
  * Does the process hold files of a database open (ROOT/PID/fd links into
- * ".../base/")?  A logical walsender reads catalogs and does from its start;
- * a physical one never opens a database's files.  False when unreadable.
+ * PGDATA/base/, PGDATA resolved as the kernel shows it)?  A logical
+ * walsender reads catalogs; a physical one never opens a database's files.
+ * Only this data directory's base/ counts: "/base/" elsewhere in a path (a
+ * data directory under /srv/base/) proves nothing.  False when unreadable.
  */
-bool proc_opens_database_files(const char *proc_root, int pid)
+bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdata)
 {
-    char path[PATH_MAX], link[PATH_MAX];
+    char path[PATH_MAX], link[PATH_MAX], real[PATH_MAX], base[PATH_MAX + 8];
     struct dirent *e;
     bool found = false;
+    size_t bl;
     DIR *d;
 
+    if (realpath(pgdata, real) == NULL ||
+        (size_t)snprintf(base, sizeof(base), "%s/base/", real) >= sizeof(base))
+        return false;
+    bl = strlen(base);
     snprintf(path, sizeof(path), "%s/%d/fd", proc_root, pid);
     d = opendir(path);
     if (d == NULL)
@@ -417,7 +424,7 @@ bool proc_opens_database_files(const char *proc_root, int pid)
         if (n <= 0)
             continue;
         link[n] = '\0';
-        found = strstr(link, "/base/") != NULL;
+        found = strncmp(link, base, bl) == 0;
     }
     closedir(d);
     return found;

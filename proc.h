@@ -113,7 +113,7 @@ enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *
  */
 int proc_list_children(const char *proc_root, int pm_pid, int major, struct proc_child *out,
                        int max);
-bool proc_opens_database_files(const char *proc_root, int pid);
+bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdata);
 /*
  * Prove that id (PID and start time recorded while SQL showed it as a
  * walsender) is still that process, a child of pf's postmaster, with a

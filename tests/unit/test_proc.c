@@ -904,24 +904,34 @@ static void test_verify_idle_title_by_major(void **state)
     assert_non_null(strstr(err, "PID reused"));
 }
 
-/* Files of a database open (fd links into base/) prove a logical walsender. */
+/*
+ * Files of this data directory's databases open (fd links into
+ * PGDATA/base/) prove a logical walsender; "/base/" elsewhere does not.
+ */
 static void test_opens_database_files(void **state)
 {
     char root[PATH_MAX], dir[PATH_MAX], fd[PATH_MAX], name[PATH_MAX], pid[16];
+    char target[PATH_MAX + 32], real[PATH_MAX];
 
     fake_tree(*state, root);
+    assert_non_null(realpath(fixture_datadir, real));
     snprintf(pid, sizeof(pid), "%d", LOGICAL_PID);
     ut_path(dir, root, pid);
     ut_mkdir(dir, "fd");
     ut_path(fd, dir, "fd");
-    assert_false(proc_opens_database_files(root, LOGICAL_PID));
+    assert_false(proc_opens_database_files(root, LOGICAL_PID, fixture_datadir));
     ut_path(name, fd, "3");
-    assert_int_equal(symlink("/var/lib/postgresql/15/main/global/1262", name), 0);
-    assert_false(proc_opens_database_files(root, LOGICAL_PID));
+    snprintf(target, sizeof(target), "%s/global/1262", real);
+    assert_int_equal(symlink(target, name), 0);
+    ut_path(name, fd, "4"); /* another directory's base/: proves nothing */
+    assert_int_equal(symlink("/srv/base/15/main/base/5/2601", name), 0);
+    assert_false(proc_opens_database_files(root, LOGICAL_PID, fixture_datadir));
     ut_path(name, fd, "12");
-    assert_int_equal(symlink("/var/lib/postgresql/15/main/base/5/2601", name), 0);
-    assert_true(proc_opens_database_files(root, LOGICAL_PID));
-    assert_false(proc_opens_database_files(root, 4242));
+    snprintf(target, sizeof(target), "%s/base/5/2601", real);
+    assert_int_equal(symlink(target, name), 0);
+    assert_true(proc_opens_database_files(root, LOGICAL_PID, fixture_datadir));
+    assert_false(proc_opens_database_files(root, 4242, fixture_datadir));
+    assert_false(proc_opens_database_files(root, LOGICAL_PID, "/no/such/pgdata"));
 }
 
 /* A postmaster that is not the one of postmaster.pid (mismatch or absent) proves nothing. */
