@@ -48,7 +48,12 @@ start_guard() {
     fi
     guard_pid=$!
 }
-connects() { grep -c '"waiting" -> "observing"' "$work/guard.$gn.log" || true; }
+# How often the current guard connected (0 until its log exists: it starts in the background).
+connects() {
+    local c
+    c=$(grep -c '"waiting" -> "observing"' "$work/guard.$gn.log" 2>/dev/null) || true
+    echo "${c:-0}"
+}
 
 # One timed fast stop with n stale (plus 2 healthy) clients.  Prints
 # "<stop ms> <detection ms>".
