@@ -95,7 +95,7 @@ bool client_is_command(const char *cmd)
 }
 
 /* The value of NAME in a NULL-terminated environment; NULL when unset or empty. */
-static const char *env_get(char **environ_, const char *name)
+const char *client_env_get(char **environ_, const char *name)
 {
     size_t n = strlen(name);
 
@@ -215,10 +215,10 @@ static void set_defaults(struct client_args *a, enum client_command cmd, char **
 {
     memset(a, 0, sizeof(*a));
     a->cmd = cmd;
-    a->url = env_get(environ_, "DEMOTION_GUARD_URL");
+    a->url = client_env_get(environ_, "DEMOTION_GUARD_URL");
     if (a->url == NULL)
         a->url = CLIENT_DEFAULT_URL;
-    a->token_file = env_get(environ_, "DEMOTION_GUARD_TOKEN_FILE");
+    a->token_file = client_env_get(environ_, "DEMOTION_GUARD_TOKEN_FILE");
     a->timeout_ms = 10000;
 }
 
@@ -530,6 +530,18 @@ static bool jnum(const json_t *o, const char *key, int64_t *v)
     else
         return false;
     return true;
+}
+
+/* jstr for the other clients (check.c). */
+const char *client_jstr(const json_t *o, const char *key)
+{
+    return jstr(o, key);
+}
+
+/* jnum for the other clients (check.c). */
+bool client_jnum(const json_t *o, const char *key, int64_t *v)
+{
+    return jnum(o, key, v);
 }
 
 /* A number member formatted as a duration, or "-" when unknown. */

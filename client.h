@@ -82,4 +82,9 @@ bool client_call(const char *url, const char *token, int64_t timeout_ms, const c
 
 const char *client_curl_version(void);
 
+/* Shared with the other clients (check.c). */
+const char *client_env_get(char **environ_, const char *name);
+const char *client_jstr(const json_t *o, const char *key);      /* NULL: absent, not a string */
+bool client_jnum(const json_t *o, const char *key, int64_t *v); /* false: absent, null */
+
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "check.h"
 #include "client.h"
 #include "config.h"
 #include "hook.h"
@@ -981,6 +982,8 @@ static void usage(FILE *out)
             "                 kill --slot S | --pid P | --stalled | --all-logical [--force]\n"
             "                                  clients of a running daemon (--url, --token-file;\n"
             "                                  \"demotion-guard status --help\")\n"
+            "  demotion-guard check [--json]  would a stop now hang? (exit 0 no, 3 the guard\n"
+            "                                  ends it, 4 it will not; \"check --help\")\n"
             "  demotion-guard hook before-stop | pre-promote | callback ACTION ROLE SCOPE\n"
             "                                  for Patroni (\"demotion-guard hook --help\")\n"
             "  demotion-guard --version | --help\n\n");
@@ -1011,6 +1014,8 @@ int main(int argc, char **argv)
             }
         return guard_run(argc - 2, argv + 2);
     }
+    if (strcmp(argv[1], "check") == 0)
+        return check_main(argc - 1, argv + 1);
     if (client_is_command(argv[1]))
         return client_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "hook") == 0)
