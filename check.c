@@ -239,9 +239,10 @@ static void verdict_ended(size_t n, int64_t worst_ms, char *buf, size_t len)
                  n == 1 ? "it" : "them", d);
 }
 
-/* Append ", slot x (why)" for every holder the guard will not end. */
+/* Append ", slot x (why)" for every holder the guard will not end (why: the action up to ':'). */
 static void append_refused(const json_t *holders, char *buf, size_t len)
 {
+    const char *action;
     size_t i, used;
     json_t *h;
     char name[NAME_LEN];
@@ -251,9 +252,10 @@ static void append_refused(const json_t *holders, char *buf, size_t len)
         if (json_is_true(json_object_get(h, "ended")))
             continue;
         holder_name(h, name, sizeof(name));
+        action = client_jstr(h, "action") ? client_jstr(h, "action") : "?";
         used = strlen(buf);
-        snprintf(buf + used, len - used, "%s%s (%s)", buf[used - 1] == ':' ? " " : ", ", name,
-                 client_jstr(h, "action"));
+        snprintf(buf + used, len - used, "%s%s (%.*s)", buf[used - 1] == ':' ? " " : ", ", name,
+                 (int)strcspn(action, ":"), action);
     }
 }
 

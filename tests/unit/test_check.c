@@ -164,10 +164,12 @@ static void test_dry_run_sql_only(void **state)
     (void)state;
     json_decref(res);
     res = evaluate(status_of(false, false, true, "null"), STALLED, CHECK_HELD,
-                   "slot orders (SQL-only path at a fast shutdown");
+                   "slot orders (SQL-only path at a fast shutdown)");
     assert_non_null(strstr(action_of(res, 0), "unless the stop is armed before (before_stop"));
     json_decref(res);
-    res = evaluate(status_of(false, false, true, "null"), LAGGING, CHECK_HELD, "can only report");
+    res = evaluate(status_of(false, false, true, "null"), LAGGING, CHECK_HELD,
+                   "slot billing (SQL-only path at a fast shutdown)");
+    assert_non_null(strstr(action_of(res, 0), "can only report"));
     assert_null(strstr(action_of(res, 0), "unless the stop is armed"));
     json_decref(res);
 }
