@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "watch.h"
 
 #ifndef DG_VERSION
 #define DG_VERSION "unknown"
@@ -46,7 +47,8 @@ enum opt_id {
     OPT_PID,
     OPT_STALLED,
     OPT_ALL_LOGICAL,
-    OPT_FORCE
+    OPT_FORCE,
+    OPT_WATCH
 };
 
 /* One option of the clients: its name, whether it takes a value, who takes it. */
@@ -71,6 +73,7 @@ static const struct client_opt options[] = {
     {"stalled", false, CMD_BIT(CLIENT_KILL), OPT_STALLED},
     {"all-logical", false, CMD_BIT(CLIENT_KILL), OPT_ALL_LOGICAL},
     {"force", false, CMD_BIT(CLIENT_KILL), OPT_FORCE},
+    {"watch", false, CMD_BIT(CLIENT_STATUS), OPT_WATCH}, /* an optional value: see take_watch */
 };
 
 #define N_OPTIONS ((int)(sizeof(options) / sizeof(options[0])))
@@ -174,10 +177,28 @@ static bool set_value(struct client_args *a, const struct client_opt *o, const c
     return ok;
 }
 
+/* status --watch [INTERVAL]: 2 s without a value; false (err naming it) when the value is bad. */
+static bool set_watch(struct client_args *a, const char *v, char *err, size_t errlen)
+{
+    int64_t ms = CLIENT_WATCH_DEFAULT_MS;
+
+    if (v != NULL && (!config_parse_duration(v, &ms) || ms <= 0)) {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--watch\": expected a duration above zero "
+                 "(250ms, 2s)",
+                 v);
+        return false;
+    }
+    a->watch_ms = ms;
+    return true;
+}
+
 /* Apply one option (value NULL for flags); false with err filled when it is wrong. */
 static bool apply_option(struct client_args *a, const struct client_opt *o, const char *value,
                          char *err, size_t errlen)
 {
+    if (o->id == OPT_WATCH)
+        return set_watch(a, value, err, errlen);
     if (o->has_value)
         return set_value(a, o, value, err, errlen);
     if (value != NULL) {
@@ -205,6 +226,10 @@ static bool check_args(const struct client_args *a, char *err, size_t errlen)
     if (a->cmd == CLIENT_KILL && a->n_selectors != 1) {
         snprintf(err, errlen, "kill needs exactly one of --slot, --pid, --stalled, --all-logical%s",
                  a->n_selectors ? " (several given)" : "");
+        return false;
+    }
+    if (a->watch_ms > 0 && a->json) {
+        snprintf(err, errlen, "options \"--watch\" and \"--json\" do not go together");
         return false;
     }
     return client_endpoint(a->url, "/", &ep, err, errlen);
@@ -243,6 +268,8 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
 
         if (o == NULL)
             return false;
+        if (o->id == OPT_WATCH && value == NULL && i + 1 < argc && argv[i + 1][0] != '-')
+            value = argv[++i]; /* --watch INTERVAL: the interval is optional */
         if (o->has_value && value == NULL) {
             if (i + 1 >= argc) {
                 snprintf(err, errlen, "option \"--%s\" needs a value", o->name);
@@ -264,7 +291,9 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
 void client_usage(enum client_command cmd, FILE *out)
 {
     static const char *const lines[] = {
-        "status [--json]                 the daemon's state and its walsenders",
+        ("status [--json | --watch [INTERVAL]]   the daemon's state and its walsenders\n"
+         "                                (--watch: redrawn every INTERVAL, default 2s, until "
+         "Ctrl-C)"),
         "arm [--deadline DUR] [--reason TEXT]   a stop is coming: start the deadline clock",
         "disarm [--reason TEXT]          cancel an arm (not during a shutdown)",
         ("kill --slot S | --pid P | --stalled | --all-logical [--force] [--reason TEXT]\n"
@@ -1045,6 +1074,22 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Set by client_set_interrupt: a request in flight ends when *interrupt becomes non-zero. */
+static volatile sig_atomic_t *interrupt_flag;
+
+/* Make every later request end early (CURLE_ABORTED_BY_CALLBACK) once *flag is set. */
+void client_set_interrupt(volatile sig_atomic_t *flag)
+{
+    interrupt_flag = flag;
+}
+
+/* curl progress callback: non-zero (abort) once the interrupt flag is set. */
+static int on_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)p, (void)dt, (void)dn, (void)ut, (void)un;
+    return interrupt_flag != NULL && *interrupt_flag;
+}
+
 /* The request headers: JSON, no "Expect", and the bearer token for a POST. */
 static struct curl_slist *request_headers(const struct conn *c, bool post)
 {
@@ -1089,6 +1134,10 @@ static void request_options(struct conn *c, const struct client_endpoint *ep, co
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, r);
+    if (interrupt_flag) {
+        curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+    }
     if (body) {
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -1341,6 +1390,8 @@ int client_main(int argc, char **argv)
         client_usage(a.cmd, stdout);
         return 0;
     }
+    if (a.watch_ms > 0)
+        return watch_run(&a);
     return run(&a);
 }
 
