@@ -40,7 +40,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http
+.PHONY: docs-check rules-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http
 
 all: demotion-guard $(CONSUMER)
 
@@ -70,9 +70,15 @@ tap: all
 
 check: deps all unit docs-check tap
 
-docs-check: demotion-guard
+docs-check: demotion-guard rules-check
 	./tests/check-docs.sh
 	./tests/check-yaml.sh
+
+# The Prometheus alerting rules: valid, and each alert fires and does not fire
+# on test series (promtool is in the "prometheus" package, see tests/deps.sh).
+rules-check:
+	promtool check rules packaging/prometheus/demotion-guard.rules.yml
+	cd packaging/prometheus && promtool test rules demotion-guard.rules.test.yml
 
 demo: deps all
 	./demo/demo.sh
