@@ -3,7 +3,8 @@
 # at shutdown start (3); the same on an excluded slot (4); the guard on its
 # SQL path only (no data directory, a role that may not read the server's)
 # at a fast shutdown (4); the
-# daemon down (1); a bad option (2).  --json carries the same verdict.
+# daemon down (1); a bad option (2).  --json carries the same verdict.  And
+# the metrics the alerting rules and the Grafana dashboard use are served.
 use strict;
 use warnings;
 use IPC::Run;
@@ -82,6 +83,34 @@ if ($j)
 	is($j->{holders}[0]{slot},  'stale1',  'check --json: holder stale1');
 	is($j->{holders}[0]{cause}, 'behind',  'check --json: cause behind');
 	ok($j->{holders}[0]{ended}, 'check --json: ended');
+}
+
+# The alerting rules and the Grafana dashboard use only metrics that a live
+# guard serves (with walsenders and counters present), and the dashboard is
+# importable JSON: panels of current types on a ${DS_PROMETHEUS} input.
+my $top = $ENV{TESTDIR} // '.';
+my ($code, undef, $metrics) = http_req($g, 'GET', '/metrics');
+is($code, 200, 'GET /metrics: 200');
+my %served = map { $_ => 1 } $metrics =~ /^(demotion_guard_\w+)(?:\{| )/mg;
+my $rules = slurp_file("$top/packaging/prometheus/demotion-guard.rules.yml");
+my $dash_text = slurp_file("$top/packaging/grafana/demotion-guard.json");
+my $dash = eval { decode_json($dash_text) };
+ok(ref $dash eq 'HASH', 'the dashboard parses as JSON') or diag($@);
+my @exprs = $dash ? map { $_->{expr} } map { @{ $_->{targets} } } @{ $dash->{panels} } : ();
+push @exprs, map { $_->{definition} // '' } @{ $dash->{templating}{list} } if $dash;
+ok(@exprs >= 8, 'the dashboard has queries');
+my %used = map { $_ => 1 } join("\n", $rules, @exprs) =~ /\b(demotion_guard_\w+)/g;
+ok(keys %used >= 10, 'the rules and the dashboard use metrics: ' . join(' ', sort keys %used));
+my @unknown = grep { !$served{$_} } sort keys %used;
+is("@unknown", '', 'every metric the rules and the dashboard use is served by /metrics');
+if ($dash)
+{
+	my @bad = grep { $_->{type} !~ /^(timeseries|stat|state-timeline)$/ } @{ $dash->{panels} };
+	is(scalar @bad, 0, 'dashboard panels are timeseries, stat or state-timeline');
+	is($dash->{__inputs}[0]{name}, 'DS_PROMETHEUS', 'dashboard: a DS_PROMETHEUS datasource input');
+	my @other_ds = grep { ($_->{datasource}{uid} // '') ne '${DS_PROMETHEUS}' } @{ $dash->{panels} };
+	is(scalar @other_ds, 0, 'every panel uses ${DS_PROMETHEUS}');
+	ok($dash->{schemaVersion} >= 36, 'dashboard: a current schemaVersion');
 }
 
 # 4: the same consumer on an excluded slot (a second guard, same server).
