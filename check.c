@@ -21,59 +21,74 @@
 #define ACTION_LEN 256
 #define NAME_LEN   160
 
-/* The value of option arg ("--name=value" or the next argument); NULL when missing. */
-static const char *option_value(int argc, char **argv, int *i, size_t n)
-{
-    const char *arg = argv[*i];
+enum check_opt { OPT_URL, OPT_TIMEOUT, OPT_JSON, OPT_HELP };
 
+/* The options of check: name, whether it takes a value. */
+static const struct {
+    const char *name;
+    bool has_value;
+} check_options[] = {{"url", true}, {"timeout", true}, {"json", false}, {"help", false}};
+
+/* The option "--name" or "--name=value" in arg; -1 (err filled) when unknown. */
+static int find_option(const char *arg, const char **inline_value, char *err, size_t errlen)
+{
+    size_t n = strncmp(arg, "--", 2) == 0 ? strcspn(arg + 2, "=") : 0;
+
+    *inline_value = NULL;
+    if (n == 0) {
+        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+        return -1;
+    }
     if (arg[2 + n] == '=')
-        return arg + 3 + n;
-    if (*i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
+        *inline_value = arg + 3 + n;
+    for (int o = OPT_URL; o <= OPT_HELP; o++)
+        if (strlen(check_options[o].name) == n && strncmp(arg + 2, check_options[o].name, n) == 0)
+            return o;
+    snprintf(err, errlen, "unknown option \"%.*s\" for \"check\"", (int)(n + 2), arg);
+    return -1;
 }
 
-/* Apply one option; false with err naming it and its value when it is wrong. */
+/* Store the value v of option o; false with err naming both when it is bad. */
+static bool set_value(struct check_args *a, int o, const char *v, char *err, size_t errlen)
+{
+    int64_t ms;
+
+    if (o == OPT_URL && v[0] != '\0')
+        a->url = v;
+    else if (o == OPT_TIMEOUT && config_parse_duration(v, &ms) && ms > 0)
+        a->timeout_ms = ms;
+    else {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v,
+                 check_options[o].name,
+                 o == OPT_URL ? "a URL" : "a duration above zero (250ms, 10s)");
+        return false;
+    }
+    return true;
+}
+
+/* Apply argv[*i] (and its value, the next argument); false with err when it is wrong. */
 static bool check_option(int argc, char **argv, int *i, struct check_args *a, char *err,
                          size_t errlen)
 {
-    const char *arg = argv[*i], *v;
-    size_t n = strcspn(arg + 2, "=");
-    int64_t ms;
+    const char *v;
+    int o = find_option(argv[*i], &v, err, errlen);
 
-    if (strncmp(arg, "--", 2) != 0 || n == 0) {
-        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+    if (o < 0)
+        return false;
+    if (!check_options[o].has_value && v != NULL) {
+        snprintf(err, errlen, "option \"--%s\" takes no value", check_options[o].name);
         return false;
     }
-    if ((n == 4 && strncmp(arg + 2, "help", 4) == 0) || (n == 4 && !strncmp(arg + 2, "json", 4))) {
-        if (arg[6] == '=') {
-            snprintf(err, errlen, "option \"--%.4s\" takes no value", arg + 2);
-            return false;
-        }
-        a->help |= arg[2] == 'h';
-        a->json |= arg[2] == 'j';
+    if (!check_options[o].has_value) {
+        a->json |= o == OPT_JSON;
+        a->help |= o == OPT_HELP;
         return true;
     }
-    if (!(n == 3 && strncmp(arg + 2, "url", 3) == 0) &&
-        !(n == 7 && strncmp(arg + 2, "timeout", 7) == 0)) {
-        snprintf(err, errlen, "unknown option \"%.*s\" for \"check\"", (int)(n + 2), arg);
+    if (v == NULL && *i + 1 >= argc) {
+        snprintf(err, errlen, "option \"--%s\" needs a value", check_options[o].name);
         return false;
     }
-    if ((v = option_value(argc, argv, i, n)) == NULL) {
-        snprintf(err, errlen, "option \"%.*s\" needs a value", (int)(n + 2), arg);
-        return false;
-    }
-    if (n == 3 && v[0] != '\0') {
-        a->url = v;
-        return true;
-    }
-    if (n == 7 && config_parse_duration(v, &ms) && ms > 0) {
-        a->timeout_ms = ms;
-        return true;
-    }
-    snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v,
-             n == 3 ? "url" : "timeout", n == 3 ? "a URL" : "a duration above zero (250ms, 10s)");
-    return false;
+    return set_value(a, o, v ? v : argv[++*i], err, errlen);
 }
 
 /*
@@ -152,6 +167,10 @@ static const char *logical_refusal(const json_t *w, const json_t *st)
         return "dry run: reported, never ended";
     if (json_is_true(json_object_get(signal, "available")))
         return NULL;
+    if (!json_is_true(
+            json_object_get(json_object_get(json_object_get(st, "paths"), "sql"), "available")))
+        return "no path to end it: neither SQL (pg_signal_backend) nor a signal; "
+               "\"demotion-guard status\" says why";
     if (stalled && json_is_true(json_object_get(cfg, "kill_stalled_at_shutdown")))
         return "SQL-only path at a fast shutdown: the server ends the guard's session, so it "
                "can only report, unless the stop is armed before (before_stop hook), which "

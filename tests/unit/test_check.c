@@ -174,6 +174,18 @@ static void test_dry_run_sql_only(void **state)
     json_decref(res);
 }
 
+/* Neither path: exit 4, "no path to end it". */
+static void test_no_path(void **state)
+{
+    json_t *st = status_of(false, false, true, "null");
+    json_t *sql = json_object_get(json_object_get(st, "paths"), "sql"), *res;
+
+    (void)state;
+    json_object_set_new(sql, "available", json_false());
+    res = evaluate(st, STALLED, CHECK_HELD, "slot orders (no path to end it)");
+    json_decref(res);
+}
+
 /* The text: one line per holder, then the verdict. */
 static void test_render(void **state)
 {
@@ -252,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_excluded),
         cmocka_unit_test(test_physical_unproven),
         cmocka_unit_test(test_dry_run_sql_only),
+        cmocka_unit_test(test_no_path),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_main_exit_codes),
