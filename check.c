@@ -362,23 +362,6 @@ void check_render(FILE *out, const json_t *result)
     fprintf(out, "%s\n", client_jstr(result, "verdict") ? client_jstr(result, "verdict") : "?");
 }
 
-/* GET path into *out; false with msg on no answer, an error status or no JSON. */
-static bool get_json(const struct check_args *a, const char *path, json_t **out, char *msg,
-                     size_t msglen)
-{
-    long status = 0;
-
-    if (!client_call(a->url, NULL, a->timeout_ms, path, NULL, &status, out, msg, msglen))
-        return false;
-    if (status >= 200 && status <= 299 && *out != NULL)
-        return true;
-    if (status >= 200 && status <= 299)
-        snprintf(msg, msglen, "GET %s at %s: %ld but the answer is not JSON", path, a->url, status);
-    json_decref(*out);
-    *out = NULL;
-    return false;
-}
-
 /* Get both answers, judge them, print; returns the exit code. */
 static int check_run(const struct check_args *a)
 {
@@ -386,8 +369,8 @@ static int check_run(const struct check_args *a)
     char msg[1024];
     int rc;
 
-    if (!get_json(a, "/v1/status", &st, msg, sizeof(msg)) ||
-        !get_json(a, "/v1/walsenders", &ws, msg, sizeof(msg))) {
+    if (!client_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) ||
+        !client_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg))) {
         json_decref(st);
         fprintf(stderr, "demotion-guard: %s\n", msg);
         return CHECK_ERROR;

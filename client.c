@@ -1284,6 +1284,27 @@ bool client_call(const char *url, const char *token, int64_t timeout_ms, const c
     return ok;
 }
 
+/*
+ * GET url+path within timeout_ms into *out (the caller frees it); false
+ * with msg when there is no answer, an error status or no JSON.  libcurl
+ * must be initialised by the caller.
+ */
+bool client_get_json(const char *url, int64_t timeout_ms, const char *path, json_t **out, char *msg,
+                     size_t msglen)
+{
+    long status = 0;
+
+    if (!client_call(url, NULL, timeout_ms, path, NULL, &status, out, msg, msglen))
+        return false;
+    if (status >= 200 && status <= 299 && *out != NULL)
+        return true;
+    if (status >= 200 && status <= 299)
+        snprintf(msg, msglen, "GET %s at %s: %ld but the answer is not JSON", path, url, status);
+    json_decref(*out);
+    *out = NULL;
+    return false;
+}
+
 /* The wall clock in milliseconds since the epoch. */
 static int64_t wall_ms(void)
 {

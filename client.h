@@ -87,6 +87,8 @@ const char *client_curl_version(void);
 
 /* Shared with the other clients (check.c, watch.c). */
 void client_set_interrupt(volatile sig_atomic_t *flag);
+bool client_get_json(const char *url, int64_t timeout_ms, const char *path, json_t **out, char *msg,
+                     size_t msglen) __attribute__((warn_unused_result));
 const char *client_env_get(char **environ_, const char *name);
 const char *client_jstr(const json_t *o, const char *key);      /* NULL: absent, not a string */
 bool client_jnum(const json_t *o, const char *key, int64_t *v); /* false: absent, null */

@@ -50,30 +50,13 @@ void watch_frame(FILE *out, bool tty, int n, int64_t interval_ms, int64_t now_wa
             tm.tm_sec);
 }
 
-/* GET path into *out (JSON); false with msg when there is no 2xx JSON answer. */
-static bool get_json(const struct client_args *a, const char *path, json_t **out, char *msg,
-                     size_t msglen)
-{
-    long status = 0;
-
-    if (!client_call(a->url, NULL, a->timeout_ms, path, NULL, &status, out, msg, msglen))
-        return false;
-    if (status >= 200 && status <= 299 && *out != NULL)
-        return true;
-    if (status >= 200 && status <= 299)
-        snprintf(msg, msglen, "GET %s at %s: %ld but the answer is not JSON", path, a->url, status);
-    json_decref(*out);
-    *out = NULL;
-    return false;
-}
-
 /* One frame: both answers and the table, or the error line. */
 static void watch_once(const struct client_args *a, bool tty, int n)
 {
     json_t *st = NULL, *ws = NULL;
     char msg[1024];
-    bool ok = get_json(a, "/v1/status", &st, msg, sizeof(msg)) &&
-              get_json(a, "/v1/walsenders", &ws, msg, sizeof(msg));
+    bool ok = client_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) &&
+              client_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg));
 
     if (interrupted) {
         json_decref(st);
