@@ -40,12 +40,12 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log audit walsender proc policy render http client hook version notify
+MODULES = config log audit walsender proc policy render http client check watch hook version notify
 OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -80,9 +80,15 @@ check: deps all unit docs-check tap
 check-matrix: all
 	PG_VERSIONS="$(PG_VERSIONS)" ./tests/matrix/check-matrix
 
-docs-check: demotion-guard
+docs-check: demotion-guard rules-check
 	./tests/check-docs.sh
 	./tests/check-yaml.sh
+
+# The Prometheus alerting rules: valid, and each alert fires and does not fire
+# on test series (promtool is in the "prometheus" package, see tests/deps.sh).
+rules-check:
+	promtool check rules packaging/prometheus/demotion-guard.rules.yml
+	cd packaging/prometheus && promtool test rules demotion-guard.rules.test.yml
 
 demo: deps all
 	./demo/demo.sh

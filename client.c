@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "watch.h"
 
 #ifndef DG_VERSION
 #define DG_VERSION "unknown"
@@ -48,7 +49,8 @@ enum opt_id {
     OPT_PID,
     OPT_STALLED,
     OPT_ALL_LOGICAL,
-    OPT_FORCE
+    OPT_FORCE,
+    OPT_WATCH
 };
 
 /* One option of the clients: its name, whether it takes a value, who takes it. */
@@ -73,6 +75,7 @@ static const struct client_opt options[] = {
     {"stalled", false, CMD_BIT(CLIENT_KILL), OPT_STALLED},
     {"all-logical", false, CMD_BIT(CLIENT_KILL), OPT_ALL_LOGICAL},
     {"force", false, CMD_BIT(CLIENT_KILL), OPT_FORCE},
+    {"watch", false, CMD_BIT(CLIENT_STATUS), OPT_WATCH}, /* an optional value: see take_watch */
 };
 
 #define N_OPTIONS ((int)(sizeof(options) / sizeof(options[0])))
@@ -97,7 +100,7 @@ bool client_is_command(const char *cmd)
 }
 
 /* The value of NAME in a NULL-terminated environment; NULL when unset or empty. */
-static const char *env_get(char **environ_, const char *name)
+const char *client_env_get(char **environ_, const char *name)
 {
     size_t n = strlen(name);
 
@@ -176,10 +179,28 @@ static bool set_value(struct client_args *a, const struct client_opt *o, const c
     return ok;
 }
 
+/* status --watch [INTERVAL]: 2 s without a value; false (err naming it) when the value is bad. */
+static bool set_watch(struct client_args *a, const char *v, char *err, size_t errlen)
+{
+    int64_t ms = CLIENT_WATCH_DEFAULT_MS;
+
+    if (v != NULL && (!config_parse_duration(v, &ms) || ms <= 0)) {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--watch\": expected a duration above zero "
+                 "(250ms, 2s)",
+                 v);
+        return false;
+    }
+    a->watch_ms = ms;
+    return true;
+}
+
 /* Apply one option (value NULL for flags); false with err filled when it is wrong. */
 static bool apply_option(struct client_args *a, const struct client_opt *o, const char *value,
                          char *err, size_t errlen)
 {
+    if (o->id == OPT_WATCH)
+        return set_watch(a, value, err, errlen);
     if (o->has_value)
         return set_value(a, o, value, err, errlen);
     if (value != NULL) {
@@ -209,6 +230,10 @@ static bool check_args(const struct client_args *a, char *err, size_t errlen)
                  a->n_selectors ? " (several given)" : "");
         return false;
     }
+    if (a->watch_ms > 0 && a->json) {
+        snprintf(err, errlen, "options \"--watch\" and \"--json\" do not go together");
+        return false;
+    }
     return client_endpoint(a->url, "/", &ep, err, errlen);
 }
 
@@ -217,10 +242,10 @@ static void set_defaults(struct client_args *a, enum client_command cmd, char **
 {
     memset(a, 0, sizeof(*a));
     a->cmd = cmd;
-    a->url = env_get(environ_, "DEMOTION_GUARD_URL");
+    a->url = client_env_get(environ_, "DEMOTION_GUARD_URL");
     if (a->url == NULL)
         a->url = CLIENT_DEFAULT_URL;
-    a->token_file = env_get(environ_, "DEMOTION_GUARD_TOKEN_FILE");
+    a->token_file = client_env_get(environ_, "DEMOTION_GUARD_TOKEN_FILE");
     a->timeout_ms = 10000;
 }
 
@@ -245,6 +270,8 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
 
         if (o == NULL)
             return false;
+        if (o->id == OPT_WATCH && value == NULL && i + 1 < argc && argv[i + 1][0] != '-')
+            value = argv[++i]; /* --watch INTERVAL: the interval is optional */
         if (o->has_value && value == NULL) {
             if (i + 1 >= argc) {
                 snprintf(err, errlen, "option \"--%s\" needs a value", o->name);
@@ -266,7 +293,9 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
 void client_usage(enum client_command cmd, FILE *out)
 {
     static const char *const lines[] = {
-        "status [--json]                 the daemon's state and its walsenders",
+        ("status [--json | --watch [INTERVAL]]   the daemon's state and its walsenders\n"
+         "                                (--watch: redrawn every INTERVAL, default 2s, until "
+         "Ctrl-C)"),
         "arm [--deadline DUR] [--reason TEXT]   a stop is coming: start the deadline clock",
         "disarm [--reason TEXT]          cancel an arm (not during a shutdown)",
         ("kill --slot S | --pid P | --stalled | --all-logical [--force] [--reason TEXT]\n"
@@ -556,6 +585,18 @@ static bool jnum(const json_t *o, const char *key, int64_t *v)
     else
         return false;
     return true;
+}
+
+/* jstr for the other clients (check.c). */
+const char *client_jstr(const json_t *o, const char *key)
+{
+    return jstr(o, key);
+}
+
+/* jnum for the other clients (check.c). */
+bool client_jnum(const json_t *o, const char *key, int64_t *v)
+{
+    return jnum(o, key, v);
 }
 
 /* A number member formatted as a duration, or "-" when unknown. */
@@ -1059,6 +1100,22 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* Set by client_set_interrupt: a request in flight ends when *interrupt becomes non-zero. */
+static volatile sig_atomic_t *interrupt_flag;
+
+/* Make every later request end early (CURLE_ABORTED_BY_CALLBACK) once *flag is set. */
+void client_set_interrupt(volatile sig_atomic_t *flag)
+{
+    interrupt_flag = flag;
+}
+
+/* curl progress callback: non-zero (abort) once the interrupt flag is set. */
+static int on_progress(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)p, (void)dt, (void)dn, (void)ut, (void)un;
+    return interrupt_flag != NULL && *interrupt_flag;
+}
+
 /* The request headers: JSON, no "Expect", and the bearer token for a POST. */
 static struct curl_slist *request_headers(const struct conn *c, bool post)
 {
@@ -1103,6 +1160,10 @@ static void request_options(struct conn *c, const struct client_endpoint *ep, co
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, r);
+    if (interrupt_flag) {
+        curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
+    }
     if (body) {
         curl_easy_setopt(k, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(k, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -1249,6 +1310,27 @@ bool client_call(const char *url, const char *token, int64_t timeout_ms, const c
     return ok;
 }
 
+/*
+ * GET url+path within timeout_ms into *out (the caller frees it); false
+ * with msg when there is no answer, an error status or no JSON.  libcurl
+ * must be initialised by the caller.
+ */
+bool client_get_json(const char *url, int64_t timeout_ms, const char *path, json_t **out, char *msg,
+                     size_t msglen)
+{
+    long status = 0;
+
+    if (!client_call(url, NULL, timeout_ms, path, NULL, &status, out, msg, msglen))
+        return false;
+    if (status >= 200 && status <= 299 && *out != NULL)
+        return true;
+    if (status >= 200 && status <= 299)
+        snprintf(msg, msglen, "GET %s at %s: %ld but the answer is not JSON", path, url, status);
+    json_decref(*out);
+    *out = NULL;
+    return false;
+}
+
 /* The wall clock in milliseconds since the epoch. */
 static int64_t wall_ms(void)
 {
@@ -1355,6 +1437,8 @@ int client_main(int argc, char **argv)
         client_usage(a.cmd, stdout);
         return 0;
     }
+    if (a.watch_ms > 0)
+        return watch_run(&a);
     return run(&a);
 }
 

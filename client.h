@@ -11,17 +11,19 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define CLIENT_DEFAULT_URL "http://127.0.0.1:8009"
-#define CLIENT_MAX_BODY    (1024 * 1024) /* a longer answer is an error */
-#define CLIENT_MAX_TOKEN   4096
-#define CLIENT_ERR_LEN     512
-#define CLIENT_URL_LEN     2048
-#define CLIENT_SOCKET_LEN  108 /* sun_path */
+#define CLIENT_DEFAULT_URL      "http://127.0.0.1:8009"
+#define CLIENT_MAX_BODY         (1024 * 1024) /* a longer answer is an error */
+#define CLIENT_MAX_TOKEN        4096
+#define CLIENT_ERR_LEN          512
+#define CLIENT_URL_LEN          2048
+#define CLIENT_SOCKET_LEN       108 /* sun_path */
+#define CLIENT_WATCH_DEFAULT_MS 2000
 
 enum client_command { CLIENT_STATUS, CLIENT_ARM, CLIENT_DISARM, CLIENT_KILL };
 
@@ -33,6 +35,7 @@ struct client_args {
     int64_t timeout_ms;     /* --timeout, default 10 s */
     bool help;              /* --help: print the usage, nothing else is checked */
     bool json;              /* status --json */
+    int64_t watch_ms;       /* status --watch [INTERVAL]; 0: once */
     const char *deadline;   /* arm --deadline, as given (checked) */
     const char *reason;     /* arm, disarm, kill --reason */
     int n_selectors;        /* kill: how many of the four were given */
@@ -81,5 +84,13 @@ bool client_call(const char *url, const char *token, int64_t timeout_ms, const c
                  const char *body, long *status, json_t **out, char *msg, size_t msglen);
 
 const char *client_curl_version(void);
+
+/* Shared with the other clients (check.c, watch.c). */
+void client_set_interrupt(volatile sig_atomic_t *flag);
+bool client_get_json(const char *url, int64_t timeout_ms, const char *path, json_t **out, char *msg,
+                     size_t msglen) __attribute__((warn_unused_result));
+const char *client_env_get(char **environ_, const char *name);
+const char *client_jstr(const json_t *o, const char *key);      /* NULL: absent, not a string */
+bool client_jnum(const json_t *o, const char *key, int64_t *v); /* false: absent, null */
 
 #endif

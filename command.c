@@ -305,6 +305,7 @@ static void view_config(const struct guard *g, struct view *v)
     v->n_exclude = cfg->n_exclude_slot;
     for (int i = 0; i < cfg->n_exclude_slot; i++)
         snprintf(v->exclude[i], sizeof(v->exclude[i]), "%s", cfg->exclude_slot[i]);
+    v->audit_pending = audit_pending(g->audit);
 }
 
 /* Publish this turn's state for the HTTP handlers. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "check.h"
 #include "client.h"
 #include "config.h"
 #include "hook.h"
@@ -1075,17 +1076,20 @@ int guard_run(int argc, char **argv)
 /* Print the top-level usage. */
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
-            "usage:\n"
-            "  demotion-guard run [options]   the daemon\n"
-            "  demotion-guard status [--json] | arm [--deadline D] [--reason R] | disarm |\n"
-            "                 kill --slot S | --pid P | --stalled | --all-logical [--force]\n"
-            "                                  clients of a running daemon (--url, --token-file;\n"
-            "                                  \"demotion-guard status --help\")\n"
-            "  demotion-guard hook before-stop | pre-promote | callback ACTION ROLE SCOPE\n"
-            "                                  for Patroni (\"demotion-guard hook --help\")\n"
-            "  demotion-guard --version | --help\n\n");
+    fprintf(
+        out,
+        "demotion-guard ends logical walsenders that hold up a PostgreSQL shutdown\n\n"
+        "usage:\n"
+        "  demotion-guard run [options]   the daemon\n"
+        "  demotion-guard status [--json | --watch [I]] | arm [--deadline D] [--reason R] |\n"
+        "                 disarm | kill --slot S | --pid P | --stalled | --all-logical [--force]\n"
+        "                                  clients of a running daemon (--url, --token-file;\n"
+        "                                  \"demotion-guard status --help\")\n"
+        "  demotion-guard check [--json]  would a stop now hang? (exit 0 no, 3 the guard\n"
+        "                                  ends it, 4 it will not; \"check --help\")\n"
+        "  demotion-guard hook before-stop | pre-promote | callback ACTION ROLE SCOPE\n"
+        "                                  for Patroni (\"demotion-guard hook --help\")\n"
+        "  demotion-guard --version | --help\n\n");
     config_usage(out);
     fprintf(out, "\ndurations: 250ms, 10s, 2m, 1h; exit codes: 0 ok, 1 runtime failure, 2 usage\n");
 }
@@ -1113,6 +1117,8 @@ int main(int argc, char **argv)
             }
         return guard_run(argc - 2, argv + 2);
     }
+    if (strcmp(argv[1], "check") == 0)
+        return check_main(argc - 1, argv + 1);
     if (client_is_command(argv[1]))
         return client_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "hook") == 0)

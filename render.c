@@ -410,6 +410,9 @@ static void prom_state(FILE *f, const struct view *v, int64_t now_wall_ms)
               "Whether walsenders can be ended through SQL or by a verified SIGTERM.");
     fprintf(f, "demotion_guard_enforcement_path_available{path=\"sql\"} %d\n", v->sql_path);
     fprintf(f, "demotion_guard_enforcement_path_available{path=\"signal\"} %d\n", v->signal_path);
+    prom_head(f, "audit_pending_events", "gauge",
+              "Audit events not yet written to --audit-log (above 0: a write failed, retried).");
+    fprintf(f, "demotion_guard_audit_pending_events %d\n", v->audit_pending);
     prom_head(f, "deadline_seconds", "gauge", "The configured --deadline.");
     fprintf(f, "demotion_guard_deadline_seconds %.3f\n", (double)v->deadline_ms / 1000.0);
     if (v->poll_duration_us >= 0) {

@@ -72,6 +72,7 @@ struct view {
     char exclude[CONFIG_MAX_EXCLUDE][128];
 
     struct counters c;
+    int audit_pending;         /* audit events not yet written to the file (a write failed) */
     int64_t poll_duration_us;  /* last poll query, -1 none */
     int64_t last_poll_wall_ms; /* 0: never */
 

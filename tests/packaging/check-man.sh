@@ -38,7 +38,7 @@ run_opts=$("$bin" --help | sed -n 's/^  --\([a-z-]*\).*/\1/p')
 all_opts=$(
     {
         "$bin" --help
-        for c in status arm disarm kill; do "$bin" "$c" --help; done
+        for c in status check arm disarm kill; do "$bin" "$c" --help; done
         "$bin" hook --help 2>&1 || true
     } | grep -o -- '--[a-z][a-z-]*' | sed 's/^--//' | sort -u
 )

@@ -295,6 +295,34 @@ static void test_parse_bad_url(void **state)
     assert_contains(err, "gopher://x");
 }
 
+/* status --watch: 2 s alone, an optional interval (both spellings), bad values, not with --json. */
+static void test_parse_watch(void **state)
+{
+    char *a1[] = {"status", "--watch"}, *a2[] = {"status", "--watch", "250ms", "--url", "h:1"};
+    char *a3[] = {"status", "--watch=5s"}, *a4[] = {"status", "--watch", "--url", "h:1"};
+    char *bad1[] = {"status", "--watch", "soon"}, *bad2[] = {"status", "--watch", "--json"};
+    char *bad3[] = {"arm", "--watch"}, *bad4[] = {"status", "--watch=0s"};
+    struct client_args a;
+
+    (void)state;
+    parse_ok(NARGS(a1), a1, no_env, &a);
+    assert_int_equal(a.watch_ms, 2000);
+    parse_ok(NARGS(a2), a2, no_env, &a);
+    assert_int_equal(a.watch_ms, 250);
+    assert_string_equal(a.url, "h:1");
+    parse_ok(NARGS(a3), a3, no_env, &a);
+    assert_int_equal(a.watch_ms, 5000);
+    parse_ok(NARGS(a4), a4, no_env, &a);
+    assert_int_equal(a.watch_ms, 2000);
+    assert_string_equal(a.url, "h:1");
+    parse_bad(NARGS(bad1), bad1, "\"soon\"", "\"--watch\"");
+    parse_bad(NARGS(bad2), bad2, "\"--watch\"", "\"--json\"");
+    parse_bad(NARGS(bad3), bad3, "\"--watch\"", "\"arm\"");
+    parse_bad(NARGS(bad4), bad4, "\"0s\"", "\"--watch\"");
+    parse_ok(1, a1, no_env, &a);
+    assert_int_equal(a.watch_ms, 0);
+}
+
 /* --help stops the parse: later errors and a missing selector do not count. */
 static void test_parse_help(void **state)
 {
@@ -1085,6 +1113,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_is_command),
         cmocka_unit_test(test_parse_defaults),
+        cmocka_unit_test(test_parse_watch),
         cmocka_unit_test(test_parse_environment),
         cmocka_unit_test(test_parse_both_spellings),
         cmocka_unit_test(test_parse_unknown),

@@ -318,6 +318,24 @@ static void test_metrics(void **state)
     free(v);
 }
 
+/* Audit events a failed write left queued are a gauge (0 when all were written). */
+static void test_metrics_audit_pending(void **state)
+{
+    struct view *v = sample_view();
+    size_t len;
+    char *m = render_metrics(v, v->wall_ms, &len);
+
+    (void)state;
+    assert_true(has_line(m, "demotion_guard_audit_pending_events 0"));
+    assert_non_null(strstr(m, "# TYPE demotion_guard_audit_pending_events gauge\n"));
+    free(m);
+    v->audit_pending = 3;
+    m = render_metrics(v, v->wall_ms, &len);
+    assert_true(has_line(m, "demotion_guard_audit_pending_events 3"));
+    free(m);
+    free(v);
+}
+
 /* Two slot-less physical walsenders of one client give one series, not a duplicate. */
 static void test_metrics_twins(void **state)
 {
@@ -349,7 +367,7 @@ int main(void)
         cmocka_unit_test(test_status),        cmocka_unit_test(test_status_disconnected),
         cmocka_unit_test(test_walsenders),    cmocka_unit_test(test_probes),
         cmocka_unit_test(test_prom_escape),   cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_metrics_twins),
+        cmocka_unit_test(test_metrics_twins), cmocka_unit_test(test_metrics_audit_pending),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
