@@ -315,8 +315,8 @@ json_t *check_evaluate(const json_t *status, const json_t *walsenders)
     }
     if (json_array_size(holders) == 0)
         snprintf(verdict, sizeof(verdict),
-                 "nothing would hold a stop up (%zu walsenders, none with a cause)",
-                 json_array_size(list));
+                 "nothing would hold a stop up (%zu walsender%s, none with a cause)",
+                 json_array_size(list), json_array_size(list) == 1 ? "" : "s");
     else if (refused == 0)
         verdict_ended(json_array_size(holders), worst, verdict, sizeof(verdict));
     else

@@ -59,7 +59,7 @@ my $g = start_guard($node, 'check',
 	[ '--listen', '127.0.0.1:0', '--deadline', '10s', '--stall-after', '2s' ]);
 my $url = guard_url($g);
 my $out = wait_check($url, 0, 'check with a healthy consumer');
-like($out, qr/^nothing would hold a stop up \(1 walsenders, none with a cause\)\n\z/,
+like($out, qr/^nothing would hold a stop up \(1 walsender, none with a cause\)\n\z/,
 	'healthy: the verdict alone');
 
 # 3: a stale consumer, once stalled: ended at shutdown start.

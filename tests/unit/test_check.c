@@ -95,7 +95,7 @@ static const char *action_of(const json_t *res, size_t i)
 static void test_clear(void **state)
 {
     json_t *res = evaluate(status_of(true, false, true, "null"), HEALTHY, CHECK_CLEAR,
-                           "nothing would hold a stop up (1 walsenders");
+                           "nothing would hold a stop up (1 walsender,");
 
     (void)state;
     assert_int_equal(json_array_size(json_object_get(res, "holders")), 0);
