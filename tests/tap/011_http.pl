@@ -227,7 +227,8 @@ is($st, 200, 'disarm: 200');
 ok($j->{was_armed}, 'disarm: it was armed');
 is($j->{phase}, 'observing', 'disarm: observing again');
 my @disarmed = wait_audit($g, 'disarmed');
-ok(!exists $disarmed[0]{note}, 'disarmed: no note when none was given');
+is(scalar @disarmed, 1, 'audit: disarmed');
+ok(@disarmed && !exists $disarmed[0]{note}, 'disarmed: no note when none was given');
 ($st, $j) = http_req($g, 'POST', '/v1/disarm', '{"reason":"again"}', token => 's3cret-token');
 ok($st == 200 && !$j->{was_armed}, 'a second disarm: 200, was not armed');
 
@@ -334,7 +335,7 @@ still_serving('the slow connections closed');
 # --- reload: a new token
 write_token('token', "n3w-token\n", 0600);
 kill 'HUP', $g->{pid};
-wait_log($g, qr/configuration reloaded/);
+ok(wait_log($g, qr/configuration reloaded/), 'SIGHUP: the configuration is reloaded');
 ($st) = http_req($g, 'POST', '/v1/disarm', '{}', token => 's3cret-token');
 is($st, 401, 'after SIGHUP the old token is refused');
 ($st) = http_req($g, 'POST', '/v1/disarm', '{}', token => 'n3w-token');
@@ -376,8 +377,13 @@ my $nowhere = 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=1';
 my $g4 = start_guard($node, 'unreachable', [ '--listen', '127.0.0.1:0' ],
 	dsn => $nowhere, wait_observing => 0);
 guard_url($g4);
-wait_until(sub { (http_req($g4, 'GET', '/ready'))[1]{reason} // '' ne 'starting' }, 30,
-	'a connection attempt');
+ok( wait_until(
+		sub {
+			my $reason = (http_req($g4, 'GET', '/ready'))[1]{reason} // '';
+			$reason ne '' && $reason ne 'starting';
+		},
+		30, 'a connection attempt to finish'),
+	'/ready: a connection attempt has finished');
 ($st, $j) = http_req($g4, 'GET', '/ready');
 is($st, 503, '/ready 503 while PostgreSQL does not answer');
 is($j->{reason}, 'postgresql_unreachable', '/ready: postgresql_unreachable');
