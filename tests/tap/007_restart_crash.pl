@@ -61,7 +61,7 @@ is(scalar audit_events($g, 'terminated'), 0, 'nothing terminated so far');
 # 3. The deadline still works.
 my $c = start_consumer($node, slot => 'stale', mode => 'stale');
 make_stale($node, $c, 1);
-wait_guard_polled($node);
+ok(wait_guard_polled($node), 'the guard polled what exists now');
 ok( observe_for(
 		1,
 		sub { proc_alive($c->{walsender}) && !audit_events($g, 'terminated') },

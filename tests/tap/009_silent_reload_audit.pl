@@ -44,7 +44,7 @@ close $fh;
 kill 'HUP', $guard->{pid};
 ok(wait_log($guard, qr/configuration reloaded: .*deadline 2000ms/), 'a good value on SIGHUP is taken');
 ok(proc_alive($guard->{pid}), 'the guard survived both reloads');
-wait_guard_polled($primary);
+ok(wait_guard_polled($primary), 'the guard polled what exists now');
 
 # The audit directory does not exist: the stop must not wait for it.
 ok(!-d $auditdir, 'the audit directory does not exist yet');

@@ -49,7 +49,7 @@ ok($physical, "node2 streams (walsender $physical)");
 
 my $g = start_cluster_guard($n1, 'switchover', [ '--deadline', "${deadline}s", '--stall-after', '1h' ]);
 ok(wait_log($g, qr/signal path available/, 1, 10), 'the guard has the signal path');
-wait_guard_polled($n1);
+ok(wait_guard_polled($n1), 'the guard polled what exists now');
 
 my $pm   = postmaster_pid($n1);
 my $plog = length(patroni_log($n1));

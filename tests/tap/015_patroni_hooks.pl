@@ -77,7 +77,7 @@ sub stalled_slots
 
 # ---------------------------------------------------------------------------
 # 6a. pre-promote and callbacks, through a switchover node1 -> node2.
-wait_guard_polled($n1);
+ok(wait_guard_polled($n1), 'the guard polled what exists now');
 my $plog2 = length(patroni_log($n2));
 my ($rc, $out) = patronictl($cl, 'switchover', '--leader', 'node1', '--candidate', 'node2', '--force');
 note($out);

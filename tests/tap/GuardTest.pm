@@ -396,9 +396,11 @@ sub wait_log
 	return wait_until(sub { count_log($g, $re) >= $n }, $timeout, "$n line(s) matching $re in $g->{log}");
 }
 
-# Waits until the guard has run its walsender query after this call, so
-# that what exists now (consumers, lags) is known to it: looks for its
-# query (SELECT r.pid, ... pg_stat_replication ...) in pg_stat_activity.
+# Waits until the guard has run its walsender query $times (2) times after
+# this call, so that what exists now (consumers, lags) is known to it:
+# looks for its query (SELECT r.pid, ... pg_stat_replication ...) in
+# pg_stat_activity.  Returns false (after a diag) on timeout: callers
+# assert it, ok(wait_guard_polled($node), ...).
 sub wait_guard_polled
 {
 	my ($node, $times) = @_;
@@ -414,9 +416,9 @@ sub wait_guard_polled
 					  . "AND query_start > '$since'") > 0;
 			},
 			$TIMEOUT,
-			"the guard to poll pg_stat_replication") or die "the guard does not poll";
+			"the guard to poll pg_stat_replication") or return 0;
 	}
-	return;
+	return 1;
 }
 
 # Parses the audit log: a list of hashes, one per line.  Dies on a line
