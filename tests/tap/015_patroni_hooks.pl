@@ -162,7 +162,10 @@ sub before_stop_then_stop
 			'-w', '-t', '60', 'stop' ], 70);
 	my $took = time() - $t0;
 	is($src, 0, "$what: pg_ctl stop -m fast succeeds");
-	ok(!proc_alive($pm), "$what: the postmaster is gone");
+	# pg_ctl returns once postmaster.pid is gone, which the postmaster
+	# removes just before it exits.
+	ok(wait_until(sub { !proc_alive($pm) }, 10, "postmaster $pm to exit"),
+		"$what: the postmaster is gone");
 	note(sprintf("$what: fast stop took %d ms (deadline 30 s)", $took * 1000));
 	cmp_ok($took, '<', 3, "$what: the stop was immediate, nothing held it up");
 	my ($started) = wait_audit($g, 'shutdown_started', 1, 10);
