@@ -2,6 +2,8 @@
 #
 #   make            build ./demotion-guard (and the test client)
 #   make check      unit tests, then integration tests against real PostgreSQL 15
+#   make check-repeat  the same N times (N=5), idle and under CPU load (LOAD=both|no|yes),
+#                   after one make demo (DEMO=yes|no): finds the tests that flake
 #   make demo       the problem and the guard, end to end, on a throw-away server
 #   make deps       install the Debian packages all of this needs (as root)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -40,7 +42,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: docs-check all check unit unit-asan tap demo deps install clean format format-check bench bench-http
+.PHONY: docs-check all check check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http
 
 all: demotion-guard $(CONSUMER)
 
@@ -69,6 +71,13 @@ tap: all
 	./tests/run-tap
 
 check: deps all unit docs-check tap
+
+# tests/check-repeat.sh: every check of "make check", N times in a row.
+N ?= 5
+LOAD ?= both
+DEMO ?= yes
+check-repeat: deps all
+	N=$(N) LOAD=$(LOAD) DEMO=$(DEMO) ./tests/check-repeat.sh
 
 docs-check: demotion-guard
 	./tests/check-docs.sh
