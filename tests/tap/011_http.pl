@@ -71,6 +71,7 @@ note("guard at $g->{url}");
 sub still_serving
 {
 	my ($after) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $st;
 	ok( wait_until(
 			sub { ($st) = http_req($g, 'GET', '/health'); $st == 200 },
