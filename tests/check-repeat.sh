@@ -97,7 +97,7 @@ trap stop_load EXIT
 failures_of() {
     local lines
     lines=$(grep -E '^\s*(not ok|# +Failed test|# +at |# +got:|# +expected:|# +timed out|# +stopped holding|Bailout|Dubious|\[  (FAILED|ERROR) +\])' "$1" |
-        grep -v '# TODO' | head -n 40)
+        grep -v '# TODO' | awk '!seen[$0]++' | head -n 40)
     [ -n "$lines" ] || lines=$(tail -n 10 "$1")
     printf '%s\n' "$lines" | sed 's/^/      /'
 }
