@@ -3,6 +3,8 @@
 #   make            build ./demotion-guard (and the test client)
 #   make check      unit tests, then integration tests against real PostgreSQL 15
 #   make check-matrix  the core integration tests on PostgreSQL 10 to 18 (PG_VERSIONS)
+#   make check-repeat  the same N times (N=5), idle and under CPU load (LOAD=both|no|yes),
+#                   after one make demo (DEMO=yes|no): finds the tests that flake
 #   make demo       the problem and the guard, end to end, on a throw-away server
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
@@ -45,7 +47,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -79,6 +81,13 @@ check: deps all unit docs-check tap
 # downloaded once into a cache outside the clone (DG_PG_CACHE).
 check-matrix: all
 	PG_VERSIONS="$(PG_VERSIONS)" ./tests/matrix/check-matrix
+
+# tests/check-repeat.sh: every check of "make check", N times in a row.
+N ?= 5
+LOAD ?= both
+DEMO ?= yes
+check-repeat: deps all
+	N=$(N) LOAD=$(LOAD) DEMO=$(DEMO) ./tests/check-repeat.sh
 
 docs-check: demotion-guard rules-check
 	./tests/check-docs.sh

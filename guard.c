@@ -534,7 +534,12 @@ static void observe(struct guard *g, struct observation *obs)
     memset(obs, 0, sizeof(*obs));
     obs->now_ms = now;
     obs->sql_up = walsender_connected(g->sql);
-    obs->stopping = pid_stopping || g->sql_stopping;
+    /*
+     * A readable postmaster.pid is the authority: a 57P03 while it does not
+     * say "stopping" comes from a server starting up (crash recovery) or a
+     * standby that refuses sessions, not from a shutdown.
+     */
+    obs->stopping = pid_stopping || (g->sql_stopping && g->pf_state != PIDFILE_OK);
     obs->stopping_why = pid_stopping   ? "postmaster.pid says \"stopping\""
                         : g->saw_57p01 ? "session ended with 57P01, reconnect refused with 57P03"
                                        : "new sessions refused with 57P03";

@@ -101,13 +101,18 @@ spawn "$work/guard.log" "$work/demotion-guard" run --dsn "host=$work port=$PORT 
 wait_for "grep -q '\"observing\"' '$work/guard.log'" 20
 start_stale
 make_lag 5
-sleep 1.5
+# The guard polls every second: wait until it shows the stale consumer.
+wait_for "as_pg '$work/demotion-guard' status --url 'unix:$work/guard.sock' 2>/dev/null | grep -q ' demo_stale '" 20 ||
+    { echo "the guard does not show the stale consumer" >&2; exit 1; }
 confirmed_before=$(sql "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'demo_stale'")
 say "what the guard sees before the stop (demotion-guard status, over its unix socket):"
 as_pg "$work/demotion-guard" status --url "unix:$work/guard.sock" | sed 's/^/     /'
 t0=$(now_ms)
 as_pg "$PGBIN/pg_ctl" -D "$work/primary" -m fast -t 30 stop >/dev/null
 t1=$(now_ms)
+# pg_ctl returns when postmaster.pid is gone; the guard audits a moment later.
+wait_for "grep -q '\"event\":\"shutdown_completed\"' '$work/audit.log' 2>/dev/null" 10 ||
+    { echo "the guard did not audit the end of the shutdown" >&2; exit 1; }
 took=$(grep -o '"event":"shutdown_completed","duration_ms":[0-9]*' "$work/audit.log" | grep -o '[0-9]*$')
 say "pg_ctl returned after $((t1 - t0)) ms (it checks every 100 ms); the guard measured ${took} ms"
 say "from \"stopping\" to the postmaster's exit, with a deadline of $DEADLINE."

@@ -34,7 +34,7 @@ for my $c ($stale, $healthy, $recv)
 make_stale($primary, $stale, 6);
 my $confirmed_before = wait_slot_confirmed($primary, $stale);
 note("slot stale confirmed $confirmed_before before the stop");
-wait_guard_polled($primary);
+ok(wait_guard_polled($primary), 'the guard polled what exists now');
 
 my $pm = postmaster_pid($primary);
 my $t0 = stop_nowait($primary);

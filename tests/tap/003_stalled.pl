@@ -30,7 +30,7 @@ sub stay_stalled
 			},
 			"walsender $c->{walsender} to stay stalled"),
 		"consumer $c->{slot} stayed stalled for ${secs}s (flush $flush)");
-	wait_guard_polled($node);
+	ok(wait_guard_polled($node), 'the guard polled what exists now');
 	return;
 }
 
@@ -50,7 +50,7 @@ my $took = defined $gone ? $gone - $t0 : 999;
 note(sprintf('stop took %.2f s', $took));
 cmp_ok($took, '<', 10, 'the stop ended well before the 60 s deadline');
 
-wait_audit($g1, 'shutdown_completed');
+ok(wait_audit($g1, 'shutdown_completed'), 'audit: shutdown_completed');
 my @term = audit_events($g1, 'terminated');
 is(scalar @term, 1, 'one walsender terminated');
 is($term[0]{pid}, $c1->{walsender}, 'the stalled walsender') if @term;
@@ -78,7 +78,7 @@ note(sprintf('stop took %.2f s', $took));
 cmp_ok($took, '>=', 4, 'the stop waited for the 4 s deadline');
 cmp_ok($took, '<', 12, 'and not much longer');
 
-wait_audit($g2, 'shutdown_completed');
+ok(wait_audit($g2, 'shutdown_completed'), 'audit: shutdown_completed');
 @term = audit_events($g2, 'terminated');
 is(scalar @term, 1, 'one walsender terminated');
 is($term[0]{pid}, $c2->{walsender}, 'the stalled walsender') if @term;

@@ -16,7 +16,7 @@ my $dry = start_consumer($node, slot => 'dry', mode => 'stale');
 my $g1 = start_guard($node, 'dry_run', [ '--deadline', '2s', '--stall-after', '1h', '--dry-run' ]);
 like(guard_log($g1), qr/dry run: nothing will be terminated/, 'the guard says it runs dry');
 make_stale($node, $dry, 1);
-wait_guard_polled($node);
+ok(wait_guard_polled($node), 'the guard polled what exists now');
 
 my $pm = postmaster_pid($node);
 stop_nowait($node);
@@ -50,7 +50,7 @@ my $g2 = start_guard($node, 'exclude',
 	[ '--deadline', '2s', '--stall-after', '1h', '--exclude-slot', 'keep*' ]);
 make_stale($node, $keep, 2);
 make_stale($node, $kill, 3);
-wait_guard_polled($node);
+ok(wait_guard_polled($node), 'the guard polled what exists now');
 
 $pm = postmaster_pid($node);
 stop_nowait($node);

@@ -31,13 +31,13 @@ sub deadline_as
 		dsn => $node->connstr('postgres') . " user=$role");
 	like(guard_log($g), qr/connected to PostgreSQL \d+ as role "$role"/, "the guard connects as $role");
 	make_stale($node, $c, $id);
-	wait_guard_polled($node);
+	ok(wait_guard_polled($node), 'the guard polled what exists now');
 
 	my $pm = postmaster_pid($node);
 	stop_nowait($node);
 	ok(defined wait_postmaster_gone($node, $pm, 30), "[$role] the fast stop completes");
 	mark_stopped($node);
-	wait_audit($g, 'shutdown_completed');
+	ok(wait_audit($g, 'shutdown_completed'), "[$role] audit: shutdown_completed");
 	my @term = audit_events($g, 'terminated');
 	is(scalar @term, 1, "[$role] one walsender terminated");
 	my $t = $term[0] // {};

@@ -46,8 +46,9 @@ ok(wait_log($g, qr/state "observing" -> "shutting_down": postmaster\.pid says "s
 	'restart: the guard saw the shutdown');
 ok(wait_log($g, qr/-> "done": postmaster exited/, 1, 10), 'restart: the guard saw the postmaster exit');
 ok(wait_log($g, $observing, 2, 30), 'restart: the guard reconnected');
-my @started = audit_events($g, 'shutdown_started');
-is($started[0]{postmaster_pid}, $pm, 'restart: shutdown_started names the old postmaster') if @started;
+my @started = wait_audit($g, 'shutdown_started');
+is(scalar @started, 1, 'restart: audit shutdown_started');
+is($started[0]{postmaster_pid}, $pm, 'restart: shutdown_started names the old postmaster');
 settled($g, 'the restart');
 
 # 2. Immediate stop, then start (crash recovery).
@@ -61,7 +62,7 @@ is(scalar audit_events($g, 'terminated'), 0, 'nothing terminated so far');
 # 3. The deadline still works.
 my $c = start_consumer($node, slot => 'stale', mode => 'stale');
 make_stale($node, $c, 1);
-wait_guard_polled($node);
+ok(wait_guard_polled($node), 'the guard polled what exists now');
 ok( observe_for(
 		1,
 		sub { proc_alive($c->{walsender}) && !audit_events($g, 'terminated') },
@@ -70,10 +71,12 @@ ok( observe_for(
 is(last_state($g), 'observing', 'the guard is observing before the stop');
 
 $pm = postmaster_pid($node);
+my $completed = scalar audit_events($g, 'shutdown_completed');
 stop_nowait($node);
 ok(defined wait_postmaster_gone($node, $pm, 30), 'the fast stop completes');
 mark_stopped($node);
-my ($done) = wait_audit($g, 'shutdown_completed', scalar(audit_events($g, 'shutdown_started')));
+is(scalar(wait_audit($g, 'shutdown_completed', $completed + 1)), $completed + 1,
+	'audit: shutdown_completed for the fast stop');
 my @term = audit_events($g, 'terminated');
 is(scalar @term, 1, 'one walsender terminated');
 is($term[0]{pid}, $c->{walsender}, 'the stale walsender') if @term;

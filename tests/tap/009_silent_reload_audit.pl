@@ -44,7 +44,7 @@ close $fh;
 kill 'HUP', $guard->{pid};
 ok(wait_log($guard, qr/configuration reloaded: .*deadline 2000ms/), 'a good value on SIGHUP is taken');
 ok(proc_alive($guard->{pid}), 'the guard survived both reloads');
-wait_guard_polled($primary);
+ok(wait_guard_polled($primary), 'the guard polled what exists now');
 
 # The audit directory does not exist: the stop must not wait for it.
 ok(!-d $auditdir, 'the audit directory does not exist yet');
@@ -56,7 +56,7 @@ mark_stopped($primary);
 cmp_ok($gone - $t0, '>=', 2, 'the silent client was ended no sooner than the deadline');
 ok(wait_log($guard, qr/could not write audit log ".*audit\.log": No such file or directory; \d+ event\(s\) queued, retrying/),
 	'the failed audit write is logged loudly');
-like(guard_log($guard), qr/audit: \{[^\n]*"event":"terminated"[^\n]*"slot":"silent"[^\n]*"reason":"deadline"/,
+ok(wait_log($guard, qr/audit: \{.*"event":"terminated".*"slot":"silent".*"reason":"deadline"/),
 	'the termination is in the daemon log meanwhile');
 
 make_path($auditdir);

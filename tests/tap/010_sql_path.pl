@@ -45,7 +45,7 @@ ok(observe_for(2.5, sub {
 	$primary->safe_psql('postgres', 'SELECT count(*) FROM pg_stat_replication '
 		  . "WHERE sent_lsn > flush_lsn AND pid IN ($app->{walsender}, $su->{walsender})") == 2
 	}, 'both walsenders behind'), 'both clients stay behind for longer than --stall-after');
-wait_guard_polled($primary);
+ok(wait_guard_polled($primary), 'the guard polled what exists now');
 
 my $pm = postmaster_pid($primary);
 stop_nowait($primary, 'smart');

@@ -112,7 +112,7 @@ ok($physical, "$replica->{name} streams from $leader->{name} (walsender $physica
 my $g = start_cluster_guard($leader, 'dcs',
 	[ '--deadline', "${deadline}s", '--stall-after', '1h' ]);
 ok(wait_log($g, qr/signal path available/, 1, 10), 'the guard has the signal path');
-wait_guard_polled($leader);
+ok(wait_guard_polled($leader), 'the guard polled what exists now');
 
 my $pm2   = postmaster_pid($leader);
 my $plog  = length(patroni_log($leader));

@@ -49,7 +49,7 @@ ok($physical, "node2 streams (walsender $physical)");
 
 my $g = start_cluster_guard($n1, 'switchover', [ '--deadline', "${deadline}s", '--stall-after', '1h' ]);
 ok(wait_log($g, qr/signal path available/, 1, 10), 'the guard has the signal path');
-wait_guard_polled($n1);
+ok(wait_guard_polled($n1), 'the guard polled what exists now');
 
 my $pm   = postmaster_pid($n1);
 my $plog = length(patroni_log($n1));
@@ -83,7 +83,15 @@ like($sw_out, qr/Successfully switched over to "node2"/, 'patronictl: successful
 
 ok(wait_leader($cl, $n2, 30), 'node2 leads');
 ok(wait_streaming($cl, $n2, $n1, 60), 'node1 rejoins as a replica of node2 and streams');
-my $m = cluster_members($cl);
+# Each member publishes its timeline in the DCS once per Patroni loop: node1
+# may still show the old one for a loop after it streams.
+my $m;
+wait_for(
+	sub {
+		$m = cluster_members($cl) or return 0;
+		($m->{node1}{timeline} // -1) eq ($m->{node2}{timeline} // -2);
+	},
+	30, "/cluster to show node1 on node2's timeline");
 is($m->{node1}{role}, 'replica', '/cluster: node1 is a replica');
 is($m->{node1}{timeline}, $m->{node2}{timeline}, "/cluster: node1 follows node2's timeline ($m->{node2}{timeline})");
 

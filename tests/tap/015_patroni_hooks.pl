@@ -19,7 +19,7 @@
 #     in /v1/status that the signal path is unavailable and why, and the
 #     before-stop hook still ends the stalled walsender through SQL.
 # 6b. Each hook's bound with the daemon down (not running) and hung
-#     (SIGSTOP): back in under 1.5 s, with the exit code documented.
+#     (SIGSTOP): back in under 3 s, with the exit code documented.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -33,7 +33,11 @@ use PatroniTest;
 skip_without_patroni();
 
 my $slot  = 'stale';
-my $bound = 1.5;    # what a hook may take, wall clock, seconds
+# What a hook may take, wall clock, seconds.  The hooks bound themselves
+# (1 s, SIGALRM then _exit) and take about 1.0 s here when the guard hangs;
+# the margin only absorbs a loaded machine's scheduling (1.57 s seen under
+# stress-ng --cpu 2): this checks that there is a bound, not how fast it is.
+my $bound = 3;
 my $dg    = $ENV{DG_BIN};
 
 my $t_start = time();
@@ -77,7 +81,7 @@ sub stalled_slots
 
 # ---------------------------------------------------------------------------
 # 6a. pre-promote and callbacks, through a switchover node1 -> node2.
-wait_guard_polled($n1);
+ok(wait_guard_polled($n1), 'the guard polled what exists now');
 my $plog2 = length(patroni_log($n2));
 my ($rc, $out) = patronictl($cl, 'switchover', '--leader', 'node1', '--candidate', 'node2', '--force');
 note($out);
@@ -162,7 +166,10 @@ sub before_stop_then_stop
 			'-w', '-t', '60', 'stop' ], 70);
 	my $took = time() - $t0;
 	is($src, 0, "$what: pg_ctl stop -m fast succeeds");
-	ok(!proc_alive($pm), "$what: the postmaster is gone");
+	# pg_ctl returns once postmaster.pid is gone, which the postmaster
+	# removes just before it exits.
+	ok(wait_until(sub { !proc_alive($pm) }, 10, "postmaster $pm to exit"),
+		"$what: the postmaster is gone");
 	note(sprintf("$what: fast stop took %d ms (deadline 30 s)", $took * 1000));
 	cmp_ok($took, '<', 3, "$what: the stop was immediate, nothing held it up");
 	my ($started) = wait_audit($g, 'shutdown_started', 1, 10);

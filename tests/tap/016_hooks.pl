@@ -61,8 +61,9 @@ is($rc, 0, 'callback on_role_change: exit 0');
 ok($cb[1]{reset}, 'on_role_change reset the arm');
 my (undef, $s) = http_req($g, 'GET', '/v1/status');
 is($s->{phase}, 'observing', 'observing again after on_role_change');
-my @t = audit_events($g, 'terminated');
-is($t[0]{reason}, 'stalled', 'the API arm had ended the stalled walsender at once') if @t;
+my @t = wait_audit($g, 'terminated');
+is(scalar @t, 1, 'the API arm ended the stalled walsender');
+is($t[0]{reason}, 'stalled', 'at once: reason stalled');
 ok(wait_until(sub { !proc_alive($c->{pid}) }, 30, 'consumer to exit'), 'its consumer exited');
 ($rc, $err) = hook('callback', 'on_stop', '--url', $url);
 is($rc, 2, 'callback without ROLE SCOPE: exit 2');
@@ -100,10 +101,10 @@ my $took = defined $gone ? $gone - $t0 : 999;
 note(sprintf('fast stop after before-stop took %.3f s (deadline 60 s)', $took));
 cmp_ok($took, '<', 5, 'the stop was immediate: nothing held it up');
 my @done = wait_audit($g, 'shutdown_completed');
-is(scalar @{ $done[0]{terminated} // [] }, 0, 'nothing was left to end at the shutdown')
-  if @done;
+is(scalar @done, 1, 'audit: shutdown_completed');
+is(scalar @{ $done[0]{terminated} // ['none'] }, 0, 'nothing was left to end at the shutdown');
 $node->start;
-wait_log($g, qr/state "waiting" -> "observing"/, 2);
+ok(wait_log($g, qr/state "waiting" -> "observing"/, 2), 'the guard reconnected after the restart');
 
 # --- pre-promote: the peers' guards are armed
 my $g2 = start_guard($node, 'peer', [ '--listen', '127.0.0.1:0' ]);

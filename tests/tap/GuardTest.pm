@@ -355,13 +355,17 @@ sub start_guard
 	{
 		wait_log($p, qr/state "waiting" -> "observing"/, 1)
 		  or die "guard $tag did not connect";
+		$p->{observing} = 1;
 	}
 	return $p;
 }
 
 # The guard's HTTP base URL ("http://127.0.0.1:PORT"), from its log line
 # "HTTP API listening on ..." (start it with --listen 127.0.0.1:0 to get a
-# free port).  Sets $g->{url}.
+# free port).  Sets $g->{url}.  Over TCP it also waits until the API serves
+# what the main loop published (503 "starting" before its first turn ends),
+# and, for a guard start_guard saw connect, a view that is past "waiting":
+# the log line comes a moment before the view that shows it.
 sub guard_url
 {
 	my ($g) = @_;
@@ -371,6 +375,14 @@ sub guard_url
 		$TIMEOUT, "$g->{name} to listen")
 	  or die "$g->{name} does not listen";
 	$g->{url} = $addr =~ /^unix:/ ? $addr : "http://$addr";
+	return $g->{url} if $addr =~ /^unix:/;
+	wait_until(
+		sub {
+			my ($st, $j) = http_req($g, 'GET', '/v1/status');
+			$st == 200 && (!$g->{observing} || ($j->{phase} // 'waiting') ne 'waiting');
+		},
+		$TIMEOUT, "$g->{name}'s API to serve its first view")
+	  or die "$g->{name}'s API does not serve";
 	return $g->{url};
 }
 
@@ -420,9 +432,11 @@ sub wait_log
 	return wait_until(sub { count_log($g, $re) >= $n }, $timeout, "$n line(s) matching $re in $g->{log}");
 }
 
-# Waits until the guard has run its walsender query after this call, so
-# that what exists now (consumers, lags) is known to it: looks for its
-# query (SELECT r.pid, ... pg_stat_replication ...) in pg_stat_activity.
+# Waits until the guard has run its walsender query $times (2) times after
+# this call, so that what exists now (consumers, lags) is known to it:
+# looks for its query (SELECT r.pid, ... pg_stat_replication ...) in
+# pg_stat_activity.  Returns false (after a diag) on timeout: callers
+# assert it, ok(wait_guard_polled($node), ...).
 sub wait_guard_polled
 {
 	my ($node, $times) = @_;
@@ -438,9 +452,9 @@ sub wait_guard_polled
 					  . "AND query_start > '$since'") > 0;
 			},
 			$TIMEOUT,
-			"the guard to poll pg_stat_replication") or die "the guard does not poll";
+			"the guard to poll pg_stat_replication") or return 0;
 	}
-	return;
+	return 1;
 }
 
 # Parses the audit log: a list of hashes, one per line.  Dies on a line

@@ -625,6 +625,16 @@ sub start_cluster_guard
 	{
 		wait_log($g, qr/state "waiting" -> "observing"/, 1)
 		  or die "guard $tag did not connect";
+		# The API shows a turn's state once the turn ends, a moment after
+		# its log line: wait for a view past "waiting".
+		wait_for(
+			sub {
+				my ($st, $j) = http_req($g, 'GET', '/v1/status');
+				$st == 200 && ($j->{phase} // 'waiting') ne 'waiting';
+			},
+			30, "guard ${tag}'s API to show it connected")
+		  or die "guard ${tag}'s API does not show it connected"
+		  if $g->{url};
 	}
 	return $g;
 }
