@@ -512,16 +512,51 @@ static void orphan_scan(struct guard *g)
     g->n_ws = n;
 }
 
+/*
+ * Did a whole shutdown happen between two turns (the guard was not
+ * scheduled, or stopped)?  The postmaster running at the last turn is gone
+ * without a "stopping" seen: postmaster.pid is missing or names another
+ * postmaster.  last is the one seen then; seen_pm is updated.
+ */
+static bool missed_shutdown(struct guard *g, const struct pm_ident *last)
+{
+    bool missed = false;
+
+    if (g->policy.stopping_seen) {
+        g->seen_pm = (struct pm_ident){0}; /* a shutdown under way: followed as such */
+        return false;
+    }
+    if (g->pf_state == PIDFILE_OK) {
+        missed = last->pid != 0 && !same_postmaster(&g->pf, last);
+        if (g->pf.status != PM_STATUS_STOPPING)
+            g->seen_pm = (struct pm_ident){.pid = g->pf.pid, .start_time = g->pf.start_time};
+        if (missed)
+            snprintf(g->missed_why, sizeof(g->missed_why),
+                     "postmaster %d was replaced by %d: a shutdown between two turns", last->pid,
+                     g->pf.pid);
+    } else if (g->pf_state == PIDFILE_MISSING) {
+        missed = last->pid != 0;
+        g->seen_pm = (struct pm_ident){0};
+        if (missed)
+            snprintf(g->missed_why, sizeof(g->missed_why),
+                     "postmaster %d and its postmaster.pid are gone: a shutdown between two turns",
+                     last->pid);
+    }
+    return missed;
+}
+
 /* Gather this tick's facts into an observation for the policy. */
 static void observe(struct guard *g, struct observation *obs)
 {
     int64_t now = mono_ms();
-    bool pid_stopping, sql_hint = false;
+    struct pm_ident last = g->seen_pm;
+    bool pid_stopping, missed, sql_hint = false;
 
     free(g->ws);
     g->ws = NULL;
     g->n_ws = 0;
     read_pidfile(g);
+    missed = missed_shutdown(g, &last);
     pid_stopping = pidfile_stopping(g);
     sql_check(g, now);
     if (!pid_stopping)
@@ -539,15 +574,18 @@ static void observe(struct guard *g, struct observation *obs)
      * say "stopping" comes from a server starting up (crash recovery) or a
      * standby that refuses sessions, not from a shutdown.
      */
-    obs->stopping = pid_stopping || (g->sql_stopping && g->pf_state != PIDFILE_OK);
-    obs->stopping_why = pid_stopping   ? "postmaster.pid says \"stopping\""
+    obs->stopping = missed || pid_stopping || (g->sql_stopping && g->pf_state != PIDFILE_OK);
+    obs->stopping_why = missed         ? g->missed_why
+                        : pid_stopping ? "postmaster.pid says \"stopping\""
                         : g->saw_57p01 ? "session ended with 57P01, reconnect refused with 57P03"
                                        : "new sessions refused with 57P03";
-    if (obs->stopping && !g->policy.stopping_seen) {
+    if (missed)
+        g->stop_pm = last; /* started and ended unseen: both in this turn */
+    else if (obs->stopping && !g->policy.stopping_seen) {
         g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
         g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
     }
-    obs->postmaster_gone = postmaster_gone(g, sql_hint);
+    obs->postmaster_gone = missed || postmaster_gone(g, sql_hint);
     if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0)
         orphan_scan(g);
     obs->fresh = g->ws != NULL;
@@ -910,8 +948,10 @@ static void reload(struct guard *g)
     g->cfg = nc;
     g->policy.cfg = &g->cfg;
     log_setup(g->cfg.log_format, g->cfg.log_level);
-    if (g->cfg.pgdata)
+    if (g->cfg.pgdata && strcmp(g->cfg.pgdata, g->pgdata) != 0) {
         snprintf(g->pgdata, sizeof(g->pgdata), "%s", g->cfg.pgdata);
+        g->seen_pm = (struct pm_ident){0}; /* another directory's postmaster is no replacement */
+    }
     watch_pgdata(g);
     audit_set_path(g->audit, g->cfg.audit_log);
     log_config(g, "configuration reloaded");

@@ -57,6 +57,8 @@ struct guard {
     char signal_why[256];
     struct pm_ident stop_pm; /* the postmaster whose shutdown we follow (pid 0: none) */
     struct pm_ident done_pm; /* the last one whose shutdown ended */
+    struct pm_ident seen_pm; /* the postmaster running at the last turn (pid 0: none) */
+    char missed_why[160];    /* how a shutdown between two turns was noticed */
 
     struct walsender *ws; /* this tick's complete list, or NULL */
     int n_ws;
