@@ -655,6 +655,40 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
 }
 
 /*
+ * Open a pidfd for pid (-1 on kernels without pidfds, ENOSYS: kill() is
+ * used then); false with err when the process cannot be opened.
+ */
+static bool open_pidfd(int pid, int *pidfd, char *err, size_t errlen)
+{
+    *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (*pidfd < 0 && errno != ENOSYS) {
+        snprintf(err, errlen, "could not open process %d: %s", pid, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/*
+ * SIGTERM through the pidfd opened before the proof (the process that was
+ * proven, or nothing: ESRCH), or kill() without one; closes the pidfd.
+ * proven: the proof held; false sends nothing.  False with err otherwise.
+ */
+static bool send_sigterm(int pidfd, int pid, bool proven, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (proven && pidfd >= 0)
+        rc = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+    else if (proven)
+        rc = kill(pid, SIGTERM);
+    if (rc != 0)
+        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", pid, strerror(errno));
+    if (pidfd >= 0)
+        close(pidfd);
+    return proven && rc == 0;
+}
+
+/*
  * Send SIGTERM to a proven walsender.  A pidfd is opened first and the
  * identity checked after, so the signal reaches the process that was
  * checked or nothing (ESRCH).  Falls back to kill() on kernels without
@@ -663,30 +697,15 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
                     int major, bool logical, char *err, size_t errlen)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
-    int rc;
+    int pidfd;
 
-    if (pidfd < 0 && errno != ENOSYS) {
-        snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
+    if (!open_pidfd(id->pid, &pidfd, err, errlen))
         return false;
-    }
     /* the postmaster's proof first, for a reason that says what failed */
-    if (proc_prove_postmaster(proc_root, pf, err, errlen) != PM_PROC_MATCH ||
-        !proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen)) {
-        if (pidfd >= 0)
-            close(pidfd);
-        return false;
-    }
-    if (pidfd >= 0) {
-        rc = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
-        close(pidfd);
-    } else
-        rc = kill(id->pid, SIGTERM);
-    if (rc != 0) {
-        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid, strerror(errno));
-        return false;
-    }
-    return true;
+    return send_sigterm(pidfd, id->pid,
+                        proc_prove_postmaster(proc_root, pf, err, errlen) == PM_PROC_MATCH &&
+                            proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen),
+                        err, errlen);
 }
 
 /* Is the postmaster pm_pid that started at pm_start (epoch s) still running under ROOT? */
@@ -742,28 +761,13 @@ static bool verify_orphan(const char *proc_root, int pm_pid, long long pm_start,
 bool proc_terminate_orphan(const char *proc_root, int pm_pid, long long pm_start,
                            const struct proc_ident *id, int major, char *err, size_t errlen)
 {
-    int pidfd = (int)syscall(SYS_pidfd_open, id->pid, 0);
-    int rc;
+    int pidfd;
 
-    if (pidfd < 0 && errno != ENOSYS) {
-        snprintf(err, errlen, "could not open process %d: %s", id->pid, strerror(errno));
+    if (!open_pidfd(id->pid, &pidfd, err, errlen))
         return false;
-    }
-    if (!verify_orphan(proc_root, pm_pid, pm_start, id, major, err, errlen)) {
-        if (pidfd >= 0)
-            close(pidfd);
-        return false;
-    }
-    if (pidfd >= 0) {
-        rc = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
-        close(pidfd);
-    } else
-        rc = kill(id->pid, SIGTERM);
-    if (rc != 0) {
-        snprintf(err, errlen, "could not send SIGTERM to process %d: %s", id->pid, strerror(errno));
-        return false;
-    }
-    return true;
+    return send_sigterm(pidfd, id->pid,
+                        verify_orphan(proc_root, pm_pid, pm_start, id, major, err, errlen), err,
+                        errlen);
 }
 
 /*
