@@ -160,16 +160,7 @@ my $cl = new_cluster($etcd,
 			  . " --guard-port $n->{guard_port} --deadline 30s",
 		};
 	});
-my ($n1, $n2) = @{ $cl->{nodes} };
-start_node($n1);
-ok(wait_leader($cl, $n1, 60), 'node1 bootstraps the cluster and leads');
-$n1->safe_psql('postgres', 'CREATE TABLE t (id int PRIMARY KEY, v text)');
-my $c1 = start_permanent_consumer($n1, $slot);
-start_node($n2);
-ok(wait_streaming($cl, $n1, $n2, 90), 'node2 streams from node1');
-make_stale($n1, $c1, 1);
-wait_slot_confirmed($n1, $c1);
-ok(wait_replica_ready($cl, $n1, $n2, $slot), "node2 holds a usable copy of slot $slot");
+my ($n1, $n2, $c1) = start_stale_pair($cl, $slot);
 note(sprintf('cluster up in %.1f s', time() - $t_start));
 
 $_->{plog_guard} = length(patroni_log($_)) for ($n1, $n2);

@@ -41,16 +41,7 @@ my $cl = new_cluster($etcd,
 		my ($n) = @_;
 		return { before_stop => "$dg hook before-stop --url http://$n->{ip}:$n->{guard_port}" };
 	});
-my ($leader, $replica) = @{ $cl->{nodes} };
-start_node($leader);
-ok(wait_leader($cl, $leader, 60), 'node1 bootstraps the cluster and leads');
-$leader->safe_psql('postgres', 'CREATE TABLE t (id int PRIMARY KEY, v text)');
-my $c = start_permanent_consumer($leader, $slot);
-start_node($replica);
-ok(wait_streaming($cl, $leader, $replica, 90), 'node2 streams from node1');
-make_stale($leader, $c, 1);
-wait_slot_confirmed($leader, $c);
-ok(wait_replica_ready($cl, $leader, $replica, $slot), "node2 holds a usable copy of slot $slot");
+my ($leader, $replica, $c) = start_stale_pair($cl, $slot);
 note(sprintf('cluster up in %.1f s', time() - $t_start));
 my $physical = walsender_pid_of_app($leader, $replica->{name});
 ok($physical, "node2 streams from node1 (walsender $physical)");

@@ -64,6 +64,7 @@ our @EXPORT = qw(
   patroni_freeze patroni_thaw lsn_num checkpoint_end switchpoint
   wait_replica_ready slot_copy_usable run_hook stop_cluster_guard pg_ctl_start
   skip_without_patroni audit_only_stale patroni_version patroni_at_least
+  start_stale_pair
 );
 
 our $PATRONI    = $ENV{DG_PATRONI}    // '/usr/bin/patroni';
@@ -753,6 +754,26 @@ sub audit_only_stale
 	  read_audit($g);
 	is(scalar @phys, 0, 'no audit event about the physical walsender');
 	return;
+}
+
+# Starts the two nodes of $cl: node1 leads, gets table t(id, v) and a stale
+# consumer on the permanent slot $slot, made to lag (sent > confirmed);
+# node2 streams from it and holds a usable copy of the slot.  Each step is
+# an assertion.  Returns (node1, node2, the consumer).
+sub start_stale_pair
+{
+	my ($cl, $slot) = @_;
+	my ($n1, $n2) = @{ $cl->{nodes} };
+	start_node($n1);
+	ok(wait_leader($cl, $n1, 60), 'node1 bootstraps the cluster and leads');
+	$n1->safe_psql('postgres', 'CREATE TABLE t (id int PRIMARY KEY, v text)');
+	my $c = start_permanent_consumer($n1, $slot);
+	start_node($n2);
+	ok(wait_streaming($cl, $n1, $n2, 90), 'node2 streams from node1');
+	make_stale($n1, $c, 1);
+	wait_slot_confirmed($n1, $c);
+	ok(wait_replica_ready($cl, $n1, $n2, $slot), "node2 holds a usable copy of slot $slot");
+	return ($n1, $n2, $c);
 }
 
 # Waits until $replica streams from $leader with a copy of logical slot
