@@ -48,13 +48,23 @@ leftovers() {
 	done
 	return 0
 }
+# Waits up to $1 tenths of a second until no leftover process is left; false if some are.
+gone_within() {
+	i=0
+	while [ -n "$(leftovers)" ]; do
+		[ $i -lt "$1" ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
 cleanup() {
 	rc=$?
 	pids=$(leftovers)
 	if [ -n "$pids" ]; then
 		echo "check-patroni4: ending leftover processes: $pids" >&2
-		kill -KILL $pids 2>/dev/null || true
-		sleep 1
+		kill -TERM $pids 2>/dev/null || true
+		gone_within 50 || { kill -KILL $(leftovers) 2>/dev/null || true; gone_within 50 || true; }
 	fi
 	for m in dev/shm proc; do
 		if mountpoint -q "$ROOT/$m"; then
