@@ -9,6 +9,7 @@
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
+#   make coverage   line coverage per file of the unit and TAP tests together (lcov)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -47,7 +48,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors coverage
 
 all: demotion-guard $(CONSUMER)
 
@@ -104,6 +105,10 @@ demo: deps all
 
 deps:
 	@./tests/deps.sh
+
+# tests/coverage.sh: a --coverage build in a scratch copy, unit + TAP tests, lcov.
+coverage: deps
+	./tests/coverage.sh
 
 check-patroni4:
 	./tests/patroni4/run.sh
