@@ -16,7 +16,7 @@ my $node = new_primary('primary');
 my $c    = start_consumer($node, slot => 'orphan1', mode => 'stale');
 my $g    = start_guard($node, 'orphan', [ '--deadline', '60s', '--stall-after', '1h' ]);
 make_stale($node, $c, 1);
-wait_guard_polled($node);
+ok(wait_guard_polled($node), "the guard polled the walsender");
 
 my $pm = postmaster_pid($node);
 stop_nowait($node);
