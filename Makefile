@@ -9,6 +9,8 @@
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
+#   make layout     each file's lines and includes; fails if libpq, libmicrohttpd or libcurl gain
+#                   a second user, policy.c does I/O, or a function runs past 60 lines
 #   make coverage   line coverage per file of the unit and TAP tests together (lcov)
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -48,7 +50,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors coverage
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors coverage layout
 
 all: demotion-guard $(CONSUMER)
 
@@ -76,7 +78,10 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit docs-check tap
+check: deps all unit docs-check layout tap
+
+layout:
+	./tests/layout.sh
 
 # The core TAP files on every major of PG_VERSIONS, with upstream builds
 # downloaded once into a cache outside the clone (DG_PG_CACHE).
