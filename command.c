@@ -74,20 +74,20 @@ static void arm(struct guard *g, struct command *c)
 static void disarm(struct guard *g, struct command *c)
 {
     struct policy_output out = {0};
-    bool armed = g->policy.clock_running;
+    enum disarm_result r = policy_disarm(&g->policy, mono_ms(), "disarmed through the API", &out);
 
-    if (g->policy.stopping_seen) {
+    if (r == DISARM_REFUSED) {
         answer(c, 409, render_error("conflict", "PostgreSQL is shutting down: the deadline stays"));
         return;
     }
-    if (armed && policy_disarm(&g->policy, mono_ms(), "disarmed through the API", &out)) {
+    if (r == DISARM_DONE) {
         log_transitions(&out);
         audit_emit(g->audit, "disarmed",
                    json_pack("{s:s,s:s*,s:s}", "reason", "api", "note",
                              c->reason[0] ? c->reason : NULL, "requester", c->requester));
     }
     policy_output_free(&out);
-    answer(c, 200, json_pack("{s:b}", "was_armed", armed));
+    answer(c, 200, json_pack("{s:b}", "was_armed", r == DISARM_DONE));
 }
 
 /*
@@ -100,12 +100,11 @@ static void patroni_callback(struct guard *g, struct command *c)
     struct policy_output out = {0};
     bool reset = false;
 
-    if ((strcmp(c->action, "on_stop") == 0 || strcmp(c->action, "on_role_change") == 0) &&
-        g->policy.clock_running && !g->policy.stopping_seen) {
+    if (strcmp(c->action, "on_stop") == 0 || strcmp(c->action, "on_role_change") == 0) {
         char why[200];
 
         snprintf(why, sizeof(why), "Patroni %s (%s)", c->action, c->role);
-        reset = policy_disarm(&g->policy, mono_ms(), why, &out);
+        reset = policy_disarm(&g->policy, mono_ms(), why, &out) == DISARM_DONE;
         log_transitions(&out);
     }
     policy_output_free(&out);
@@ -128,67 +127,23 @@ void command_run_early(struct guard *g, struct command *c)
         g->next_poll_ms = mono_ms(); /* kill: act on a fresh list */
 }
 
-/* Does a tracked walsender match the kill selector? */
-static bool selected(const struct guard *g, const struct command *c, const struct tracked *t)
+/* Carry out one action of an API kill and describe its outcome as a JSON target. */
+static json_t *kill_one(struct guard *g, struct command *c, const struct action *a, bool *failed)
 {
-    switch (c->sel) {
-    case KILL_SLOT:
-        return strcmp(t->w.slot, c->slot) == 0;
-    case KILL_PID:
-        return t->w.pid == c->pid;
-    case KILL_STALLED:
-        return policy_is_stalled(&g->policy, t, mono_ms());
-    case KILL_ALL_LOGICAL:
-        return t->w.kind == WS_LOGICAL;
-    }
-    return false;
-}
-
-/* Why a named target (slot or pid) may not be ended; NULL when it may. */
-static const char *refusal(const struct guard *g, const struct command *c, const struct tracked *t,
-                           char *buf, size_t len)
-{
-    if (t == NULL)
-        snprintf(buf, len, "no walsender %s %s%s%.*d%s (any more)",
-                 c->sel == KILL_SLOT ? "on slot" : "with pid", c->sel == KILL_SLOT ? "\"" : "",
-                 c->sel == KILL_SLOT ? c->slot : "", c->sel == KILL_PID, c->pid,
-                 c->sel == KILL_SLOT ? "\"" : "");
-    else if (t->w.kind == WS_PHYSICAL)
-        snprintf(buf, len,
-                 "walsender %d is physical: physical walsenders are never ended "
-                 "through the API",
-                 t->w.pid);
-    else if (t->w.kind != WS_LOGICAL)
-        snprintf(buf, len, "process %d is not proven a logical walsender: it is never signalled",
-                 t->w.pid);
-    else if (config_slot_excluded(g->policy.cfg, t->w.slot) && !c->force)
-        snprintf(buf, len, "slot \"%s\" is excluded by --exclude-slot; add \"force\": true",
-                 t->w.slot);
-    else
-        return NULL;
-    return buf;
-}
-
-/* End one selected walsender and describe the outcome as a JSON target. */
-static json_t *kill_one(struct guard *g, struct command *c, int index, bool *failed)
-{
-    struct tracked *t = &g->policy.t[index];
+    struct tracked *t = &g->policy.t[a->index];
     char err[512] = "", sqlerr[256] = "";
-    const char *method, *result;
+    const char *method = NULL, *result = "excluded";
 
-    if (config_slot_excluded(g->policy.cfg, t->w.slot) && !c->force) {
-        result = "excluded";
-        method = NULL;
-    } else if (g->policy.cfg->dry_run) {
+    if (a->type == ACT_WOULD_TERMINATE) {
         result = "would_terminate";
         method = guard_use_sql(g) ? "sql" : "signal";
         guard_audit_termination(g, t, "would_terminate", method, REASON_API, NULL, NULL, c);
-    } else {
+    } else if (a->type == ACT_TERMINATE) {
         method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
         result = method ? "terminated" : "failed";
         guard_audit_termination(g, t, method ? "terminated" : "terminate_failed", method,
                                 REASON_API, sqlerr, err, c);
-        policy_record(&g->policy, index, method != NULL, mono_ms());
+        policy_record(&g->policy, a->index, method != NULL, mono_ms());
         *failed |= method == NULL;
     }
     return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?}", "pid", t->w.pid, "slot", t->w.slot, "kind",
@@ -196,12 +151,14 @@ static json_t *kill_one(struct guard *g, struct command *c, int index, bool *fai
                      result, "method", method, "error", err[0] ? err : NULL);
 }
 
-/* POST /v1/kill, on the list this turn's snapshot refreshed. */
+/* POST /v1/kill, on the list this turn's snapshot refreshed: the policy selects, this carries out.
+ */
 static void kill_walsenders(struct guard *g, struct command *c)
 {
-    json_t *targets = json_array();
-    bool failed = false, named = c->sel == KILL_SLOT || c->sel == KILL_PID;
-    int match = -1;
+    struct kill_request rq = {.sel = c->sel, .slot = c->slot, .pid = c->pid, .force = c->force};
+    struct policy_output out = {0};
+    json_t *targets;
+    bool failed = false;
     char why[300];
 
     if (!walsender_connected(g->sql) && !g->signal_ok) {
@@ -210,21 +167,24 @@ static void kill_walsenders(struct guard *g, struct command *c)
                  "unavailable (%s)",
                  g->sql_error[0] ? g->sql_error : "no session", g->signal_why);
         answer(c, 503, render_error("unavailable", why));
-        json_decref(targets);
         return;
     }
-    for (int i = 0; i < g->policy.n && match < 0; i++)
-        if (named && selected(g, c, &g->policy.t[i]))
-            match = i;
-    if (named && refusal(g, c, match < 0 ? NULL : &g->policy.t[match], why, sizeof(why))) {
+    switch (policy_kill(&g->policy, &rq, mono_ms(), &out, why, sizeof(why))) {
+    case KILL_REFUSED:
         answer(c, 409, render_error("conflict", why));
-        json_decref(targets);
+        policy_output_free(&out);
         return;
+    case KILL_NO_MEMORY:
+        answer(c, 500, render_error("internal", why));
+        policy_output_free(&out);
+        return;
+    case KILL_OK:
+        break;
     }
-    for (int i = 0; i < g->policy.n; i++)
-        if (named ? i == match
-                  : g->policy.t[i].w.kind == WS_LOGICAL && selected(g, c, &g->policy.t[i]))
-            json_array_append_new(targets, kill_one(g, c, i, &failed));
+    targets = json_array();
+    for (int i = 0; i < out.n_act; i++)
+        json_array_append_new(targets, kill_one(g, c, &out.act[i], &failed));
+    policy_output_free(&out);
     if (failed)
         answer(c, 500,
                json_pack("{s:s,s:s,s:o}", "error", "terminate_failed", "detail",

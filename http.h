@@ -40,7 +40,6 @@ enum route_id {
 
 /* What a command asks for. */
 enum command_type { CMD_ARM, CMD_DISARM, CMD_KILL, CMD_CALLBACK };
-enum kill_selector { KILL_SLOT, KILL_PID, KILL_STALLED, KILL_ALL_LOGICAL };
 
 struct command {
     enum command_type type;

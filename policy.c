@@ -296,13 +296,16 @@ static void reset_clock(struct policy *p)
  * Cancel an arm.  Refused (false) once the server itself is shutting down:
  * the shutdown will not wait for anybody's change of mind.
  */
-bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct policy_output *out)
+enum disarm_result policy_disarm(struct policy *p, int64_t now_ms, const char *why,
+                                 struct policy_output *out)
 {
-    if (p->stopping_seen || (p->phase != PHASE_ARMED && p->phase != PHASE_ENFORCING))
-        return false;
+    if (p->stopping_seen)
+        return DISARM_REFUSED;
+    if (!p->clock_running)
+        return DISARM_NOT_ARMED;
     reset_clock(p);
     enter(p, p->sql_up ? PHASE_OBSERVING : PHASE_WAITING, now_ms, out, why);
-    return true;
+    return DISARM_DONE;
 }
 
 /* Remember, for the rest of this arm, that the walsender on slot was ended as stalled. */
@@ -367,6 +370,15 @@ static bool orphans_pending(const struct policy *p)
     return false;
 }
 
+/*
+ * Has the deadline passed, with the shutdown it waits for seen (an arm from
+ * a peer applies only once this server is stopping)?
+ */
+static bool deadline_passed(const struct policy *p, int64_t now_ms)
+{
+    return p->clock_running && now_ms >= p->deadline_at_ms && (p->stopping_seen || !p->needs_stop);
+}
+
 /* Why this walsender should end now, if it should. */
 static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms, enum reason *r)
 {
@@ -388,7 +400,7 @@ static bool due(const struct policy *p, const struct tracked *t, int64_t now_ms,
         return true;
     }
     *r = REASON_DEADLINE;
-    return now_ms >= p->deadline_at_ms && (p->stopping_seen || !p->needs_stop);
+    return deadline_passed(p, now_ms);
 }
 
 /* Is any walsender but a physical one still there (logical, excluded or not, or unproven)? */
@@ -488,8 +500,8 @@ static void transitions(struct policy *p, const struct observation *obs, struct 
         enter(p, PHASE_OBSERVING, now, out, "connected");
     else if (p->phase == PHASE_OBSERVING && !obs->sql_up)
         enter(p, PHASE_WAITING, now, out, "session lost");
-    if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) && now >= p->deadline_at_ms &&
-        (p->stopping_seen || !p->needs_stop) && logical_alive(p))
+    if ((p->phase == PHASE_ARMED || p->phase == PHASE_SHUTTING_DOWN) && deadline_passed(p, now) &&
+        logical_alive(p))
         enter(p, PHASE_ENFORCING, now, out, "deadline passed with logical walsenders alive");
 }
 
@@ -507,6 +519,74 @@ bool policy_step(struct policy *p, const struct observation *obs, struct policy_
     if (p->phase != PHASE_ARMED && p->phase != PHASE_SHUTTING_DOWN && p->phase != PHASE_ENFORCING)
         return true;
     return decide(p, obs->now_ms, out);
+}
+
+/* Does the kill request select this walsender? */
+static bool kill_selects(const struct policy *p, const struct kill_request *rq,
+                         const struct tracked *t, int64_t now_ms)
+{
+    switch (rq->sel) {
+    case KILL_SLOT:
+        return strcmp(t->w.slot, rq->slot) == 0;
+    case KILL_PID:
+        return t->w.pid == rq->pid;
+    case KILL_STALLED:
+        return policy_is_stalled(p, t, now_ms);
+    case KILL_ALL_LOGICAL:
+        return t->w.kind == WS_LOGICAL;
+    }
+    return false;
+}
+
+/* Why a named target may not be ended (t NULL: none matched); false when it may. */
+static bool kill_refused(const struct policy *p, const struct kill_request *rq,
+                         const struct tracked *t, char *why, size_t len)
+{
+    if (t == NULL && rq->sel == KILL_SLOT)
+        snprintf(why, len, "no walsender on slot \"%s\" (any more)", rq->slot);
+    else if (t == NULL)
+        snprintf(why, len, "no walsender with pid %d (any more)", rq->pid);
+    else if (t->w.kind == WS_PHYSICAL)
+        snprintf(why, len,
+                 "walsender %d is physical: physical walsenders are never ended "
+                 "through the API",
+                 t->w.pid);
+    else if (t->w.kind != WS_LOGICAL)
+        snprintf(why, len, "process %d is not proven a logical walsender: it is never signalled",
+                 t->w.pid);
+    else if (config_slot_excluded(p->cfg, t->w.slot) && !rq->force)
+        snprintf(why, len, "slot \"%s\" is excluded by --exclude-slot; add \"force\": true",
+                 t->w.slot);
+    else
+        return false;
+    return true;
+}
+
+enum kill_verdict policy_kill(const struct policy *p, const struct kill_request *rq, int64_t now_ms,
+                              struct policy_output *out, char *why, size_t len)
+{
+    bool named = rq->sel == KILL_SLOT || rq->sel == KILL_PID;
+    int match = -1;
+
+    for (int i = 0; named && i < p->n && match < 0; i++)
+        if (kill_selects(p, rq, &p->t[i], now_ms))
+            match = i;
+    if (named && kill_refused(p, rq, match < 0 ? NULL : &p->t[match], why, len))
+        return KILL_REFUSED;
+    for (int i = 0; i < p->n; i++) {
+        const struct tracked *t = &p->t[i];
+        enum action_type type = p->cfg->dry_run ? ACT_WOULD_TERMINATE : ACT_TERMINATE;
+
+        if (named ? i != match : t->w.kind != WS_LOGICAL || !kill_selects(p, rq, t, now_ms))
+            continue;
+        if (config_slot_excluded(p->cfg, t->w.slot) && !rq->force)
+            type = ACT_SKIP_EXCLUDED;
+        if (!add_action(out, type, REASON_API, i)) {
+            snprintf(why, len, "out of memory");
+            return KILL_NO_MEMORY;
+        }
+    }
+    return KILL_OK;
 }
 
 /* Keep the earlier of a and b, ignoring times not after now. */

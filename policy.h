@@ -139,7 +139,28 @@ void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const cha
                 struct policy_output *out);
 void policy_arm_peer(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
                      struct policy_output *out);
-bool policy_disarm(struct policy *p, int64_t now_ms, const char *why, struct policy_output *out);
+/* What a disarm did: ended an arm, found none, or was refused (the server is shutting down). */
+enum disarm_result { DISARM_DONE, DISARM_NOT_ARMED, DISARM_REFUSED };
+enum disarm_result policy_disarm(struct policy *p, int64_t now_ms, const char *why,
+                                 struct policy_output *out);
+
+/* What an API kill asks for: a named target (slot, pid) or a selection. */
+enum kill_selector { KILL_SLOT, KILL_PID, KILL_STALLED, KILL_ALL_LOGICAL };
+struct kill_request {
+    enum kill_selector sel;
+    const char *slot; /* KILL_SLOT */
+    int pid;          /* KILL_PID */
+    bool force;       /* an excluded slot too */
+};
+enum kill_verdict { KILL_OK, KILL_REFUSED, KILL_NO_MEMORY };
+/*
+ * An API kill: one action (reason api) per walsender selected, appended to
+ * out: ACT_TERMINATE, ACT_WOULD_TERMINATE under --dry-run, ACT_SKIP_EXCLUDED
+ * for an excluded slot without force.  A named target that is gone,
+ * physical, unproven or excluded without force is refused (why says so).
+ */
+enum kill_verdict policy_kill(const struct policy *p, const struct kill_request *rq, int64_t now_ms,
+                              struct policy_output *out, char *why, size_t len);
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
 /* Is what was confirmed not what was sent (behind, ahead, or nothing confirmed)? */
 bool policy_lagging(const struct tracked *t);

@@ -1023,7 +1023,7 @@ static void test_reconnect_rule_bounds(void **state)
     step(f, a + POLICY_RETRY_MS, UP);
     record_all(f, true, a + POLICY_RETRY_MS);
     assert_int_equal(f->p.n_ended_stalled, 1);
-    assert_true(policy_disarm(&f->p, a + 1000, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, a + 1000, "api", &f->out), DISARM_DONE);
     assert_int_equal(f->p.n_ended_stalled, 0); /* that arm is over */
     f->n = 0;
     add_logical(f, 103, "stuck");
@@ -1166,7 +1166,7 @@ static void test_disarm_when_armed(void **state)
     step(f, T0, UP);
     policy_arm(&f->p, T0, -1, "api", &f->out);
     policy_output_reset(&f->out);
-    assert_true(policy_disarm(&f->p, T0 + 1000, "disarmed by api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0 + 1000, "disarmed by api", &f->out), DISARM_DONE);
     EXPECT_PHASE(f, PHASE_OBSERVING);
     expect_trans(f, 0, PHASE_ARMED, PHASE_OBSERVING);
     assert_false(f->p.clock_running);
@@ -1187,7 +1187,7 @@ static void test_disarm_from_enforcing(void **state)
     step(f, T0 + DEADLINE, UP);
     EXPECT_PHASE(f, PHASE_ENFORCING);
     policy_output_reset(&f->out);
-    assert_true(policy_disarm(&f->p, T0 + DEADLINE + 1, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0 + DEADLINE + 1, "api", &f->out), DISARM_DONE);
     EXPECT_PHASE(f, PHASE_OBSERVING);
 }
 
@@ -1201,7 +1201,7 @@ static void test_disarm_while_down(void **state)
     step(f, T0 + 100, 0);
     EXPECT_PHASE(f, PHASE_ARMED);
     policy_output_reset(&f->out);
-    assert_true(policy_disarm(&f->p, T0 + 200, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0 + 200, "api", &f->out), DISARM_DONE);
     EXPECT_PHASE(f, PHASE_WAITING);
     expect_trans(f, 0, PHASE_ARMED, PHASE_WAITING);
 }
@@ -1213,18 +1213,105 @@ static void test_disarm_refused(void **state)
 
     add_logical(f, 101, "app");
     step(f, T0, UP);
-    assert_false(policy_disarm(&f->p, T0, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0, "api", &f->out), DISARM_NOT_ARMED);
     EXPECT_PHASE(f, PHASE_OBSERVING);
     policy_arm(&f->p, T0, -1, "api", &f->out);
     step(f, T0 + 1000, STOP);
     policy_output_reset(&f->out);
-    assert_false(policy_disarm(&f->p, T0 + 2000, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0 + 2000, "api", &f->out), DISARM_REFUSED);
     EXPECT_PHASE(f, PHASE_SHUTTING_DOWN);
     assert_int_equal(f->out.n_trans, 0);
     assert_true(f->p.clock_running);
     step(f, T0 + DEADLINE, STOP);
-    assert_false(policy_disarm(&f->p, T0 + DEADLINE, "api", &f->out));
+    assert_int_equal(policy_disarm(&f->p, T0 + DEADLINE, "api", &f->out), DISARM_REFUSED);
     EXPECT_PHASE(f, PHASE_ENFORCING);
+}
+
+/* ---- API kills ---- */
+
+/* Run an API kill on what the last step tracked; the output is reset first. */
+static enum kill_verdict kill(struct fx *f, enum kill_selector sel, const char *slot, int pid,
+                              bool force, char *why, size_t len)
+{
+    struct kill_request rq = {.sel = sel, .slot = slot, .pid = pid, .force = force};
+
+    policy_output_reset(&f->out);
+    why[0] = '\0';
+    return policy_kill(&f->p, &rq, T0 + 1000, &f->out, why, len);
+}
+
+/* The action listed for a PID by the last kill; -1 when none. */
+static int action_of(const struct fx *f, int pid)
+{
+    for (int i = 0; i < f->out.n_act; i++)
+        if (f->p.t[f->out.act[i].index].w.pid == pid) {
+            assert_int_equal(f->out.act[i].reason, REASON_API);
+            return (int)f->out.act[i].type;
+        }
+    return -1;
+}
+
+/* A named target that is gone, physical, unproven or excluded is refused, and says why. */
+static void test_kill_named_refused(void **state)
+{
+    struct fx *f = *state;
+    char why[200];
+
+    add_logical(f, 101, "app");
+    add_ws(f, 102, WS_PHYSICAL, "", 0x3000000, 0x1000000);
+    add_ws(f, 103, WS_UNPROVEN, "", 0, 0);
+    add_logical(f, 104, "cdc_keep");
+    exclude(f, "cdc_*");
+    step(f, T0, UP);
+    assert_int_equal(kill(f, KILL_SLOT, "gone", 0, false, why, sizeof(why)), KILL_REFUSED);
+    assert_string_equal(why, "no walsender on slot \"gone\" (any more)");
+    assert_int_equal(kill(f, KILL_PID, NULL, 999, false, why, sizeof(why)), KILL_REFUSED);
+    assert_string_equal(why, "no walsender with pid 999 (any more)");
+    assert_int_equal(kill(f, KILL_PID, NULL, 102, true, why, sizeof(why)), KILL_REFUSED);
+    assert_non_null(strstr(why, "physical"));
+    assert_int_equal(kill(f, KILL_PID, NULL, 103, true, why, sizeof(why)), KILL_REFUSED);
+    assert_non_null(strstr(why, "not proven"));
+    assert_int_equal(kill(f, KILL_SLOT, "cdc_keep", 0, false, why, sizeof(why)), KILL_REFUSED);
+    assert_non_null(strstr(why, "--exclude-slot"));
+    assert_int_equal(f->out.n_act, 0);
+    assert_int_equal(kill(f, KILL_SLOT, "cdc_keep", 0, true, why, sizeof(why)), KILL_OK);
+    assert_int_equal(f->out.n_act, 1);
+    assert_int_equal(action_of(f, 104), ACT_TERMINATE);
+    assert_int_equal(kill(f, KILL_PID, NULL, 101, false, why, sizeof(why)), KILL_OK);
+    assert_int_equal(f->out.n_act, 1);
+    assert_int_equal(action_of(f, 101), ACT_TERMINATE);
+}
+
+/* A selection ends logical walsenders only; excluded ones are listed as such; dry run reports. */
+static void test_kill_selection(void **state)
+{
+    struct fx *f = *state;
+    char why[200];
+
+    add_ws(f, 101, WS_LOGICAL, "stuck", 0x3000000, 0x1000000);
+    add_ws(f, 102, WS_PHYSICAL, "", 0x3000000, 0x1000000);
+    add_ws(f, 103, WS_LOGICAL, "cdc_stuck", 0x3000000, 0x1000000);
+    add_logical(f, 104, "fine");
+    add_ws(f, 105, WS_UNPROVEN, "", 0, 0);
+    exclude(f, "cdc_*");
+    step(f, T0 - STALL, UP);
+    step(f, T0 + 1000, UP);
+    assert_int_equal(kill(f, KILL_STALLED, NULL, 0, false, why, sizeof(why)), KILL_OK);
+    assert_int_equal(f->out.n_act, 2); /* the lagging physical one is never "stalled" */
+    assert_int_equal(action_of(f, 101), ACT_TERMINATE);
+    assert_int_equal(action_of(f, 103), ACT_SKIP_EXCLUDED);
+    assert_int_equal(action_of(f, 102), -1);
+    assert_int_equal(kill(f, KILL_ALL_LOGICAL, NULL, 0, true, why, sizeof(why)), KILL_OK);
+    assert_int_equal(f->out.n_act, 3);
+    assert_int_equal(action_of(f, 103), ACT_TERMINATE);
+    assert_int_equal(action_of(f, 104), ACT_TERMINATE);
+    assert_int_equal(action_of(f, 105), -1);
+    f->cfg.dry_run = true;
+    assert_int_equal(kill(f, KILL_PID, NULL, 101, false, why, sizeof(why)), KILL_OK);
+    assert_int_equal(action_of(f, 101), ACT_WOULD_TERMINATE);
+    assert_int_equal(kill(f, KILL_ALL_LOGICAL, NULL, 0, false, why, sizeof(why)), KILL_OK);
+    assert_int_equal(action_of(f, 103), ACT_SKIP_EXCLUDED);
+    assert_int_equal(action_of(f, 104), ACT_WOULD_TERMINATE);
 }
 
 /* ---- wake-ups ---- */
@@ -1553,6 +1640,8 @@ int main(void)
         FX(test_disarm_from_enforcing),
         FX(test_disarm_while_down),
         FX(test_disarm_refused),
+        FX(test_kill_named_refused),
+        FX(test_kill_selection),
         FX(test_wakeup_idle),
         FX(test_wakeup_deadline_and_stall),
         FX(test_wakeup_retry),
