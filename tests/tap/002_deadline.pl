@@ -44,7 +44,8 @@ mark_stopped($primary);
 my $took = defined $gone ? $gone - $t0 : 999;
 note(sprintf('stop took %.2f s', $took));
 cmp_ok($took, '>=', $deadline, 'the stop took at least the deadline');
-cmp_ok($took, '<', 10, 'the stop took less than 10 s');
+# Not held up until the wait's bound either; generous, for a loaded machine (speed is in bench/).
+cmp_ok($took, '<', $deadline + 15, 'the stop ended soon after the deadline');
 
 # While it waits for the deadline the guard sleeps between turns (a turn
 # every 100 ms at most during a shutdown): it must not spin.

@@ -48,7 +48,7 @@ ok(defined $gone, 'fast stop completes');
 mark_stopped($node);
 my $took = defined $gone ? $gone - $t0 : 999;
 note(sprintf('stop took %.2f s', $took));
-cmp_ok($took, '<', 10, 'the stop ended well before the 60 s deadline');
+cmp_ok($took, '<', 40, 'the stop ended well before the 60 s deadline');
 
 ok(wait_audit($g1, 'shutdown_completed'), 'audit: shutdown_completed');
 my @term = audit_events($g1, 'terminated');
@@ -76,7 +76,7 @@ mark_stopped($node);
 $took = defined $gone ? $gone - $t0 : 999;
 note(sprintf('stop took %.2f s', $took));
 cmp_ok($took, '>=', 4, 'the stop waited for the 4 s deadline');
-cmp_ok($took, '<', 12, 'and not much longer');
+cmp_ok($took, '<', 4 + 15, 'and ended soon after it');
 
 ok(wait_audit($g2, 'shutdown_completed'), 'audit: shutdown_completed');
 @term = audit_events($g2, 'terminated');

@@ -32,7 +32,7 @@ ok(wait_guard_polled($node), 'the guard polled what exists now');
 my $pm = postmaster_pid($node);
 stop_nowait($node, 'smart');
 ok(wait_stopping($node), 'smart stop: postmaster.pid says "stopping"');
-ok(wait_log($guard, $closed, 1, 10), 'the guard closed its own session');
+ok(wait_log($guard, $closed, 1), 'the guard closed its own session');
 ok( observe_for(3, sub { proc_alive($pm) && pidfile_status($node) eq 'stopping' },
 		'the server waiting for the psql session'),
 	'the psql session still holds the smart shutdown up');
@@ -55,7 +55,7 @@ stop_nowait($node, 'smart');
 ok(defined wait_postmaster_gone($node, $pm, 20), 'the smart shutdown completes with the guard connected');
 mark_stopped($node);
 # The guard logs it just after closing the session that let the stop end.
-ok(wait_log($guard, $closed, 2, 10), 'the guard closed its own session at this shutdown too');
+ok(wait_log($guard, $closed, 2), 'the guard closed its own session at this shutdown too');
 is(count_log($guard, $closed), 2, 'once per shutdown');
 my @done = wait_audit($guard, 'shutdown_completed', 2);
 is(scalar @done, 2, 'audit: a shutdown_completed for each shutdown');

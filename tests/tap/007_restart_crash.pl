@@ -42,9 +42,9 @@ my $g = start_guard($node, 'restart', [ '--deadline', '2s', '--stall-after', '1h
 # 1. pg_ctl restart (a fast stop and a start).
 my $pm = postmaster_pid($node);
 $node->restart;
-ok(wait_log($g, qr/state "observing" -> "shutting_down": postmaster\.pid says "stopping"/, 1, 10),
+ok(wait_log($g, qr/state "observing" -> "shutting_down": postmaster\.pid says "stopping"/, 1),
 	'restart: the guard saw the shutdown');
-ok(wait_log($g, qr/-> "done": postmaster exited/, 1, 10), 'restart: the guard saw the postmaster exit');
+ok(wait_log($g, qr/-> "done": postmaster exited/, 1), 'restart: the guard saw the postmaster exit');
 ok(wait_log($g, $observing, 2, 30), 'restart: the guard reconnected');
 my @started = wait_audit($g, 'shutdown_started');
 is(scalar @started, 1, 'restart: audit shutdown_started');

@@ -44,7 +44,7 @@ if ($node->pg_version >= 18)
 my $t0 = time();
 my $g = start_guard($node, 'late', [ '--deadline', '2s', '--stall-after', '1h' ],
 	wait_observing => 0);
-my ($started) = wait_audit($g, 'shutdown_started', 1, 10);
+my ($started) = wait_audit($g, 'shutdown_started', 1);
 ok($started, 'audit: shutdown_started at start-up');
 is($started->{postmaster_pid}, $pm, 'shutdown_started names the postmaster') if $started;
 like($started->{trigger} // '', qr/stopping/, 'trigger: postmaster.pid says stopping') if $started;
@@ -64,7 +64,7 @@ if ($node->pg_version >= 14)
 	my $took = defined $gone ? $gone - $t0 : 999;
 	note(sprintf('guard start to postmaster gone: %.2f s', $took));
 	cmp_ok($took, '>=', 2, 'not before the 2 s deadline');
-	cmp_ok($took, '<', 10, 'and soon after it');
+	cmp_ok($took, '<', 30, 'and not held up until the wait\'s bound');
 
 	my ($done) = wait_audit($g, 'shutdown_completed');
 	ok($done, 'audit: shutdown_completed');
@@ -76,6 +76,11 @@ if ($node->pg_version >= 14)
 	is($term[0]{method}, 'signal', 'method signal') if @term;
 	is($term[0]{reason}, 'deadline', 'reason deadline') if @term;
 	is(scalar @{ $done->{terminated} // [] }, 1, 'shutdown_completed lists it') if $done;
+	# By the guard's own clock, so that a slow start of the guard on a
+	# loaded machine does not count: ended at the deadline, not much after.
+	my $acted = @term && $started ? audit_ts($term[0]) - audit_ts($started) : -1;
+	note(sprintf('shutdown_started to terminated: %.3f s', $acted));
+	ok($acted >= 0 && $acted < 2 + 5, 'the guard ended it by the 2 s deadline, not much after (its audit times)');
 }
 else
 {
@@ -85,7 +90,7 @@ else
 	# SQL.  Nothing proves it logical, so the guard must not signal it: at
 	# the deadline it reports it (terminate_failed, kind "unproven") and
 	# the shutdown stays held up until someone ends it by hand.
-	my ($f) = wait_audit($g, 'terminate_failed', 1, 10);
+	my ($f) = wait_audit($g, 'terminate_failed', 1);
 	ok($f, 'audit: terminate_failed at the deadline');
 	is($f->{pid}, $c->{walsender}, 'for the stale walsender, found through /proc') if $f;
 	is($f->{kind}, 'unproven', 'kind unproven (its title cannot prove it logical)') if $f;

@@ -154,7 +154,7 @@ like($out, qr/^pid $stale->{walsender} slot stale1 \(logical[^)]*\): terminated 
 	'kill: one line for the target');
 ok(wait_until(sub { !proc_alive($stale->{walsender}) }, 10, 'the walsender to exit'),
 	'the stale walsender is gone');
-my ($ev) = wait_audit($g, 'terminated', 1, 10);
+my ($ev) = wait_audit($g, 'terminated', 1);
 ok($ev, 'audit: terminated');
 is($ev->{pid},    $stale->{walsender}, 'terminated: the stale walsender') if $ev;
 is($ev->{slot},   'stale1', 'terminated: slot stale1') if $ev;

@@ -23,7 +23,7 @@ use PatroniTest;
 skip_without_patroni();
 
 my $deadline = 3;
-my $margin   = 2;
+my $margin   = 5;
 my $slot     = 'stale';
 
 my $t_start = time();
@@ -48,7 +48,7 @@ my $physical = walsender_pid_of_app($n1, 'node2');
 ok($physical, "node2 streams (walsender $physical)");
 
 my $g = start_cluster_guard($n1, 'switchover', [ '--deadline', "${deadline}s", '--stall-after', '1h' ]);
-ok(wait_log($g, qr/signal path available/, 1, 10), 'the guard has the signal path');
+ok(wait_log($g, qr/signal path available/, 1), 'the guard has the signal path');
 ok(wait_guard_polled($n1), 'the guard polled what exists now');
 
 my $pm   = postmaster_pid($n1);

@@ -19,7 +19,7 @@ $node->stop('immediate');
 mark_stopped($node);
 # It may see postmaster.pid say "stopping" first, or only its session end
 # and the file go: either way the stop is audited, and the session is gone.
-ok(wait_audit($g, 'shutdown_completed', 1, 10), 'the guard saw the immediate stop end');
+ok(wait_audit($g, 'shutdown_completed', 1), 'the guard saw the immediate stop end');
 $node->append_conf('postgresql.conf', 'hot_standby = off');
 $node->set_standby_mode;
 my $rc = system_log('pg_ctl', '-D', $node->data_dir, '-l', $node->logfile, 'start', '--no-wait');

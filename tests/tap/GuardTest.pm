@@ -27,6 +27,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
+use Time::Local ();
 
 our @EXPORT = qw(
   wait_until observe_for test_name log_file
@@ -34,7 +35,7 @@ our @EXPORT = qw(
   start_consumer start_recvlogical stop_proc proc_alive
   make_stale wait_slot_confirmed slot_confirmed_flush
   start_guard stop_guard guard_log count_log wait_log wait_guard_polled
-  read_audit audit_events wait_audit
+  read_audit audit_events wait_audit audit_ts
   stop_nowait pidfile_status postmaster_pid wait_postmaster_gone mark_stopped
   wait_stopping walsender_pid_of_app file_contains postmaster_children
   guard_url http_req
@@ -482,6 +483,16 @@ sub audit_events
 {
 	my ($g, $event) = @_;
 	return grep { $_->{event} eq $event } read_audit($g);
+}
+
+# An audit event's "ts" (2026-12-02T02:40:44.911Z, the guard's wall clock)
+# as epoch seconds; undef when missing or malformed.
+sub audit_ts
+{
+	my ($e) = @_;
+	return undef
+	  unless ($e->{ts} // '') =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d(?:\.\d+)?)Z$/;
+	return Time::Local::timegm(0, $5, $4, $3, $2 - 1, $1) + $6;
 }
 
 # Waits until the audit log has at least $n events named $event; returns them.
