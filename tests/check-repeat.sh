@@ -8,14 +8,17 @@
 #   DEMO=yes     run "make demo" once first, so that run 1 follows it as in
 #                a fresh clone's "make demo && make check"
 #   TESTS=...    TAP files (default tests/tap/*.pl)
-#   OUT=DIR      where each run's logs go (default tmp_check/repeat-TIME)
+#   OUT=DIR      where each run's logs go (default tmp_check/repeat-TIME);
+#                a failed TAP file's whole server and guard logs in FILE.log.d
 #
 # Each run: every unit test binary, the docs checks, and each TAP file on
 # its own through tests/run-tap (as root it runs them as "postgres").  The
 # load is stress-ng --cpu <cores> (Debian's stress-ng; a busy loop per
 # core without it), started before a loaded run and ended after it by its
 # PID, also on an interrupt.  Prints what failed in each run (the file and
-# its "not ok" lines) and a table at the end; exits 1 when anything failed.
+# its "not ok" lines) and a table at the end, with the highest 1-minute load
+# average seen at the end of a check of each run (other work on the machine
+# counts too); exits 1 when anything failed.
 # An interrupt also ends the test running then (its process group); like an
 # interrupted "make check", servers that test started may be left running.
 set -uo pipefail
@@ -107,13 +110,13 @@ table() {
     [ -s "$results" ] || return 0
     echo
     echo "check-repeat: summary ($OUT)"
-    printf '  %-4s %-5s %7s %7s %9s  %s\n' run load passed failed duration "failed checks"
+    printf '  %-4s %-5s %7s %7s %9s %9s  %s\n' run load passed failed duration "max load1" "failed checks"
     awk -F'\t' '
         { key = $1; if (!(key in load)) { order[++n] = key; load[key] = $2 }
           if ($4 == 0) pass[key]++; else { fail[key]++; names[key] = names[key] " " $3 }
-          secs[key] += $5 }
+          secs[key] += $5; if ($6 + 0 > la[key]) la[key] = $6 + 0 }
         END { for (i = 1; i <= n; i++) { k = order[i]
-                printf "  %-4s %-5s %7d %7d %7d s  %s\n", k, load[k], pass[k], fail[k], secs[k],
+                printf "  %-4s %-5s %7d %7d %7d s %9.1f  %s\n", k, load[k], pass[k], fail[k], secs[k], la[k],
                     (fail[k] ? substr(names[k], 2) : "-") } }' "$results"
     awk -F'\t' '$4 != 0 { f++ } END { printf "  %d check(s) failed in all\n", f }' "$results"
     echo "check-repeat: per check (mean seconds idle / under load)"
@@ -159,10 +162,15 @@ for i in $(seq 1 "$N"); do
             case $c in
             unit:*) run_one "$name" "$log" "./$name" || rc=$? ;;
             docs-check) run_one docs "$log" make -s docs-check || rc=$? ;;
-            tap:*) run_one "$name" "$log" ./tests/run-tap "$name" || rc=$? ;;
+            tap:*)
+                # the servers' and the guard's whole logs, kept when the test failed
+                DG_TAP_LOGDIR=$log.d run_one "$name" "$log" ./tests/run-tap "$name" || rc=$?
+                [ $rc -ne 0 ] || rm -rf "$log.d"
+                ;;
             esac
             secs=$(($(date +%s) - t0))
-            printf '%s\t%s\t%s\t%s\t%s\n' "$run" "$load" "$(basename "$name")" "$rc" "$secs" >>"$results"
+            read -r load1 _ </proc/loadavg
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$load" "$(basename "$name")" "$rc" "$secs" "$load1" >>"$results"
             if [ $rc -ne 0 ]; then
                 failed+=("$name")
                 echo "    FAIL $name (exit $rc, ${secs} s, $log)"
