@@ -45,7 +45,7 @@ static void log_transitions(const struct policy_output *out)
 static void arm(struct guard *g, struct command *c)
 {
     struct policy_output out = {0};
-    enum trigger tr = trigger_of(c->reason);
+    enum trigger tr = c->trigger;
     char why[160], at[40];
     int64_t now = mono_ms();
 

@@ -407,6 +407,7 @@ static bool parse_arm(json_t *o, struct command *c, char *err, size_t errlen)
         !take_string(o, "deadline", dl, sizeof(dl), err, errlen) ||
         !take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen))
         return false;
+    c->trigger = trigger_of(c->reason);
     if (json_object_get(o, "deadline") && !config_parse_duration(dl, &c->deadline_ms)) {
         snprintf(err, errlen,
                  "\"deadline\" must be a duration such as 250ms, 10s or 2m, not "

@@ -43,9 +43,10 @@ enum command_type { CMD_ARM, CMD_DISARM, CMD_KILL, CMD_CALLBACK };
 
 struct command {
     enum command_type type;
-    char requester[80];  /* "127.0.0.1:53422", "[::1]:53422", "unix" */
-    char reason[256];    /* free text from the request, may be "" */
-    int64_t deadline_ms; /* arm: -1 = --deadline */
+    char requester[80];   /* "127.0.0.1:53422", "[::1]:53422", "unix" */
+    char reason[256];     /* free text from the request, may be "" */
+    int64_t deadline_ms;  /* arm: -1 = --deadline */
+    enum trigger trigger; /* arm: what its reason counts as (trigger_of) */
     enum kill_selector sel;
     char slot[64];
     int pid;

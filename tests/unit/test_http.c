@@ -199,10 +199,16 @@ static void test_parse_arm(void **state)
     assert_true(parse(R_ARM, "", &c, err));
     assert_int_equal(c.type, CMD_ARM);
     assert_int_equal(c.deadline_ms, -1);
+    assert_int_equal(c.trigger, TRIGGER_API);
     assert_true(parse(R_ARM, "{}", &c, err));
     assert_true(parse(R_ARM, "{\"deadline\":\"5s\",\"reason\":\"before_stop\"}", &c, err));
     assert_int_equal(c.deadline_ms, 5000);
     assert_string_equal(c.reason, "before_stop");
+    assert_int_equal(c.trigger, TRIGGER_BEFORE_STOP);
+    assert_true(parse(R_ARM, "{\"reason\":\"pre_promote\"}", &c, err));
+    assert_int_equal(c.trigger, TRIGGER_PRE_PROMOTE);
+    assert_true(parse(R_ARM, "{\"reason\":\"maintenance: pre_promote\"}", &c, err));
+    assert_int_equal(c.trigger, TRIGGER_API);
     assert_false(parse(R_ARM, "{\"deadline\":5}", &c, err));
     assert_non_null(strstr(err, "\"deadline\" must be a string"));
     assert_false(parse(R_ARM, "{\"deadline\":\"5\"}", &c, err));
