@@ -33,7 +33,7 @@ endif
 # WITH_SYSTEMD=1 (the default when pkg-config finds libsystemd): sd_notify, and a
 # unit with Type=notify; WITH_SYSTEMD=0: neither (Type=simple).
 WITH_SYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
-PKGS = libpq jansson libmicrohttpd libcurl $(if $(filter 1,$(WITH_SYSTEMD)),libsystemd)
+PKGS = libpq jansson libmicrohttpd gnutls libcurl $(if $(filter 1,$(WITH_SYSTEMD)),libsystemd)
 # Deferred (=, not :=): on a fresh machine "make deps" installs pkg-config
 # and the -dev packages before the first compile needs their flags.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
