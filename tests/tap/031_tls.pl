@@ -4,7 +4,7 @@
 # TLS listener with client certificates required, plain HTTP gets no HTTP
 # answer, a client that trusts another CA refuses the guard, a client
 # without a certificate or with one of another CA is refused (403), a kill
-# and the before-stop hook over mTLS work (flags and environment), and a
+# check and the before-stop hook over mTLS work (flags and environment), and a
 # SIGHUP serves a renewed certificate (its serial changes) while a bad new
 # one keeps the old one and says why.
 use strict;
@@ -172,6 +172,9 @@ is($rc, 0, 'kill over mTLS: exit 0') or diag($err);
 my @t = wait_audit($g, 'terminated');
 is($t[0]{slot},   'tls_stale', 'kill over mTLS: the walsender is terminated');
 is($t[0]{reason}, 'api',       'kill over mTLS: reason api');
+
+($rc, $out, $err) = run_cmd($ENV{DG_BIN}, 'check', @mtls);
+ok($rc == 0 || $rc == 3 || $rc == 4, "check over mTLS reaches the guard (exit $rc)") or diag($err);
 
 {
 	local $ENV{DEMOTION_GUARD_CACERT} = "$ssl/ca.crt";
