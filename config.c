@@ -361,7 +361,9 @@ static void env_name(const struct option_def *o, char *buf, size_t len)
 }
 
 /* DEMOTION_GUARD_ variables that are not options of "run". */
-static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL", NULL};
+static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL",
+                                              "DEMOTION_GUARD_CACERT", "DEMOTION_GUARD_CERT",
+                                              "DEMOTION_GUARD_KEY",    NULL};
 
 /*
  * Refuse a DEMOTION_GUARD_ variable that names no option: a typo would

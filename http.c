@@ -493,6 +493,9 @@ bool http_tls_read(const char *listen, const char *cert, const char *key, const 
                    struct http_tls *tls, char *err, size_t errlen)
 {
     memset(tls, 0, sizeof(*tls));
+    cert = cert && cert[0] ? cert : NULL; /* "" (an emptied config line): none */
+    key = key && key[0] ? key : NULL;
+    client_ca = client_ca && client_ca[0] ? client_ca : NULL;
     if (!tls_options_ok(listen, cert, key, client_ca, err, errlen))
         return false;
     if (cert == NULL)
