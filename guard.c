@@ -839,6 +839,7 @@ static void log_config(struct guard *g, const char *what)
 /* Check what the config loader cannot: libpq can parse the DSN, the data directory exists. */
 static bool validate(const struct config *cfg, char *err, size_t errlen)
 {
+    struct http_tls tls;
     struct stat st;
     char why[512];
 
@@ -847,10 +848,9 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
         return false;
     }
-    struct http_tls tls;
-
-    if (!http_listen_check(cfg->listen, cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]), err,
-                           errlen))
+    if (!http_listen_check(cfg->listen,
+                           cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]),
+                           err, errlen))
         return false;
     if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
                        errlen))
@@ -976,7 +976,8 @@ static void reload(struct guard *g)
                  nc.listen, g->cfg.listen);
     set_listen(&nc, g->cfg.listen);
     /* the address still served must keep its token or mTLS */
-    if (!http_listen_check(nc.listen, nc.token_file != NULL || (nc.tls_client_ca && nc.tls_client_ca[0]), err,
+    if (!http_listen_check(nc.listen,
+                           nc.token_file != NULL || (nc.tls_client_ca && nc.tls_client_ca[0]), err,
                            sizeof(err))) {
         log_error("configuration not reloaded, keeping the previous one: %s", err);
         config_free(&nc);
