@@ -47,7 +47,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow
 
 all: demotion-guard $(CONSUMER)
 
@@ -120,6 +120,11 @@ bench-majors: all
 # wrk prometheus-postgres-exporter).
 bench-http: all
 	./bench/bench-http.sh
+
+# /health and the before-stop hook under a slow-client attack, HTTP and mTLS
+# (OLD=path/to/another/demotion-guard adds its rows).
+bench-slow: all
+	./bench/bench-slow.sh $(OLD)
 
 format:
 	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c
