@@ -36,7 +36,7 @@ endif
 # WITH_SYSTEMD=1 (the default when pkg-config finds libsystemd): sd_notify, and a
 # unit with Type=notify; WITH_SYSTEMD=0: neither (Type=simple).
 WITH_SYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1 || echo 0)
-PKGS = libpq jansson libmicrohttpd libcurl $(if $(filter 1,$(WITH_SYSTEMD)),libsystemd)
+PKGS = libpq jansson libmicrohttpd gnutls libcurl $(if $(filter 1,$(WITH_SYSTEMD)),libsystemd)
 # Deferred (=, not :=): on a fresh machine "make deps" installs pkg-config
 # and the -dev packages before the first compile needs their flags.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -50,7 +50,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors coverage layout
+.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
 
 all: demotion-guard $(CONSUMER)
 
@@ -130,6 +130,11 @@ bench-majors: all
 # wrk prometheus-postgres-exporter).
 bench-http: all
 	./bench/bench-http.sh
+
+# /health and the before-stop hook under a slow-client attack, HTTP and mTLS
+# (OLD=path/to/another/demotion-guard adds its rows).
+bench-slow: all
+	./bench/bench-slow.sh $(OLD)
 
 format:
 	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c

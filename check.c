@@ -21,13 +21,14 @@
 #define ACTION_LEN 256
 #define NAME_LEN   160
 
-enum check_opt { OPT_URL, OPT_TIMEOUT, OPT_JSON, OPT_HELP };
+enum check_opt { OPT_URL, OPT_TIMEOUT, OPT_JSON, OPT_HELP, OPT_CACERT, OPT_CERT, OPT_KEY };
 
 /* The options of check: name, whether it takes a value. */
 static const struct {
     const char *name;
     bool has_value;
-} check_options[] = {{"url", true}, {"timeout", true}, {"json", false}, {"help", false}};
+} check_options[] = {{"url", true},    {"timeout", true}, {"json", false}, {"help", false},
+                     {"cacert", true}, {"cert", true},    {"key", true}};
 
 /* The option "--name" or "--name=value" in arg; -1 (err filled) when unknown. */
 static int find_option(const char *arg, const char **inline_value, char *err, size_t errlen)
@@ -41,7 +42,7 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
     }
     if (arg[2 + n] == '=')
         *inline_value = arg + 3 + n;
-    for (int o = OPT_URL; o <= OPT_HELP; o++)
+    for (int o = OPT_URL; o <= OPT_KEY; o++)
         if (strlen(check_options[o].name) == n && strncmp(arg + 2, check_options[o].name, n) == 0)
             return o;
     snprintf(err, errlen, "unknown option \"%.*s\" for \"check\"", (int)(n + 2), arg);
@@ -57,10 +58,14 @@ static bool set_value(struct check_args *a, int o, const char *v, char *err, siz
         a->url = v;
     else if (o == OPT_TIMEOUT && config_parse_duration(v, &ms) && ms > 0)
         a->timeout_ms = ms;
+    else if (o >= OPT_CACERT && v[0] != '\0')
+        a->tls[o - OPT_CACERT] = v;
     else {
         snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v,
                  check_options[o].name,
-                 o == OPT_URL ? "a URL" : "a duration above zero (250ms, 10s)");
+                 o == OPT_URL       ? "a URL"
+                 : o == OPT_TIMEOUT ? "a duration above zero (250ms, 10s)"
+                                    : "a file");
         return false;
     }
     return true;
@@ -123,9 +128,11 @@ void check_usage(FILE *out)
             "One line per walsender that would hold a fast shutdown up (a non-null cause),\n"
             "with what the guard would do about it, then a verdict.\n\n"
             "options:\n"
-            "  --url URL          the daemon: http://HOST:PORT or unix:/path "
+            "  --url URL          the daemon: http[s]://HOST:PORT or unix:/path "
             "(DEMOTION_GUARD_URL, default " CLIENT_DEFAULT_URL ")\n"
             "  --timeout DUR      give up after DUR (default 10s)\n"
+            "  --cacert, --cert, --key FILE   https:// URLs: CA, client certificate and key\n"
+            "                     (DEMOTION_GUARD_CACERT, _CERT, _KEY)\n"
             "  --json             {\"verdict\":…, \"exit\":N, \"holders\":[…]} for scripts\n"
             "  --help             this text\n\n"
             "exit codes: 0 nothing would hold a stop up, 1 the daemon is unreachable or\n"
@@ -407,6 +414,7 @@ int check_main(int argc, char **argv)
         fprintf(stderr, "demotion-guard: cannot initialise libcurl\n");
         return CHECK_ERROR;
     }
+    client_set_tls(a.tls[0], a.tls[1], a.tls[2]);
     rc = check_run(&a);
     client_global_cleanup();
     return rc;

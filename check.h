@@ -29,6 +29,7 @@ struct check_args {
     int64_t timeout_ms; /* --timeout, default 10 s */
     bool json;          /* --json */
     bool help;          /* --help */
+    const char *tls[3]; /* --cacert, --cert, --key; NULL: DEMOTION_GUARD_CACERT, _CERT, _KEY */
 };
 
 /* Run "demotion-guard check ...": argv[0] is "check".  Returns the exit code. */

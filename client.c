@@ -50,7 +50,10 @@ enum opt_id {
     OPT_STALLED,
     OPT_ALL_LOGICAL,
     OPT_FORCE,
-    OPT_WATCH
+    OPT_WATCH,
+    OPT_CACERT,
+    OPT_CERT,
+    OPT_KEY
 };
 
 /* One option of the clients: its name, whether it takes a value, who takes it. */
@@ -65,6 +68,9 @@ static const struct client_opt options[] = {
     {"url", true, ALL_CMDS, OPT_URL},
     {"token-file", true, ALL_CMDS, OPT_TOKEN_FILE},
     {"timeout", true, ALL_CMDS, OPT_TIMEOUT},
+    {"cacert", true, ALL_CMDS, OPT_CACERT},
+    {"cert", true, ALL_CMDS, OPT_CERT},
+    {"key", true, ALL_CMDS, OPT_KEY},
     {"help", false, ALL_CMDS, OPT_HELP},
     {"json", false, CMD_BIT(CLIENT_STATUS), OPT_JSON},
     {"deadline", true, CMD_BIT(CLIENT_ARM), OPT_DEADLINE},
@@ -160,6 +166,12 @@ static bool set_value(struct client_args *a, const struct client_opt *o, const c
         a->url = v;
     else if (o->id == OPT_TOKEN_FILE)
         a->token_file = v;
+    else if (o->id == OPT_CACERT)
+        a->cacert = v;
+    else if (o->id == OPT_CERT)
+        a->cert = v;
+    else if (o->id == OPT_KEY)
+        a->key = v;
     else if (o->id == OPT_TIMEOUT && (ok = config_parse_duration(v, &ms) && ms > 0))
         a->timeout_ms = ms;
     else if (o->id == OPT_DEADLINE && (ok = config_parse_duration(v, &ms)))
@@ -246,6 +258,9 @@ static void set_defaults(struct client_args *a, enum client_command cmd, char **
     if (a->url == NULL)
         a->url = CLIENT_DEFAULT_URL;
     a->token_file = client_env_get(environ_, "DEMOTION_GUARD_TOKEN_FILE");
+    a->cacert = client_env_get(environ_, "DEMOTION_GUARD_CACERT");
+    a->cert = client_env_get(environ_, "DEMOTION_GUARD_CERT");
+    a->key = client_env_get(environ_, "DEMOTION_GUARD_KEY");
     a->timeout_ms = 10000;
 }
 
@@ -304,11 +319,16 @@ void client_usage(enum client_command cmd, FILE *out)
 
     fprintf(out, "usage: demotion-guard %s\n\n", lines[cmd]);
     fprintf(out, "options:\n"
-                 "  --url URL          the daemon: http://HOST:PORT or unix:/path "
+                 "  --url URL          the daemon: http[s]://HOST:PORT or unix:/path "
                  "(DEMOTION_GUARD_URL, default " CLIENT_DEFAULT_URL ")\n"
                  "  --token-file FILE  bearer token for arm, disarm, kill "
                  "(DEMOTION_GUARD_TOKEN_FILE)\n"
                  "  --timeout DUR      give up after DUR (default 10s)\n"
+                 "  --cacert FILE      https:// URLs: the CA (PEM) that signed the daemon's "
+                 "certificate (DEMOTION_GUARD_CACERT)\n"
+                 "  --cert FILE        a client certificate (PEM) for --tls-client-ca "
+                 "(DEMOTION_GUARD_CERT)\n"
+                 "  --key FILE         its private key (DEMOTION_GUARD_KEY)\n"
                  "  --help             this text\n\n"
                  "exit codes: 0 ok, 1 the daemon is unreachable or refused, 2 usage\n");
 }
@@ -1134,6 +1154,48 @@ static struct curl_slist *request_headers(const struct conn *c, bool post)
     return h;
 }
 
+/* TLS files for every request; NULL: the environment's (client_set_tls). */
+static const char *tls_files[3];
+static const char *const tls_env[3] = {"DEMOTION_GUARD_CACERT", "DEMOTION_GUARD_CERT",
+                                       "DEMOTION_GUARD_KEY"};
+
+/* Use these TLS files from now on (see client.h). */
+void client_set_tls(const char *cacert, const char *cert, const char *key)
+{
+    tls_files[0] = cacert;
+    tls_files[1] = cert;
+    tls_files[2] = key;
+}
+
+/* TLS file i (0 CA, 1 certificate, 2 key): as set, else from the environment; NULL: none. */
+static const char *tls_file(int i)
+{
+    const char *v = tls_files[i] ? tls_files[i] : getenv(tls_env[i]);
+
+    return v && v[0] ? v : NULL;
+}
+
+/* Is a CA file or a client certificate set? */
+bool client_tls_configured(void)
+{
+    return tls_file(0) != NULL || tls_file(1) != NULL;
+}
+
+/* Set the TLS files of a request: CA, client certificate and key, all PEM. */
+static void tls_options(CURL *k)
+{
+    if (tls_file(0))
+        curl_easy_setopt(k, CURLOPT_CAINFO, tls_file(0));
+    if (tls_file(1)) {
+        curl_easy_setopt(k, CURLOPT_SSLCERT, tls_file(1));
+        curl_easy_setopt(k, CURLOPT_SSLCERTTYPE, "PEM");
+    }
+    if (tls_file(2)) {
+        curl_easy_setopt(k, CURLOPT_SSLKEY, tls_file(2));
+        curl_easy_setopt(k, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+}
+
 /* Set the options of one request: URL, socket, timeouts, no redirects, no proxy. */
 static void request_options(struct conn *c, const struct client_endpoint *ep, const char *body,
                             struct curl_slist *h, struct response *r)
@@ -1160,6 +1222,7 @@ static void request_options(struct conn *c, const struct client_endpoint *ep, co
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(k, CURLOPT_WRITEDATA, r);
+    tls_options(k);
     if (interrupt_flag) {
         curl_easy_setopt(k, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(k, CURLOPT_NOPROGRESS, 0L);
@@ -1437,6 +1500,7 @@ int client_main(int argc, char **argv)
         client_usage(a.cmd, stdout);
         return 0;
     }
+    client_set_tls(a.cacert, a.cert, a.key);
     if (a.watch_ms > 0)
         return watch_run(&a);
     return run(&a);

@@ -32,6 +32,8 @@ struct client_args {
     enum client_command cmd;
     const char *url;        /* --url, DEMOTION_GUARD_URL or CLIENT_DEFAULT_URL */
     const char *token_file; /* --token-file, DEMOTION_GUARD_TOKEN_FILE; NULL: none */
+    const char *cacert;     /* --cacert, DEMOTION_GUARD_CACERT; NULL: the system's CAs */
+    const char *cert, *key; /* --cert, --key (DEMOTION_GUARD_CERT, _KEY): a client certificate */
     int64_t timeout_ms;     /* --timeout, default 10 s */
     bool help;              /* --help: print the usage, nothing else is checked */
     bool json;              /* status --json */
@@ -84,6 +86,11 @@ bool client_call(const char *url, const char *token, int64_t timeout_ms, const c
                  const char *body, long *status, json_t **out, char *msg, size_t msglen);
 
 const char *client_curl_version(void);
+
+/* TLS for every later request (https:// URLs): CA file, client certificate
+   and key; a NULL one falls back to DEMOTION_GUARD_CACERT, _CERT, _KEY. */
+void client_set_tls(const char *cacert, const char *cert, const char *key);
+bool client_tls_configured(void); /* a CA file or a client certificate is set */
 
 /* Shared with the other clients (check.c, watch.c). */
 void client_set_interrupt(volatile sig_atomic_t *flag);

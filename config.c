@@ -66,6 +66,12 @@ static const struct option_def options[] = {
      "HTTP API: IP:PORT, [IPv6]:PORT, unix:/path or off"},
     {"token-file", OPT_STRING, OFF(token_file), NULL, "FILE",
      "bearer token the POST endpoints require (mode 0600 or stricter)"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert), NULL, "FILE",
+     "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
+    {"tls-key", OPT_STRING, OFF(tls_key), NULL, "FILE",
+     "the certificate's PEM private key (mode 0600 or stricter)"},
+    {"tls-client-ca", OPT_STRING, OFF(tls_client_ca), NULL, "FILE",
+     "require client certificates signed by these PEM CAs (mTLS)"},
     {"log-format", OPT_LOG_FORMAT, OFF(log_format), "text", "text|json",
      "format of the log on stderr"},
     {"log-level", OPT_LOG_LEVEL, OFF(log_level), "info", "debug|info|warn|error",
@@ -355,7 +361,9 @@ static void env_name(const struct option_def *o, char *buf, size_t len)
 }
 
 /* DEMOTION_GUARD_ variables that are not options of "run". */
-static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL", NULL};
+static const char *const env_not_options[] = {"DEMOTION_GUARD_CONFIG", "DEMOTION_GUARD_URL",
+                                              "DEMOTION_GUARD_CACERT", "DEMOTION_GUARD_CERT",
+                                              "DEMOTION_GUARD_KEY",    NULL};
 
 /*
  * Refuse a DEMOTION_GUARD_ variable that names no option: a typo would

@@ -26,8 +26,10 @@ struct config {
     int64_t physical_deadline_ms; /* -1: off */
     bool dry_run;
     char *audit_log;
-    char *listen;     /* "off", "unix:/path", "IP:PORT" or "[IPv6]:PORT" */
-    char *token_file; /* NULL: POSTs need no token */
+    char *listen;             /* "off", "unix:/path", "IP:PORT" or "[IPv6]:PORT" */
+    char *token_file;         /* NULL: POSTs need no token */
+    char *tls_cert, *tls_key; /* NULL: plain HTTP */
+    char *tls_client_ca;      /* NULL: no client certificate asked for */
     enum log_format log_format;
     enum log_level log_level;
     char *config_file;

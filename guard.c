@@ -839,6 +839,7 @@ static void log_config(struct guard *g, const char *what)
 /* Check what the config loader cannot: libpq can parse the DSN, the data directory exists. */
 static bool validate(const struct config *cfg, char *err, size_t errlen)
 {
+    struct http_tls tls;
     struct stat st;
     char why[512];
 
@@ -847,8 +848,14 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
         return false;
     }
-    if (!http_listen_check(cfg->listen, cfg->token_file != NULL, err, errlen))
+    if (!http_listen_check(cfg->listen,
+                           cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]),
+                           err, errlen))
         return false;
+    if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
+                       errlen))
+        return false;
+    http_tls_free(&tls);
     if (cfg->token_file) {
         char *token;
 
@@ -899,6 +906,36 @@ static void load_token(struct guard *g, const struct config *cfg)
         http_set_token(g->http, g->token);
 }
 
+/*
+ * Read the TLS files (validated already) and, when the API is up, restart
+ * its listener with them; on failure the previous material stays in use.
+ */
+static void load_tls(struct guard *g, const struct config *cfg)
+{
+    struct http_tls tls;
+    char err[512];
+
+    if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
+                       sizeof(err))) {
+        log_error("%s; keeping the previous TLS certificate", err);
+        return;
+    }
+    if (http_tls_equal(&tls, &g->tls)) {
+        http_tls_free(&tls);
+        return;
+    }
+    if (g->http && !http_set_tls(g->http, &tls, err, sizeof(err))) {
+        log_error("TLS not reloaded, keeping the previous certificate: %s", err);
+        http_tls_free(&tls);
+        return;
+    }
+    if (g->http)
+        log_info("HTTP API on %s: TLS material reloaded%s", http_bound(g->http),
+                 tls.cert ? "" : ", now plain HTTP");
+    http_tls_free(&g->tls);
+    g->tls = tls;
+}
+
 /* Start the HTTP API when due; a failure is logged and retried, never fatal. */
 static void start_http(struct guard *g, int64_t now)
 {
@@ -906,9 +943,12 @@ static void start_http(struct guard *g, int64_t now)
 
     if (g->http || strcmp(g->cfg.listen, "off") == 0 || now < g->next_http_ms)
         return;
-    g->http = http_start(g->cfg.listen, g->token, err, sizeof(err));
+    g->http = http_start_tls(g->cfg.listen, g->token, &g->tls, err, sizeof(err));
     if (g->http) {
-        log_info("HTTP API listening on %s%s", http_bound(g->http),
+        log_info("HTTP API listening on %s%s%s", http_bound(g->http),
+                 !g->tls.cert       ? ""
+                 : g->tls.client_ca ? " (TLS, client certificates required)"
+                                    : " (TLS)",
                  g->token ? " (POST requests need the bearer token)" : "");
         return;
     }
@@ -935,8 +975,10 @@ static void reload(struct guard *g)
                  "\"%s\"",
                  nc.listen, g->cfg.listen);
     set_listen(&nc, g->cfg.listen);
-    /* the address still served must keep its token */
-    if (!http_listen_check(nc.listen, nc.token_file != NULL, err, sizeof(err))) {
+    /* the address still served must keep its token or mTLS */
+    if (!http_listen_check(nc.listen,
+                           nc.token_file != NULL || (nc.tls_client_ca && nc.tls_client_ca[0]), err,
+                           sizeof(err))) {
         log_error("configuration not reloaded, keeping the previous one: %s", err);
         config_free(&nc);
         return;
@@ -944,6 +986,7 @@ static void reload(struct guard *g)
     if (strcmp(nc.dsn, g->cfg.dsn) != 0)
         walsender_disconnect(g->sql);
     load_token(g, &nc);
+    load_tls(g, &nc);
     config_free(&g->cfg);
     g->cfg = nc;
     g->policy.cfg = &g->cfg;
@@ -1047,6 +1090,7 @@ static bool setup(struct guard *g)
     g->c.last_shutdown_ms = -1;
     policy_init(&g->policy, &g->cfg, mono_ms());
     load_token(g, &g->cfg);
+    load_tls(g, &g->cfg);
     start_http(g, mono_ms());
     watch_pgdata(g);
     read_pidfile(g);
@@ -1108,6 +1152,7 @@ int guard_run(int argc, char **argv)
     notify_stopping();
     http_stop(g.http);
     free(g.token);
+    http_tls_free(&g.tls);
     walsender_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);

@@ -73,6 +73,7 @@ struct guard {
     /* HTTP API */
     struct http_server *http;
     char *token;
+    struct http_tls tls;  /* --tls-cert, --tls-key, --tls-client-ca as read */
     int64_t next_http_ms; /* next attempt to bind --listen */
     struct counters c;
     bool attempted;      /* a connection attempt has finished */

@@ -32,6 +32,7 @@ extern char **environ;
 
 struct hook_args {
     const char *url, *token_file, *deadline, *patroni_url, *guard_port, *self;
+    const char *cacert, *cert, *key; /* TLS (client.h); NULL: DEMOTION_GUARD_CACERT, ... */
     const char *peers[MAX_PEERS];
     int n_peers;
     bool strict, help;
@@ -97,19 +98,21 @@ static const char *opt_value(const char *name, int argc, char **argv, int *i, bo
 static bool take_arg(struct hook_args *h, int argc, char **argv, int *i, char *err, size_t errlen)
 {
     static const char *const names[] = {
-        "--url", "--token-file", "--deadline", "--patroni-url", "--guard-port", "--self", "--peer"};
-    const char **fields[] = {&h->url,        &h->token_file, &h->deadline, &h->patroni_url,
-                             &h->guard_port, &h->self,       NULL};
+        "--url",  "--token-file", "--deadline", "--patroni-url", "--guard-port",
+        "--self", "--cacert",     "--cert",     "--key",         "--peer"};
+    const char **fields[] = {
+        &h->url,  &h->token_file, &h->deadline, &h->patroni_url, &h->guard_port,
+        &h->self, &h->cacert,     &h->cert,     &h->key,         NULL};
     bool missing = false;
 
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < 10; k++) {
         const char *v = opt_value(names[k], argc, argv, i, &missing);
 
         if (missing) {
             snprintf(err, errlen, "option \"%s\" needs a value", names[k]);
             return false;
         }
-        if (v && k < 6)
+        if (v && fields[k])
             *fields[k] = v;
         else if (v && h->n_peers < MAX_PEERS)
             h->peers[h->n_peers++] = v;
@@ -334,6 +337,9 @@ static int pre_promote(const struct hook_args *h)
         snprintf(urls[i], sizeof(urls[i]), "%s", h->peers[i]);
     if (n == 0)
         n = discover(h, urls, MAX_PEERS);
+    for (int i = 0; i < n && h->n_peers == 0 && client_tls_configured(); i++)
+        if (strncmp(urls[i], "http://", 7) == 0) /* TLS options given: the guards speak https */
+            snprintf(urls[i], sizeof(urls[i]), "https://%.*s", 240, urls[i] + 7);
     if (n >= 0 && !token_of(h, token, sizeof(token), msg, sizeof(msg))) {
         fprintf(stderr, "demotion-guard: pre-promote: %s\n", msg);
         n = -1;
@@ -373,7 +379,9 @@ static void usage(FILE *out)
         "callback (callbacks.on_*): record the event; on_stop and on_role_change reset an "
         "arm.\n"
         "--url defaults to $DEMOTION_GUARD_URL or " CLIENT_DEFAULT_URL
-        ", --token-file to $DEMOTION_GUARD_TOKEN_FILE.\n");
+        ", --token-file to $DEMOTION_GUARD_TOKEN_FILE.\n"
+        "TLS (https:// URLs): --cacert FILE, --cert FILE, --key FILE, or $DEMOTION_GUARD_CACERT,\n"
+        "  _CERT, _KEY; with them, pre-promote reaches discovered guards at https://.\n");
 }
 
 /* The hook a name means; Patroni's own spellings (pre_promote) are taken too. */
@@ -413,6 +421,7 @@ static int run_hook(const char *name, const struct hook_args *h)
     hard_bound(strcmp(name, "pre-promote") == 0 ? PROMOTE_BUDGET_MS + 500 : HOOK_HARD_MS,
                strcmp(name, "pre-promote") == 0 && !h->strict ? 0 : 1);
     client_global_init();
+    client_set_tls(h->cacert, h->cert, h->key);
     if (strcmp(name, "before-stop") == 0)
         rc = before_stop(h);
     else if (strcmp(name, "pre-promote") == 0)

@@ -13,6 +13,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,12 +31,25 @@
 #include "log.h"
 #include "render.h"
 
+/*
+ * Connections (API.md, "Limits"): at most CONN_LIMIT at a time.  One more
+ * pushes out a connection whose request has not arrived whole, from the
+ * address that holds the most of those, the oldest first; a request must
+ * arrive whole within REQUEST_TIMEOUT_MS (not just keep sending), and an
+ * answer take at most BUSY_TIMEOUT_MS.  So slow clients cannot hold the
+ * slots a hook or a probe needs.  libmicrohttpd's own limit is higher: the
+ * ones pushed out still count there until their threads end.
+ */
 #define CONN_LIMIT         64
-#define PER_IP_LIMIT       16
+#define MHD_CONN_LIMIT     256
 #define CONN_TIMEOUT_S     10
+#define REQUEST_TIMEOUT_MS 10000
+#define BUSY_TIMEOUT_MS    (COMMAND_TIMEOUT_MS + 10000)
+#define REAPER_TICK_MS     250
 #define STACK_SIZE         (256 * 1024)
 #define COMMAND_TIMEOUT_MS 10000
 #define TOKEN_MAX          4096
+#define PEM_MAX            (1024 * 1024)
 
 static const struct route {
     const char *path;
@@ -54,6 +69,16 @@ static const struct route {
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
 
+/* One open connection, in the server's list (guarded by its mutex). */
+struct slot {
+    int fd;
+    struct sockaddr_storage addr; /* port cleared: connections are grouped by address */
+    int64_t since_ms;             /* monotonic: accepted, or its last answer was sent */
+    bool busy;                    /* a whole request arrived and is being answered */
+    bool pushed_out;              /* shut down by us; its thread is ending */
+    struct slot *prev, *next;
+};
+
 /* A queued command and its hand-over state, guarded by the server's mutex. */
 struct pending {
     struct command c;
@@ -63,6 +88,9 @@ struct pending {
 
 struct http_server {
     struct MHD_Daemon *mhd;
+    struct MHD_Daemon *retired; /* the listener before a TLS reload, until its connections end */
+    struct http_tls tls, retired_tls; /* their material: libmicrohttpd keeps pointers to it */
+    bool require_cert; /* --tls-client-ca: every request needs a client certificate */
     int listen_fd;
     char bound[PATH_MAX + 8];
     char unix_path[PATH_MAX];
@@ -77,6 +105,13 @@ struct http_server {
     int evfd;
     bool stopping;
     bool loopback; /* a loopback TCP address: requests must name a loopback Host */
+
+    struct slot *slots; /* every open connection, newest first */
+    int live;           /* of them, not pushed out */
+    unsigned long pushed_out, timed_out;
+    pthread_t reaper;
+    bool reaper_started;
+    pthread_cond_t reaper_cv;
 };
 
 /* Per-request state across libmicrohttpd's calls of the handler. */
@@ -160,7 +195,7 @@ static bool parse_inet(const char *listen, struct sockaddr_storage *ss, socklen_
 
 /*
  * Is --listen well formed, and allowed without a token?  A TCP address that
- * is not loopback needs --token-file.
+ * is not loopback needs --token-file or --tls-client-ca (have_token).
  */
 bool http_listen_check(const char *listen, bool have_token, char *err, size_t errlen)
 {
@@ -186,7 +221,8 @@ bool http_listen_check(const char *listen, bool have_token, char *err, size_t er
     }
     if (!is_loopback(&ss) && !have_token) {
         snprintf(err, errlen,
-                 "option \"--listen\" is \"%s\", not a loopback address: it needs \"--token-file\"",
+                 "option \"--listen\" is \"%s\", not a loopback address: it needs \"--token-file\" "
+                 "or \"--tls-client-ca\"",
                  listen);
         return false;
     }
@@ -282,6 +318,211 @@ bool http_bearer_ok(const char *expected, const char *header)
     while (*header == ' ')
         header++;
     return http_token_equal(expected, header);
+}
+
+/* ------------------------------------------------------------------ TLS */
+
+/* Say why a file of option opt cannot be used, as config errors do. */
+static bool file_error(const char *opt, const char *path, char *err, size_t errlen, const char *why)
+{
+    snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": %s", path, opt, why);
+    return false;
+}
+
+/*
+ * Read a whole PEM file of at most PEM_MAX bytes into *out (NUL-terminated).
+ * A regular file only, opened without blocking (a FIFO is refused); a
+ * private one (a key) passes the token file's mode rule.
+ */
+static bool read_pem(const char *opt, const char *path, bool private, char **out, char *err,
+                     size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    char why[200];
+    ssize_t n = 0;
+
+    *out = NULL;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        file_error(opt, path, err, errlen, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > PEM_MAX || (private && !token_mode_ok(&st))) {
+        snprintf(why, sizeof(why),
+                 !S_ISREG(st.st_mode) ? "not a regular file"
+                 : st.st_size > PEM_MAX
+                     ? "larger than 1 MiB"
+                     : "may be read by others (mode %04o, owner uid %u): make "
+                       "it 0600 or stricter, or 0640 or stricter if owned by root",
+                 (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+        close(fd);
+        return file_error(opt, path, err, errlen, why);
+    }
+    *out = malloc((size_t)st.st_size + 1);
+    if (*out != NULL)
+        n = read(fd, *out, (size_t)st.st_size);
+    close(fd);
+    if (*out == NULL || n < 0) {
+        free(*out);
+        *out = NULL;
+        return file_error(opt, path, err, errlen, n < 0 ? strerror(errno) : "out of memory");
+    }
+    (*out)[n] = '\0';
+    return true;
+}
+
+/* GnuTLS's text for rc without its trailing period, as our messages are. */
+static const char *tls_strerror(int rc, char *buf, size_t len)
+{
+    size_t n;
+
+    snprintf(buf, len, "%s", gnutls_strerror(rc));
+    n = strlen(buf);
+    if (n > 0 && buf[n - 1] == '.')
+        buf[n - 1] = '\0';
+    return buf;
+}
+
+/* Is the first certificate of cert expired?  Fills why when it is. */
+static bool cert_expired(const gnutls_datum_t *cert, char *why, size_t len)
+{
+    gnutls_x509_crt_t crt;
+    time_t until = (time_t)-1;
+    struct tm tm;
+
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return false;
+    if (gnutls_x509_crt_import(crt, cert, GNUTLS_X509_FMT_PEM) >= 0)
+        until = gnutls_x509_crt_get_expiration_time(crt);
+    gnutls_x509_crt_deinit(crt);
+    if (until == (time_t)-1 || until > time(NULL))
+        return false;
+    gmtime_r(&until, &tm);
+    strftime(why, len, "the certificate expired on %Y-%m-%d %H:%M:%S UTC", &tm);
+    return true;
+}
+
+/* Let GnuTLS load the material as libmicrohttpd will: a key that fits the certificate, CAs. */
+static bool tls_check(const struct http_tls *t, const char *cert, const char *ca, char *err,
+                      size_t errlen)
+{
+    gnutls_certificate_credentials_t cred;
+    gnutls_datum_t c = {(unsigned char *)t->cert, (unsigned)strlen(t->cert)};
+    gnutls_datum_t k = {(unsigned char *)t->key, (unsigned)strlen(t->key)};
+    char why[200];
+    int rc;
+    bool ok = false;
+
+    if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+        snprintf(err, errlen, "GnuTLS could not allocate credentials");
+        return false;
+    }
+    rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+    if (rc < 0)
+        snprintf(err, errlen, "options \"--tls-cert\" \"%s\" and \"--tls-key\": %s", cert,
+                 tls_strerror(rc, why, sizeof(why)));
+    else if (cert_expired(&c, why, sizeof(why)))
+        file_error("tls-cert", cert, err, errlen, why);
+    else if (t->client_ca) {
+        gnutls_datum_t a = {(unsigned char *)t->client_ca, (unsigned)strlen(t->client_ca)};
+
+        rc = gnutls_certificate_set_x509_trust_mem(cred, &a, GNUTLS_X509_FMT_PEM);
+        if (rc <= 0)
+            file_error("tls-client-ca", ca, err, errlen,
+                       rc < 0 ? tls_strerror(rc, why, sizeof(why)) : "no PEM certificate in it");
+        ok = rc > 0;
+    } else
+        ok = true;
+    gnutls_certificate_free_credentials(cred);
+    return ok;
+}
+
+/* Free what http_tls_read read. */
+void http_tls_free(struct http_tls *tls)
+{
+    if (tls->key)
+        explicit_bzero(tls->key, strlen(tls->key));
+    free(tls->cert);
+    free(tls->key);
+    free(tls->client_ca);
+    memset(tls, 0, sizeof(*tls));
+}
+
+/* Do two strings, either NULL, hold the same text? */
+static bool same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Is the material the same (NULL stands for none)? */
+bool http_tls_equal(const struct http_tls *a, const struct http_tls *b)
+{
+    static const struct http_tls none;
+
+    a = a ? a : &none;
+    b = b ? b : &none;
+    return same_text(a->cert, b->cert) && same_text(a->key, b->key) &&
+           same_text(a->client_ca, b->client_ca);
+}
+
+/* Which TLS options need which, and TLS a TCP listener. */
+static bool tls_options_ok(const char *listen, const char *cert, const char *key, const char *ca,
+                           char *err, size_t errlen)
+{
+    if ((cert == NULL) != (key == NULL))
+        snprintf(err, errlen, "option \"--%s\" needs \"--%s\"", cert ? "tls-cert" : "tls-key",
+                 cert ? "tls-key" : "tls-cert");
+    else if (ca && cert == NULL)
+        snprintf(err, errlen,
+                 "option \"--tls-client-ca\" needs \"--tls-cert\" and \"--tls-key\": client "
+                 "certificates are asked for in TLS");
+    else if (cert && strncmp(listen, "unix:", 5) == 0)
+        snprintf(err, errlen,
+                 "option \"--tls-cert\" needs a TCP \"--listen\", not \"%s\": a unix socket is "
+                 "guarded by its file mode",
+                 listen);
+    else
+        return true;
+    return false;
+}
+
+/* Read and check the TLS files (see http.h). */
+bool http_tls_read(const char *listen, const char *cert, const char *key, const char *client_ca,
+                   struct http_tls *tls, char *err, size_t errlen)
+{
+    memset(tls, 0, sizeof(*tls));
+    cert = cert && cert[0] ? cert : NULL; /* "" (an emptied config line): none */
+    key = key && key[0] ? key : NULL;
+    client_ca = client_ca && client_ca[0] ? client_ca : NULL;
+    if (!tls_options_ok(listen, cert, key, client_ca, err, errlen))
+        return false;
+    if (cert == NULL)
+        return true;
+    if (!read_pem("tls-cert", cert, false, &tls->cert, err, errlen) ||
+        !read_pem("tls-key", key, true, &tls->key, err, errlen) ||
+        (client_ca && !read_pem("tls-client-ca", client_ca, false, &tls->client_ca, err, errlen)) ||
+        !tls_check(tls, cert, client_ca, err, errlen)) {
+        http_tls_free(tls);
+        return false;
+    }
+    return true;
+}
+
+/* A copy of tls (NULL: none); false when out of memory. */
+static bool tls_copy(const struct http_tls *tls, struct http_tls *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (tls == NULL || tls->cert == NULL)
+        return true;
+    out->cert = strdup(tls->cert);
+    out->key = strdup(tls->key);
+    out->client_ca = tls->client_ca ? strdup(tls->client_ca) : NULL;
+    if (out->cert && out->key && (out->client_ca || !tls->client_ca))
+        return true;
+    http_tls_free(out);
+    return false;
 }
 
 /* -------------------------------------------------------------- routing */
@@ -642,6 +883,180 @@ static void view_put(struct http_server *s, struct view *v)
         free(v);
 }
 
+/* ---------------------------------------------------- connection limits */
+
+/* Do two slots come from the same address (the port aside)? */
+static bool same_address(const struct slot *a, const struct slot *b)
+{
+    if (a->addr.ss_family != b->addr.ss_family)
+        return false;
+    if (a->addr.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->addr)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)&b->addr)->sin_addr.s_addr;
+    if (a->addr.ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr,
+                      &((const struct sockaddr_in6 *)&b->addr)->sin6_addr,
+                      sizeof(struct in6_addr)) == 0;
+    return true; /* unix: one address */
+}
+
+/* May this slot be pushed out: its request has not arrived whole? */
+static bool waiting(const struct slot *x)
+{
+    return !x->busy && !x->pushed_out;
+}
+
+/* How many waiting slots share x's address.  Caller holds s->mu. */
+static int waiting_from(const struct http_server *s, const struct slot *x)
+{
+    int n = 0;
+
+    for (const struct slot *y = s->slots; y; y = y->next)
+        n += waiting(y) && same_address(x, y);
+    return n;
+}
+
+/*
+ * The slot to push out for a new one: a waiting one (not new) of the
+ * address with the most waiting slots, the oldest of those.  NULL when
+ * every other slot is answering.  Caller holds s->mu.
+ */
+static struct slot *victim(const struct http_server *s, const struct slot *new)
+{
+    struct slot *best = NULL;
+    int best_n = 0;
+
+    for (struct slot *x = s->slots; x; x = x->next) {
+        int n;
+
+        if (x == new || !waiting(x))
+            continue;
+        n = waiting_from(s, x);
+        if (n > best_n || (n == best_n && x->since_ms <= best->since_ms)) {
+            best = x;
+            best_n = n;
+        }
+    }
+    return best;
+}
+
+/* End a connection from outside its thread: its reads fail, it closes.  Caller holds s->mu. */
+static void push_out(struct http_server *s, struct slot *x)
+{
+    x->pushed_out = true;
+    s->live--;
+    shutdown(x->fd, SHUT_RDWR);
+}
+
+/*
+ * A connection was accepted: track it and, beyond CONN_LIMIT, push out a
+ * waiting one (or this one, when all others are answering).
+ */
+static void slot_open(struct http_server *s, struct MHD_Connection *conn, void **ctx)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ca =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    struct slot *x = calloc(1, sizeof(*x)), *v;
+
+    *ctx = x;
+    if (x == NULL || fd == NULL)
+        return; /* untracked: libmicrohttpd's own limits still apply */
+    x->fd = fd->connect_fd;
+    if (ca && ca->client_addr && ca->client_addr->sa_family == AF_INET)
+        memcpy(&x->addr, ca->client_addr, sizeof(struct sockaddr_in));
+    else if (ca && ca->client_addr && ca->client_addr->sa_family == AF_INET6)
+        memcpy(&x->addr, ca->client_addr, sizeof(struct sockaddr_in6));
+    x->since_ms = now_ms(CLOCK_MONOTONIC);
+    pthread_mutex_lock(&s->mu);
+    x->next = s->slots;
+    if (s->slots)
+        s->slots->prev = x;
+    s->slots = x;
+    if (++s->live > CONN_LIMIT) {
+        v = victim(s, x);
+        push_out(s, v ? v : x);
+        s->pushed_out++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A connection closed: forget it (before libmicrohttpd closes its socket). */
+static void slot_close(struct http_server *s, struct slot *x)
+{
+    if (x == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        s->slots = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    if (!x->pushed_out)
+        s->live--;
+    pthread_mutex_unlock(&s->mu);
+    free(x);
+}
+
+/* libmicrohttpd's connection callback: a connection opened or closed. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        slot_open(cls, conn, ctx);
+    else {
+        slot_close(cls, *ctx);
+        *ctx = NULL;
+    }
+}
+
+/* Mark the connection of a request busy (its request is whole) or waiting again. */
+static void slot_busy(struct http_server *s, struct MHD_Connection *conn, bool busy)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct slot *x = ci ? ci->socket_context : NULL;
+
+    if (x == NULL)
+        return;
+    pthread_mutex_lock(&s->mu);
+    x->busy = busy;
+    x->since_ms = now_ms(CLOCK_MONOTONIC);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Push out every connection past its time: REQUEST_TIMEOUT_MS waiting, BUSY_TIMEOUT_MS busy. */
+static void reap(struct http_server *s, int64_t now)
+{
+    for (struct slot *x = s->slots; x; x = x->next)
+        if (!x->pushed_out &&
+            now - x->since_ms > (x->busy ? BUSY_TIMEOUT_MS : REQUEST_TIMEOUT_MS)) {
+            push_out(s, x);
+            s->timed_out++;
+        }
+}
+
+/* The reaper thread: every REAPER_TICK_MS, end the connections past their time. */
+static void *reaper_main(void *arg)
+{
+    struct http_server *s = arg;
+    struct timespec until;
+
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += REAPER_TICK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->reaper_cv, &s->mu, &until);
+        reap(s, now_ms(CLOCK_MONOTONIC));
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
 /* Queue a response from a malloc'd buffer. */
 static enum MHD_Result respond_buf(struct MHD_Connection *conn, int status, char *buf, size_t len,
                                    const char *type, const char *allow)
@@ -845,6 +1260,37 @@ static bool host_ok(const struct http_server *s, struct MHD_Connection *conn)
 }
 
 /*
+ * Under --tls-client-ca: did the client present a certificate that a CA of
+ * --tls-client-ca signed?  False with why.
+ */
+static bool client_cert_ok(struct MHD_Connection *conn, char *why, size_t len)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t ts = ci ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned int n = 0, status = 0;
+    gnutls_datum_t text;
+    char buf[160];
+    int rc;
+
+    if (ts == NULL || gnutls_certificate_get_peers(ts, &n) == NULL || n == 0) {
+        snprintf(why, len, "this guard requires a client certificate (mTLS)");
+        return false;
+    }
+    rc = gnutls_certificate_verify_peers2(ts, &status);
+    if (rc == 0 && status == 0)
+        return true;
+    if (rc == 0 &&
+        gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
+        snprintf(why, len, "client certificate refused: %s", (const char *)text.data);
+        gnutls_free(text.data);
+    } else
+        snprintf(why, len, "client certificate refused: %s",
+                 rc < 0 ? tls_strerror(rc, buf, sizeof(buf)) : "not trusted");
+    return false;
+}
+
+/*
  * A POST must say its body is JSON: a web page can send a "simple"
  * cross-site POST (text/plain) without asking, but not this.
  */
@@ -869,7 +1315,14 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
     int route = http_route(method, url, &allow);
     struct request *rq;
     enum MHD_Result ret;
+    bool need_cert;
+    char why[300];
 
+    pthread_mutex_lock(&s->mu);
+    need_cert = s->require_cert;
+    pthread_mutex_unlock(&s->mu);
+    if (need_cert && !client_cert_ok(conn, why, sizeof(why)))
+        return respond_error(conn, 403, "forbidden", why, NULL);
     if (route == R_NOT_FOUND)
         return respond_error(conn, 404, "not_found", "no such route; see API.md", NULL);
     if (route == R_BAD_METHOD)
@@ -918,6 +1371,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         *upload_size = 0;
         return MHD_YES;
     }
+    slot_busy(s, conn, true); /* the request is whole: no longer one to push out */
     if (rq->too_large)
         return respond_error(conn, 413, "too_large", "the body is limited to 8 KiB", NULL);
     if (rq->route < R_ARM)
@@ -932,9 +1386,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
-    (void)conn;
     (void)code;
+    slot_busy(cls, conn, false); /* kept alive: waiting for its next request */
     free(*con_cls);
     *con_cls = NULL;
 }
@@ -964,10 +1417,46 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* --------------------------------------------------------------- server */
 
 /*
- * Bind --listen and start serving.  NULL with err when the address cannot
- * be bound or libmicrohttpd refuses to start.
+ * A libmicrohttpd daemon on the listening socket fd, with TLS when tls has
+ * a certificate.  NULL when libmicrohttpd refuses (its reason is logged).
  */
+static struct MHD_Daemon *start_mhd(struct http_server *s, const struct http_tls *tls, int fd)
+{
+    unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    struct MHD_OptionItem t[4];
+    int n = 0;
+
+    if (tls && tls->cert) {
+        flags |= MHD_USE_TLS;
+        t[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert};
+        t[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key};
+        if (tls->client_ca)
+            t[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->client_ca};
+    }
+    t[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)MHD_CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE,
+        (size_t)STACK_SIZE, MHD_OPTION_NOTIFY_COMPLETED, request_done, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
+        NULL, MHD_OPTION_ARRAY, t, MHD_OPTION_END);
+}
+
+/* Plain HTTP on --listen: http_start_tls without TLS. */
 struct http_server *http_start(const char *addr, const char *token, char *err, size_t errlen)
+{
+    return http_start_tls(addr, token, NULL, err, errlen);
+}
+
+/*
+ * Bind --listen and start serving, over TLS when tls has a certificate.
+ * NULL with err when the address cannot be bound or libmicrohttpd refuses
+ * to start.
+ */
+struct http_server *http_start_tls(const char *addr, const char *token, const struct http_tls *tls,
+                                   char *err, size_t errlen)
 {
     struct http_server *s = calloc(1, sizeof(*s));
     pthread_condattr_t ca;
@@ -980,6 +1469,7 @@ struct http_server *http_start(const char *addr, const char *token, char *err, s
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
+    pthread_cond_init(&s->reaper_cv, &ca);
     pthread_condattr_destroy(&ca);
     s->token = token ? strdup(token) : NULL;
     s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -989,26 +1479,88 @@ struct http_server *http_start(const char *addr, const char *token, char *err, s
         close(s->listen_fd);
         s->listen_fd = -1;
     }
-    if (s->evfd < 0 || s->listen_fd < 0) {
+    if (s->evfd < 0 || s->listen_fd < 0 || !tls_copy(tls, &s->tls)) {
         if (s->evfd < 0)
             snprintf(err, errlen, "could not create an eventfd: %s", strerror(errno));
+        else if (s->listen_fd >= 0)
+            snprintf(err, errlen, "out of memory");
         http_stop(s);
         return NULL;
     }
-    s->mhd = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
-        s->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)CONN_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE, (size_t)STACK_SIZE,
-        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape,
-        NULL, MHD_OPTION_END);
-    if (s->mhd == NULL) {
-        snprintf(err, errlen, "libmicrohttpd could not start on %s", s->bound);
+    s->require_cert = s->tls.client_ca != NULL;
+    s->reaper_started = pthread_create(&s->reaper, NULL, reaper_main, s) == 0;
+    s->mhd = start_mhd(s, &s->tls, s->listen_fd);
+    if (s->mhd == NULL || !s->reaper_started) {
+        snprintf(err, errlen, "libmicrohttpd could not start on %s%s", s->bound,
+                 s->reaper_started ? "" : " (no thread for the connection time limits)");
         http_stop(s);
         return NULL;
     }
     return s;
+}
+
+/* Stop the listener a TLS reload replaced once its last connection has ended (or now). */
+static void stop_retired(struct http_server *s, bool now)
+{
+    const union MHD_DaemonInfo *di;
+
+    if (s->retired == NULL)
+        return;
+    di = MHD_get_daemon_info(s->retired, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    if (!now && (di == NULL || di->num_connections > 0))
+        return;
+    MHD_stop_daemon(s->retired); /* quiesced: it leaves the listening socket open */
+    s->retired = NULL;
+    http_tls_free(&s->retired_tls);
+}
+
+/*
+ * Serve new TLS material (see http.h).  The running daemon stops
+ * accepting (MHD_quiesce_daemon) and a new one takes its socket, so no
+ * connection attempt is refused in between; the old one ends when its
+ * connections have.
+ */
+bool http_set_tls(struct http_server *s, const struct http_tls *tls, char *err, size_t errlen)
+{
+    struct http_tls fresh;
+    struct MHD_Daemon *d;
+    MHD_socket fd;
+
+    if (http_tls_equal(&s->tls, tls))
+        return true;
+    if (!tls_copy(tls, &fresh)) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    stop_retired(s, true);
+    fd = MHD_quiesce_daemon(s->mhd);
+    if (fd == MHD_INVALID_SOCKET) {
+        snprintf(err, errlen, "libmicrohttpd could not hand over its listening socket");
+        http_tls_free(&fresh);
+        return false;
+    }
+    d = start_mhd(s, &fresh, fd);
+    if (d == NULL) {
+        /* the old material on a new daemon: the quiesced one accepts no more */
+        snprintf(err, errlen, "libmicrohttpd refused the new TLS material");
+        http_tls_free(&fresh);
+        tls_copy(&s->tls, &fresh);
+        d = start_mhd(s, &fresh, fd);
+        if (d == NULL) {
+            log_error("libmicrohttpd could not restart on %s: the HTTP API is down", s->bound);
+            http_tls_free(&fresh);
+            return false;
+        }
+        tls = NULL; /* failed, but still serving */
+    }
+    s->retired = s->mhd;
+    s->retired_tls = s->tls;
+    s->tls = fresh;
+    pthread_mutex_lock(&s->mu);
+    s->mhd = d;
+    s->require_cert = s->tls.client_ca != NULL;
+    pthread_mutex_unlock(&s->mu);
+    return tls != NULL;
 }
 
 /* Remove our unix socket, unless something else has taken its path since. */
@@ -1031,7 +1583,11 @@ void http_stop(struct http_server *s)
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     pthread_cond_broadcast(&s->cv);
+    pthread_cond_broadcast(&s->reaper_cv);
     pthread_mutex_unlock(&s->mu);
+    if (s->reaper_started)
+        pthread_join(s->reaper, NULL);
+    stop_retired(s, true);
     if (s->mhd)
         MHD_stop_daemon(s->mhd); /* closes listen_fd */
     else if (s->listen_fd >= 0)
@@ -1048,7 +1604,9 @@ void http_stop(struct http_server *s)
     if (s->view && --s->view->refs == 0)
         free(s->view);
     free(s->token);
+    http_tls_free(&s->tls);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->reaper_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -1075,6 +1633,7 @@ void http_publish(struct http_server *s, struct view *v)
 {
     struct view *old;
 
+    stop_retired(s, false); /* the main loop's turn: a replaced listener may be done */
     v->refs = 1;
     pthread_mutex_lock(&s->mu);
     old = s->view;

@@ -60,9 +60,20 @@ struct command {
 
 struct http_server;
 
+/* TLS material as PEM text, read by http_tls_read; cert NULL: plain HTTP. */
+struct http_tls {
+    char *cert, *key, *client_ca; /* client_ca NULL: no client certificate asked for */
+};
+
 /* Server life: start returns NULL with err on failure (bind, libmicrohttpd). */
 struct http_server *http_start(const char *listen, const char *token, char *err, size_t errlen);
+struct http_server *http_start_tls(const char *listen, const char *token,
+                                   const struct http_tls *tls, char *err, size_t errlen);
 void http_stop(struct http_server *s);
+/* Serve new TLS material: the listener restarts on the same socket, connections
+   already open finish on the old one; false with err keeps the old material. */
+bool http_set_tls(struct http_server *s, const struct http_tls *tls, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 void http_set_token(struct http_server *s, const char *token);
 const char *http_bound(const struct http_server *s); /* "127.0.0.1:8009" as bound */
 
@@ -78,6 +89,14 @@ bool http_listen_check(const char *listen, bool have_token, char *err, size_t er
 bool http_token_read(const char *path, char **token, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 bool http_token_equal(const char *expected, const char *given);
+/* Read and check --tls-cert, --tls-key (owner-only, as the token file), --tls-client-ca
+   (each may be NULL; a cert needs a key, a CA needs a cert, TLS needs TCP); false with
+   err naming the option, the file and what is wrong with it. */
+bool http_tls_read(const char *listen, const char *cert, const char *key, const char *client_ca,
+                   struct http_tls *tls, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void http_tls_free(struct http_tls *tls);
+bool http_tls_equal(const struct http_tls *a, const struct http_tls *b);
 bool http_bearer_ok(const char *expected, const char *header);
 int http_route(const char *method, const char *url, const char **allow);
 bool http_parse_command(int route, const char *body, size_t len, struct command *c, char *err,

@@ -4,8 +4,8 @@
 # installs what is missing.  Otherwise: say what to run.
 set -eu
 PKGS="build-essential pkg-config libpq-dev libjansson-dev libmicrohttpd-dev
-libcurl4-openssl-dev libcmocka-dev postgresql-15 postgresql-client-15
-libipc-run-perl prometheus curl python3-yaml man-db patroni etcd-server etcd-client tmux"
+libgnutls28-dev libcurl4-openssl-dev libcmocka-dev postgresql-15 postgresql-client-15
+libipc-run-perl prometheus curl openssl python3-yaml man-db patroni etcd-server etcd-client tmux"
 [ $# -gt 0 ] && PKGS="$*"
 missing=""
 for p in $PKGS; do

@@ -178,6 +178,31 @@ static void test_parse_environment(void **state)
     assert_string_equal(a.url, CLIENT_DEFAULT_URL);
 }
 
+/* --cacert, --cert, --key and their DEMOTION_GUARD_* variables; flags win. */
+static void test_parse_tls(void **state)
+{
+    char *env[] = {"DEMOTION_GUARD_CACERT=/etc/dg/ca.pem", "DEMOTION_GUARD_CERT=/etc/dg/c.pem",
+                   "DEMOTION_GUARD_KEY=/etc/dg/k.pem", NULL};
+    char *none[] = {NULL};
+    char *argv[] = {"status"};
+    char *flags[] = {"kill", "--all-logical", "--cacert", "/ca", "--cert=/c", "--key", "/k"};
+    struct client_args a;
+
+    (void)state;
+    parse_ok(NARGS(argv), argv, none, &a);
+    assert_null(a.cacert);
+    assert_null(a.cert);
+    assert_null(a.key);
+    parse_ok(NARGS(argv), argv, env, &a);
+    assert_string_equal(a.cacert, "/etc/dg/ca.pem");
+    assert_string_equal(a.cert, "/etc/dg/c.pem");
+    assert_string_equal(a.key, "/etc/dg/k.pem");
+    parse_ok(NARGS(flags), flags, env, &a);
+    assert_string_equal(a.cacert, "/ca");
+    assert_string_equal(a.cert, "/c");
+    assert_string_equal(a.key, "/k");
+}
+
 /* "--opt value" and "--opt=value" both work, for every valued option. */
 static void test_parse_both_spellings(void **state)
 {
@@ -1115,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_parse_defaults),
         cmocka_unit_test(test_parse_watch),
         cmocka_unit_test(test_parse_environment),
+        cmocka_unit_test(test_parse_tls),
         cmocka_unit_test(test_parse_both_spellings),
         cmocka_unit_test(test_parse_unknown),
         cmocka_unit_test(test_parse_bad_values),

@@ -735,6 +735,9 @@ static void test_option_names_and_usage(void **state)
                                        "audit-log",
                                        "listen",
                                        "token-file",
+                                       "tls-cert",
+                                       "tls-key",
+                                       "tls-client-ca",
                                        "log-format",
                                        "log-level",
                                        "config"};

@@ -135,6 +135,55 @@ static void test_token_fifo(void **state)
     assert_non_null(strstr(err, path));
 }
 
+/* Expect the TLS options to be refused with a message containing want. */
+static void bad_tls(const char *listen, const char *cert, const char *key, const char *ca,
+                    const char *want)
+{
+    struct http_tls t;
+    char err[512] = "";
+
+    if (http_tls_read(listen, cert, key, ca, &t, err, sizeof(err)))
+        fail_msg("TLS options %s %s %s were accepted", cert, key, ca);
+    assert_null(t.cert);
+    if (strstr(err, want) == NULL)
+        fail_msg("error lacks \"%s\": %s", want, err);
+}
+
+/* Which TLS option needs which; a key others may read, a FIFO, a missing file. */
+static void test_tls_options(void **state)
+{
+    char cert[PATH_MAX], key[PATH_MAX], fifo[PATH_MAX], err[512];
+    struct http_tls t;
+    FILE *f;
+
+    ut_path(cert, *state, "c.pem");
+    ut_path(key, *state, "k.pem");
+    ut_path(fifo, *state, "k.fifo");
+    assert_true(http_tls_read("127.0.0.1:8009", NULL, NULL, NULL, &t, err, sizeof(err)));
+    assert_null(t.cert);
+    bad_tls("127.0.0.1:8009", "/c", NULL, NULL, "option \"--tls-cert\" needs \"--tls-key\"");
+    bad_tls("127.0.0.1:8009", NULL, "/k", NULL, "option \"--tls-key\" needs \"--tls-cert\"");
+    bad_tls("127.0.0.1:8009", NULL, NULL, "/ca", "\"--tls-client-ca\" needs \"--tls-cert\"");
+    bad_tls("unix:/run/dg.sock", "/c", "/k", NULL, "needs a TCP \"--listen\"");
+    bad_tls("127.0.0.1:8009", "/nonexistent/c", "/k", NULL,
+            "invalid value \"/nonexistent/c\" for option \"--tls-cert\"");
+    f = fopen(cert, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN CERTIFICATE-----\n", f);
+    fclose(f);
+    f = fopen(key, "w");
+    assert_non_null(f);
+    fclose(f);
+    chmod(key, 0644);
+    bad_tls("127.0.0.1:8009", cert, key, NULL, "may be read by others (mode 0644");
+    chmod(key, 0600);
+    bad_tls("127.0.0.1:8009", cert, key, NULL, "\"--tls-key\": ");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    bad_tls("127.0.0.1:8009", cert, fifo, NULL, "not a regular file");
+    alarm(0);
+}
+
 /* Equal only when identical, whatever the lengths; Bearer scheme needed. */
 static void test_token_compare(void **state)
 {
@@ -583,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_bad_utf8_detail, quiet_setup,
                                         ut_tmpdir_teardown),
         cmocka_unit_test(test_token_compare),
+        cmocka_unit_test_setup_teardown(test_tls_options, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_parse_arm),
         cmocka_unit_test(test_parse_kill),
