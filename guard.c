@@ -256,9 +256,15 @@ static void add_identities(struct guard *g)
     }
 }
 
-/* Warn once if the role sees walsenders but not their LSNs. */
+/*
+ * Warn once if the role sees walsenders but not their LSNs.  A role that may
+ * see them (superuser, pg_read_all_stats) sees NULL only for a walsender that
+ * has sent nothing yet, such as a standby's that has not replied.
+ */
 static void check_lsn_visibility(struct guard *g)
 {
+    if (g->info.superuser || g->info.read_all_stats)
+        return;
     for (int i = 0; i < g->n_ws && !g->lsn_warned; i++)
         if (!g->ws[i].lsn_known) {
             log_warn("walsender %d shows NULL LSNs: role \"%s\" lacks pg_read_all_stats "
@@ -545,6 +551,34 @@ static bool missed_shutdown(struct guard *g, const struct pm_ident *last)
     return missed;
 }
 
+/*
+ * When did the shutdown that postmaster.pid (just read and proven) reports
+ * begin?  The postmaster writes "stopping" into it as it starts the shutdown
+ * and does not write it again, so the file's change time (ctime: unlike the
+ * mtime nobody can set it) is that moment, on the wall clock.  Returned on
+ * the monotonic clock; 0 when unknown (no stat, a time before the
+ * postmaster's own start, or in the future).
+ */
+static int64_t shutdown_began(struct guard *g, int64_t now)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int64_t changed, ago;
+
+    if (snprintf(path, sizeof(path), "%s/postmaster.pid", g->pgdata) >= (int)sizeof(path) ||
+        stat(path, &st) != 0)
+        return 0;
+    changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+    ago = wall_ms() - changed;
+    if (ago < 0 || st.st_ctim.tv_sec < g->pf.start_time)
+        return 0;
+    log_msg(ago >= 1000 ? LOG_INFO : LOG_DEBUG,
+            "the shutdown began %lld ms ago (postmaster.pid changed then): the deadline counts "
+            "from then",
+            (long long)ago);
+    return now - ago;
+}
+
 /* Gather this tick's facts into an observation for the policy. */
 static void observe(struct guard *g, struct observation *obs)
 {
@@ -584,6 +618,8 @@ static void observe(struct guard *g, struct observation *obs)
     else if (obs->stopping && !g->policy.stopping_seen) {
         g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
         g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
+        if (pid_stopping)
+            obs->began_ms = shutdown_began(g, now);
     }
     obs->postmaster_gone = missed || postmaster_gone(g, sql_hint);
     if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0)
@@ -844,16 +880,20 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
 
     if (!walsender_check_dsn(cfg->dsn, why, sizeof(why))) {
         /* the value is not repeated: it may hold a password */
-        snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
+        snprintf(err, errlen, "invalid value for option \"--dsn\" (%s): %s",
+                 config_origin(cfg, "dsn"), why);
         return false;
     }
-    if (!http_listen_check(cfg->listen, cfg->token_file != NULL, err, errlen))
+    if (!http_listen_check(cfg->listen, cfg->token_file != NULL, why, sizeof(why))) {
+        snprintf(err, errlen, "%s (source of --listen: %s)", why, config_origin(cfg, "listen"));
         return false;
+    }
     if (cfg->token_file) {
         char *token;
 
         if (!http_token_read(cfg->token_file, &token, why, sizeof(why))) {
-            snprintf(err, errlen, "invalid value for option \"--token-file\": %s", why);
+            snprintf(err, errlen, "invalid value for option \"--token-file\" (%s): %s",
+                     config_origin(cfg, "token-file"), why);
             return false;
         }
         free(token);
@@ -1080,7 +1120,8 @@ int guard_run(int argc, char **argv)
     if (!setup(&g))
         return 1;
     notify_ready();
-    while (wait_event(&g, &hup)) {
+    /* the first turn at once: a guard started during a shutdown acts on it now */
+    for (bool first = true; first || wait_event(&g, &hup); first = false) {
         struct command *cmds[MAX_COMMANDS];
         struct observation obs;
         bool was_stopping = g.policy.stopping_seen;
