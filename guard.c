@@ -563,12 +563,20 @@ static int64_t shutdown_began(struct guard *g, int64_t now)
 {
     char path[PATH_MAX];
     struct stat st;
+    struct timespec res;
     int64_t changed, ago;
 
     if (snprintf(path, sizeof(path), "%s/postmaster.pid", g->pgdata) >= (int)sizeof(path) ||
         stat(path, &st) != 0)
         return 0;
-    changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+    /* file times come from the coarse clock: the write may be up to one of
+       its ticks later than the time stamped, never earlier */
+    if (clock_getres(CLOCK_REALTIME_COARSE, &res) != 0) {
+        res.tv_sec = 0;
+        res.tv_nsec = 10000000;
+    }
+    changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000 +
+              (int64_t)res.tv_sec * 1000 + (res.tv_nsec + 999999) / 1000000;
     ago = wall_ms() - changed;
     if (ago < 0 || st.st_ctim.tv_sec < g->pf.start_time)
         return 0;
