@@ -6,6 +6,10 @@
 #   make check-repeat  the same N times (N=5), idle and under CPU load (LOAD=both|no|yes),
 #                   after one make demo (DEMO=yes|no): finds the tests that flake
 #   make demo       the problem and the guard, end to end, on a throw-away server
+#   make soak       CYCLES (200) fast stops of a primary with a standby under the
+#                   guard, with faults injected at random; a table, exit 1 on a
+#                   wrong kill, moved slot, lost audit line, missed deadline or
+#                   hanging stop (as root; tests/soak/soak.pl, SOAK.md)
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
@@ -47,7 +51,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: soak check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -101,6 +105,10 @@ rules-check:
 
 demo: deps all
 	./demo/demo.sh
+
+CYCLES ?= 200
+soak: all
+	CYCLES=$(CYCLES) ./tests/soak/soak.pl
 
 deps:
 	@./tests/deps.sh
