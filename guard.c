@@ -39,6 +39,7 @@
 #define QUERY_TIMEOUT_MS     3000
 #define TERMINATE_TIMEOUT_MS 1000
 #define SHUTDOWN_TICK_MS     100
+#define COARSE_LAG_MS        50 /* how far file times may lag the write (see shutdown_began) */
 #define BACKOFF_MIN_MS       250
 #define BACKOFF_MAX_MS       5000
 #define MAX_PROC_WALSENDERS  4096
@@ -569,14 +570,16 @@ static int64_t shutdown_began(struct guard *g, int64_t now)
     if (snprintf(path, sizeof(path), "%s/postmaster.pid", g->pgdata) >= (int)sizeof(path) ||
         stat(path, &st) != 0)
         return 0;
-    /* file times come from the coarse clock: the write may be up to one of
-       its ticks later than the time stamped, never earlier */
+    /* file times come from the coarse clock: the write is up to one of its
+       ticks later than the time stamped, and on an overloaded virtual machine
+       more (about 30 ms was seen): a tick plus COARSE_LAG_MS, so that the
+       deadline is a little late rather than early */
     if (clock_getres(CLOCK_REALTIME_COARSE, &res) != 0) {
         res.tv_sec = 0;
         res.tv_nsec = 10000000;
     }
     changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000 +
-              (int64_t)res.tv_sec * 1000 + (res.tv_nsec + 999999) / 1000000;
+              (int64_t)res.tv_sec * 1000 + (res.tv_nsec + 999999) / 1000000 + COARSE_LAG_MS;
     ago = wall_ms() - changed;
     if (ago < 0 || st.st_ctim.tv_sec < g->pf.start_time)
         return 0;
@@ -626,7 +629,10 @@ static void observe(struct guard *g, struct observation *obs)
     else if (obs->stopping && !g->policy.stopping_seen) {
         g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
         g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
-        if (pid_stopping)
+        /* a guard that saw this postmaster run saw the stop begin (inotify):
+           its own sight is never early; one started or restarted during the
+           shutdown takes postmaster.pid's change time */
+        if (pid_stopping && !same_postmaster(&g->pf, &last))
             obs->began_ms = shutdown_began(g, now);
     }
     obs->postmaster_gone = missed || postmaster_gone(g, sql_hint);
@@ -793,6 +799,18 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     for (int i = 0; i < g->policy.n; i++)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
     audit_set_string(f, "trigger", obs->stopping_why);
+    if (obs->began_ms > 0 && obs->began_ms < obs->now_ms) {
+        /* when the shutdown began (postmaster.pid's change time), on the wall clock */
+        int64_t at = wall_ms() - (obs->now_ms - obs->began_ms);
+        time_t sec = (time_t)(at / 1000);
+        struct tm tm;
+        char ts[40];
+
+        gmtime_r(&sec, &tm);
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at % 1000));
+        audit_set_string(f, "began", ts);
+    }
     json_object_set_new(f, "postmaster_pid",
                         g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
