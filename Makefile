@@ -51,7 +51,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: soak check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: soak timeline-check check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -79,7 +79,7 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit docs-check tap
+check: deps all unit docs-check timeline-check tap
 
 # The core TAP files on every major of PG_VERSIONS, with upstream builds
 # downloaded once into a cache outside the clone (DG_PG_CACHE).
@@ -92,6 +92,10 @@ LOAD ?= both
 DEMO ?= yes
 check-repeat: deps all
 	N=$(N) LOAD=$(LOAD) DEMO=$(DEMO) ./tests/check-repeat.sh
+
+# demo/timeline (the README's timeline of the demo) on a fixed audit log.
+timeline-check:
+	./tests/check-timeline.sh
 
 docs-check: demotion-guard rules-check
 	./tests/check-docs.sh
