@@ -32,12 +32,15 @@
 #                      a cycle without shutdown_started/shutdown_completed; a
 #                      held-up walsender gone without a terminated event
 #   deadlines missed   stop request -> postmaster and its walsenders gone
-#                      longer than deadline + 500 ms
+#                      longer than deadline + 500 ms (the end: the server log's
+#                      "database system is shut down"; after the SIGKILL, the
+#                      last orphan seen gone)
 #   stops hanging      not gone within 20 s, or PostgreSQL not starting again
 #
 # Run as root (tmpfs, ns_last_pid); the servers and the guard run as
 # "postgres".  CYCLES (default 200), SOAK_DEADLINE_MS (1000), SOAK_PORT
-# (55600), SOAK_SEED, KEEP=1 keeps the work directory.
+# (55600), SOAK_SEED, KEEP=1 keeps the work directory.  SIGINT or SIGTERM
+# ends it after the current cycle, with the table of the cycles done.
 use strict;
 use warnings;
 use POSIX qw(:sys_wait_h);
@@ -452,7 +455,7 @@ start_guard();
 my %fault_n = map { $_ => 0 } @FAULTS;
 my %fault_skipped = map { $_ => 0 } @FAULTS;
 my ($wrong, $moved, $missed, $hanging, $holds, $terminated, $orphans) = (0) x 7;
-my @stop_ms;
+my (@stop_ms, @late_ms);
 
 sub wrong { $wrong++; note("WRONG KILL: @_") }
 
@@ -543,6 +546,15 @@ sub one_cycle
 		if ($gone) { $done_at = time(); last }
 		sleep 0.005;
 	}
+	# the end: the postmaster's own "database system is shut down" (it exits
+	# after all its children; the soak's polling lags under load), or, after
+	# the SIGKILL, when the soak saw the last orphan gone
+	if (defined $done_at && !$killed
+		&& tail_from("$A.log", $logoff) =~ /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+\.\d+) UTC \[\d+\] LOG:  database system is shut down/m)
+	{
+		my $end = timegm(0, $5, $4, $3, $2 - 1, $1) + $6;
+		$done_at = $end if $end < $done_at;
+	}
 	my $ms = defined $done_at ? ($done_at - $t0) * 1000 : undef;
 	if ($flood) { waitpid($flood, 0) }
 	if ($f{pid_reused} && !$decoy)
@@ -596,6 +608,7 @@ sub one_cycle
 		my $w = $held_ws{ $e->{pid} };
 		if (!$w) { wrong("cycle $i: terminated pid $e->{pid} ($e->{kind}, slot " . ($e->{slot} // '-') . ') is not a held-up walsender'); next }
 		my $at = ts_epoch($e->{ts});
+		push @late_ms, ($at - $t0) * 1000 - $DEADLINE if ($e->{reason} // '') eq 'deadline';
 		wrong(sprintf("cycle %d: pid %d terminated %.0f ms after the stop, before the deadline", $i, $e->{pid}, ($at - $t0) * 1000))
 		  if ($e->{reason} // '') eq 'deadline' && $at < $t0 + $DEADLINE / 1000 - 0.002;
 	}
@@ -705,9 +718,12 @@ sub foreign_pidfile
 }
 
 my $t_start = time();
-my $cycles_done = 0;
+# SIGINT or SIGTERM from here on: finish the cycle, then print the table
+my ($cycles_done, $stop_asked) = (0, 0);
+$SIG{INT} = $SIG{TERM} = sub { $stop_asked = 1; note('stopping after this cycle') };
 for my $i (1 .. $CYCLES)
 {
+	last if $stop_asked;
 	$cycles_done = $i;
 	last unless one_cycle($i);
 	if (!$guard || waitpid($guard->{pid}, WNOHANG) != 0) { note("cycle $i: the guard died; see $work"); $hanging++; last }
@@ -717,7 +733,7 @@ my @s = sort { $a <=> $b } @stop_ms;
 my $pct = sub { @s ? sprintf('%.0f', $s[ int($_[0] * $#s + 0.5) ]) : '-' };
 
 say('');
-say("soak: $cycles_done cycles in ", sprintf('%.0f', $secs), " s, deadline $DEADLINE ms, seed $SEED (SOAK_SEED=$SEED to repeat)");
+say("soak: $cycles_done cycles", ($cycles_done < $CYCLES ? " (of $CYCLES asked; stopped)" : ''), " in ", sprintf('%.0f', $secs), " s, deadline $DEADLINE ms, seed $SEED (SOAK_SEED=$SEED to repeat)");
 say('');
 say('| what | count |');
 say('|---|---|');
@@ -726,12 +742,15 @@ say("| fault: $_ | $fault_n{$_}" . ($fault_skipped{$_} ? " ($fault_skipped{$_} m
 say("| stops held up by a client | $holds |");
 say("| walsenders terminated (of which orphaned) | $terminated ($orphans) |");
 say('| stop ms, held-up stops: median / p95 / max | ' . $pct->(0.5) . ' / ' . $pct->(0.95) . ' / ' . $pct->(1) . ' |');
+my @l = sort { $a <=> $b } @late_ms;
+my $lp = sub { @l ? sprintf('%.0f', $l[ int($_[0] * $#l + 0.5) ]) : '-' };
+say('| deadline terminations, ms after the deadline: median / p95 / max | ' . $lp->(0.5) . ' / ' . $lp->(0.95) . ' / ' . $lp->(1) . ' |');
 say("| **wrong kills** | $wrong |");
 say("| **slots moved** | $moved |");
 say("| **audit lines lost or torn** | " . ($lost + $torn) . " |");
 say("| **deadlines missed (stop > deadline + 500 ms)** | $missed |");
 say("| **stops left hanging** | $hanging |");
-my $bad = $wrong + $moved + $lost + $torn + $missed + $hanging;
+my $bad = $wrong + $moved + $lost + $torn + $missed + $hanging + ($cycles_done < $CYCLES && !$stop_asked ? 1 : 0);
 say('');
 say($bad ? "soak: FAILED ($bad)" : 'soak: ok');
 exit($bad ? 1 : 0);
