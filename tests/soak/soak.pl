@@ -22,7 +22,10 @@
 #
 #   wrong kills        a terminated event for anything but this cycle's
 #                      stale/silent/ahead walsenders, one before the deadline,
-#                      or a decoy / second-cluster walsender that died
+#                      or a decoy / second-cluster walsender that died (a
+#                      healthy walsender ended at the deadline by a guard
+#                      restarted mid-shutdown, which knows it from /proc only
+#                      and cannot tell it from a stale one, is counted apart)
 #   slots moved        a slot dropped, or its confirmed_flush_lsn lower after
 #                      the restart than before the stop (after a SIGKILLed
 #                      postmaster: than the slot's state file before the stop,
@@ -454,7 +457,7 @@ start_guard();
 # ------------------------------------------------------------------ cycles
 my %fault_n = map { $_ => 0 } @FAULTS;
 my %fault_skipped = map { $_ => 0 } @FAULTS;
-my ($wrong, $moved, $missed, $hanging, $holds, $terminated, $orphans) = (0) x 7;
+my ($wrong, $moved, $missed, $hanging, $holds, $terminated, $orphans, $healthy_blind) = (0) x 8;
 my (@stop_ms, @late_ms);
 
 sub wrong { $wrong++; note("WRONG KILL: @_") }
@@ -606,6 +609,15 @@ sub one_cycle
 		$orphans++ if ($e->{reason} // '') eq 'orphaned';
 		$term{ $e->{pid} } = 1;
 		my $w = $held_ws{ $e->{pid} };
+		# a guard started during the shutdown knows walsenders from /proc
+		# only (no slot, no LSNs): a healthy one still there at the deadline
+		# cannot be told from a stale one, and is ended by design
+		my $o = $other_ws{ $e->{pid} };
+		if (!$w && $o && $o->{mode} eq 'healthy' && ($e->{slot} // '') eq '' && ($e->{cause} // '') eq 'unknown')
+		{
+			$healthy_blind++;
+			next;
+		}
 		if (!$w) { wrong("cycle $i: terminated pid $e->{pid} ($e->{kind}, slot " . ($e->{slot} // '-') . ') is not a held-up walsender'); next }
 		my $at = ts_epoch($e->{ts});
 		push @late_ms, ($at - $t0) * 1000 - $DEADLINE if ($e->{reason} // '') eq 'deadline';
@@ -741,6 +753,7 @@ say("| cycles | $cycles_done |");
 say("| fault: $_ | $fault_n{$_}" . ($fault_skipped{$_} ? " ($fault_skipped{$_} more drawn, skipped: PID taken first)" : '') . ' |') for @FAULTS;
 say("| stops held up by a client | $holds |");
 say("| walsenders terminated (of which orphaned) | $terminated ($orphans) |");
+say("| healthy walsenders ended by a guard started mid-shutdown (/proc only: no slot, no LSNs) | $healthy_blind |");
 say('| stop ms, held-up stops: median / p95 / max | ' . $pct->(0.5) . ' / ' . $pct->(0.95) . ' / ' . $pct->(1) . ' |');
 my @l = sort { $a <=> $b } @late_ms;
 my $lp = sub { @l ? sprintf('%.0f', $l[ int($_[0] * $#l + 0.5) ]) : '-' };
