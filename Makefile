@@ -6,6 +6,10 @@
 #   make check-repeat  the same N times (N=5), idle and under CPU load (LOAD=both|no|yes),
 #                   after one make demo (DEMO=yes|no): finds the tests that flake
 #   make demo       the problem and the guard, end to end, on a throw-away server
+#   make soak       CYCLES (200) fast stops of a primary with a standby under the
+#                   guard, with faults injected at random; a table, exit 1 on a
+#                   wrong kill, moved slot, lost audit line, missed deadline or
+#                   hanging stop (as root; tests/soak/soak.pl, SOAK.md)
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
@@ -50,7 +54,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
+.PHONY: soak timeline-check check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
 
 all: demotion-guard $(CONSUMER)
 
@@ -78,7 +82,7 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit docs-check layout tap
+check: deps all unit docs-check timeline-check layout tap
 
 layout:
 	./tests/layout.sh
@@ -95,6 +99,10 @@ DEMO ?= yes
 check-repeat: deps all
 	N=$(N) LOAD=$(LOAD) DEMO=$(DEMO) ./tests/check-repeat.sh
 
+# demo/timeline (the README's timeline of the demo) on a fixed audit log.
+timeline-check:
+	./tests/check-timeline.sh
+
 docs-check: demotion-guard rules-check
 	./tests/check-docs.sh
 	./tests/check-yaml.sh
@@ -107,6 +115,10 @@ rules-check:
 
 demo: deps all
 	./demo/demo.sh
+
+CYCLES ?= 200
+soak: all
+	CYCLES=$(CYCLES) ./tests/soak/soak.pl
 
 deps:
 	@./tests/deps.sh

@@ -80,7 +80,11 @@ static const struct option_def options[] = {
      "`name = value` lines, names as the long options"},
 };
 
+/* The longest line of a --config file, newline included. */
+#define CONFIG_MAX_LINE 4095
+
 #define N_OPTIONS ((int)(sizeof(options) / sizeof(options[0])))
+_Static_assert(N_OPTIONS <= CONFIG_MAX_OPTIONS, "CONFIG_MAX_OPTIONS is too small");
 
 /* Where a value came from, for error messages and list replacement. */
 struct source {
@@ -165,7 +169,8 @@ static const char *expected(enum opt_type type)
 {
     switch (type) {
     case OPT_DURATION:
-        return "a duration such as 250ms, 10s or 2m";
+        return "a duration such as 250ms, 10s or 2m (poll-interval 10ms to 1h, stall-after more "
+               "than 0)";
     case OPT_DURATION_OFF:
         return "a duration such as 250ms, 10s or 2m, or \"off\"";
     case OPT_YESNO:
@@ -187,6 +192,8 @@ static bool duration_in_range(const struct option_def *o, int64_t ms)
 {
     if (strcmp(o->name, "poll-interval") == 0)
         return ms >= 10 && ms <= 3600 * 1000;
+    if (strcmp(o->name, "stall-after") == 0)
+        return ms > 0; /* 0: every lagging walsender would be "stalled" at once */
     return true;
 }
 
@@ -198,20 +205,34 @@ static bool set_value(struct config *cfg, const struct option_def *o, const char
                       struct source *src, int *list_source, char *err, size_t errlen)
 {
     char *base = (char *)cfg;
+    char lower[32];
+    const char *keyword = value;
     bool ok = true;
 
+    if (o->type != OPT_STRING && o->type != OPT_GLOBS) {
+        /* keywords and units in any case, as yes/no already were */
+        size_t i;
+
+        for (i = 0; value[i] && i < sizeof(lower) - 1; i++)
+            lower[i] = (char)tolower((unsigned char)value[i]);
+        lower[i] = '\0';
+        if (value[i] == '\0')
+            keyword = lower;
+    }
     switch (o->type) {
     case OPT_STRING:
-        set_string((char **)(base + o->offset), value);
+        /* "--listen off" in any case is the keyword, not an address */
+        set_string((char **)(base + o->offset),
+                   strcmp(o->name, "listen") == 0 && strcasecmp(value, "off") == 0 ? "off" : value);
         break;
     case OPT_DURATION_OFF:
-        if (strcmp(value, "off") == 0) {
+        if (strcmp(keyword, "off") == 0) {
             *(int64_t *)(base + o->offset) = -1;
             break;
         }
         /* fall through */
     case OPT_DURATION:
-        ok = config_parse_duration(value, (int64_t *)(base + o->offset)) &&
+        ok = config_parse_duration(keyword, (int64_t *)(base + o->offset)) &&
              duration_in_range(o, *(int64_t *)(base + o->offset));
         break;
     case OPT_YESNO:
@@ -228,15 +249,17 @@ static bool set_value(struct config *cfg, const struct option_def *o, const char
         ok = value[0] != '\0' && add_glob(cfg, value);
         break;
     case OPT_LOG_FORMAT:
-        ok = log_format_parse(value, (enum log_format *)(base + o->offset));
+        ok = log_format_parse(keyword, (enum log_format *)(base + o->offset));
         break;
     case OPT_LOG_LEVEL:
-        ok = log_level_parse(value, (enum log_level *)(base + o->offset));
+        ok = log_level_parse(keyword, (enum log_level *)(base + o->offset));
         break;
     }
     if (!ok)
         snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\" (%s): expected %s", value,
                  o->name, src->what, expected(o->type));
+    else
+        snprintf(cfg->origin[o - options], sizeof(cfg->origin[0]), "%s", src->what);
     return ok;
 }
 
@@ -325,17 +348,27 @@ static bool load_file(struct config *cfg, const char *path, int *list_source, ch
                       size_t errlen)
 {
     FILE *f = open_config_file(path, err, errlen);
-    char line[4096];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
     struct source src = {.id = 1};
     int lineno = 0;
     bool ok = true;
 
     if (f == NULL)
         return false;
-    while (ok && fgets(line, sizeof(line), f) != NULL) {
+    while (ok && (len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            snprintf(err, errlen, "configuration file \"%s\" line %d: line too long", path, lineno);
+        if (memchr(line, '\0', (size_t)len) != NULL) {
+            snprintf(err, errlen, "configuration file \"%s\" line %d: contains a NUL byte", path,
+                     lineno);
+            ok = false;
+            break;
+        }
+        if (len > CONFIG_MAX_LINE) {
+            snprintf(err, errlen,
+                     "configuration file \"%s\" line %d: line too long (over %d bytes)", path,
+                     lineno, CONFIG_MAX_LINE);
             ok = false;
             break;
         }
@@ -347,6 +380,7 @@ static bool load_file(struct config *cfg, const char *path, int *list_source, ch
                  strerror(errno));
         ok = false;
     }
+    free(line);
     fclose(f);
     return ok;
 }
@@ -425,12 +459,29 @@ static bool load_env(struct config *cfg, char **envp, int *list_source, char *er
             continue;
         snprintf(src.what, sizeof(src.what), "from environment variable %s", name);
         if (o->type == OPT_GLOBS) {
-            char *copy = strdup(v), *save = NULL;
-            bool ok = true;
+            /* every comma-separated item is a pattern: an empty one is refused
+               as --exclude-slot '' is, not skipped */
+            char *copy = strdup(v), *item = copy;
+            bool ok = copy != NULL;
 
-            for (char *tok = strtok_r(copy, ",", &save); ok && tok;
-                 tok = strtok_r(NULL, ",", &save))
-                ok = set_value(cfg, o, trim(tok), &src, list_source, err, errlen);
+            while (ok) {
+                char *comma = strchr(item, ',');
+
+                if (comma)
+                    *comma = '\0';
+                if (trim(item)[0] == '\0') {
+                    snprintf(err, errlen,
+                             "invalid value \"%s\" for option \"--exclude-slot\" (%s): "
+                             "an empty slot name pattern",
+                             v, src.what);
+                    ok = false;
+                    break;
+                }
+                ok = set_value(cfg, o, trim(item), &src, list_source, err, errlen);
+                if (comma == NULL)
+                    break;
+                item = comma + 1;
+            }
             free(copy);
             if (!ok)
                 return false;
@@ -496,6 +547,51 @@ static const char *find_config_file(int argc, char **argv, char **envp)
 }
 
 /*
+ * --audit-log must name a file that is not a directory, in a directory that
+ * exists: found at start-up (exit 2) and at a reload (kept), not at the first
+ * event of a shutdown.  The file itself may not exist yet.
+ */
+static bool check_audit_log(struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->audit_log, *slash, *why = NULL;
+    char dir[PATH_MAX];
+    struct stat st;
+
+    if (path == NULL || path[0] == '\0')
+        return true;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "invalid value \"%s\" for option \"--audit-log\" (%s): a directory",
+                 path, config_origin(cfg, "audit-log"));
+        return false;
+    }
+    slash = strrchr(path, '/');
+    if (slash != NULL && slash[1] == '\0') {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--audit-log\" (%s): ends in \"/\", not a "
+                 "file name",
+                 path, config_origin(cfg, "audit-log"));
+        return false;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    if (stat(dir, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    if (why) {
+        snprintf(err, errlen,
+                 "invalid value \"%s\" for option \"--audit-log\" (%s): directory \"%s\": %s", path,
+                 config_origin(cfg, "audit-log"), dir, why);
+        return false;
+    }
+    return true;
+}
+
+/*
  * Build a configuration from defaults, file, environment and flags, in that
  * order.  On failure err says what was wrong and cfg must still be freed.
  */
@@ -518,7 +614,7 @@ bool config_load(struct config *cfg, int argc, char **argv, char **envp, char *e
         return false;
     if (cfg->pgdata == NULL && env_get(envp, "PGDATA"))
         cfg->pgdata = strdup(env_get(envp, "PGDATA"));
-    return true;
+    return check_audit_log(cfg, err, errlen);
 }
 
 /* Release what config_load() allocated. */
@@ -539,6 +635,20 @@ bool config_slot_excluded(const struct config *cfg, const char *slot)
         if (fnmatch(cfg->exclude_slot[i], slot, 0) == 0)
             return true;
     return false;
+}
+
+/*
+ * Where the value of option NAME came from, for errors found after loading
+ * (the DSN, the listen address, the token file): "command line", "from
+ * environment variable ...", "configuration file ... line N" or "default".
+ */
+const char *config_origin(const struct config *cfg, const char *name)
+{
+    const struct option_def *o = find_option(name, strlen(name));
+
+    if (o == NULL || cfg->origin[o - options][0] == '\0')
+        return "default";
+    return cfg->origin[o - options];
 }
 
 /* Fill names with the long option names; returns how many there are. */

@@ -13,6 +13,8 @@
 
 #define CONFIG_MAX_EXCLUDE 64
 #define CONFIG_ERR_LEN     512
+#define CONFIG_MAX_OPTIONS 40 /* room for the table to grow */
+#define CONFIG_ORIGIN_LEN  300
 
 struct config {
     char *dsn;
@@ -33,6 +35,9 @@ struct config {
     enum log_format log_format;
     enum log_level log_level;
     char *config_file;
+    /* where each option's value came from ("command line", "from environment
+       variable DEMOTION_GUARD_DSN", "configuration file "F" line 3", "default") */
+    char origin[CONFIG_MAX_OPTIONS][CONFIG_ORIGIN_LEN];
 };
 
 bool config_load(struct config *cfg, int argc, char **argv, char **environ_, char *err,
@@ -42,5 +47,6 @@ void config_usage(FILE *out);
 bool config_parse_duration(const char *s, int64_t *ms) __attribute__((warn_unused_result));
 bool config_slot_excluded(const struct config *cfg, const char *slot);
 int config_option_names(const char **names, int max);
+const char *config_origin(const struct config *cfg, const char *name);
 
 #endif

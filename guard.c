@@ -39,6 +39,7 @@
 #define QUERY_TIMEOUT_MS     3000
 #define TERMINATE_TIMEOUT_MS 1000
 #define SHUTDOWN_TICK_MS     100
+#define COARSE_LAG_MS        50 /* how far file times may lag the write (see shutdown_began) */
 #define BACKOFF_MIN_MS       250
 #define BACKOFF_MAX_MS       5000
 #define MAX_PROC_WALSENDERS  4096
@@ -256,9 +257,15 @@ static void add_identities(struct guard *g)
     }
 }
 
-/* Warn once if the role sees walsenders but not their LSNs. */
+/*
+ * Warn once if the role sees walsenders but not their LSNs.  A role that may
+ * see them (superuser, pg_read_all_stats) sees NULL only for a walsender that
+ * has sent nothing yet, such as a standby's that has not replied.
+ */
 static void check_lsn_visibility(struct guard *g)
 {
+    if (g->info.superuser || g->info.read_all_stats)
+        return;
     for (int i = 0; i < g->n_ws && !g->lsn_warned; i++)
         if (!g->ws[i].lsn_known) {
             log_warn("walsender %d shows NULL LSNs: role \"%s\" lacks pg_read_all_stats "
@@ -545,6 +552,44 @@ static bool missed_shutdown(struct guard *g, const struct pm_ident *last)
     return missed;
 }
 
+/*
+ * When did the shutdown that postmaster.pid (just read and proven) reports
+ * begin?  The postmaster writes "stopping" into it as it starts the shutdown
+ * and does not write it again, so the file's change time (ctime: unlike the
+ * mtime nobody can set it) is that moment, on the wall clock.  Returned on
+ * the monotonic clock; 0 when unknown (no stat, a time before the
+ * postmaster's own start, or in the future).
+ */
+static int64_t shutdown_began(struct guard *g, int64_t now)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    struct timespec res;
+    int64_t changed, ago;
+
+    if (snprintf(path, sizeof(path), "%s/postmaster.pid", g->pgdata) >= (int)sizeof(path) ||
+        stat(path, &st) != 0)
+        return 0;
+    /* file times come from the coarse clock: the write is up to one of its
+       ticks later than the time stamped, and on an overloaded virtual machine
+       more (about 30 ms was seen): a tick plus COARSE_LAG_MS, so that the
+       deadline is a little late rather than early */
+    if (clock_getres(CLOCK_REALTIME_COARSE, &res) != 0) {
+        res.tv_sec = 0;
+        res.tv_nsec = 10000000;
+    }
+    changed = (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000 +
+              (int64_t)res.tv_sec * 1000 + (res.tv_nsec + 999999) / 1000000 + COARSE_LAG_MS;
+    ago = wall_ms() - changed;
+    if (ago < 0 || st.st_ctim.tv_sec < g->pf.start_time)
+        return 0;
+    log_msg(ago >= 1000 ? LOG_INFO : LOG_DEBUG,
+            "the shutdown began %lld ms ago (postmaster.pid changed then): the deadline counts "
+            "from then",
+            (long long)ago);
+    return now - ago;
+}
+
 /* Gather this tick's facts into an observation for the policy. */
 static void observe(struct guard *g, struct observation *obs)
 {
@@ -584,6 +629,11 @@ static void observe(struct guard *g, struct observation *obs)
     else if (obs->stopping && !g->policy.stopping_seen) {
         g->stop_pm.pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
         g->stop_pm.start_time = g->pf_state == PIDFILE_OK ? g->pf.start_time : 0;
+        /* a guard that saw this postmaster run saw the stop begin (inotify):
+           its own sight is never early; one started or restarted during the
+           shutdown takes postmaster.pid's change time */
+        if (pid_stopping && !same_postmaster(&g->pf, &last))
+            obs->began_ms = shutdown_began(g, now);
     }
     obs->postmaster_gone = missed || postmaster_gone(g, sql_hint);
     if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0)
@@ -749,6 +799,18 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     for (int i = 0; i < g->policy.n; i++)
         logical += g->policy.t[i].w.kind == WS_LOGICAL;
     audit_set_string(f, "trigger", obs->stopping_why);
+    if (obs->began_ms > 0 && obs->began_ms < obs->now_ms) {
+        /* when the shutdown began (postmaster.pid's change time), on the wall clock */
+        int64_t at = wall_ms() - (obs->now_ms - obs->began_ms);
+        time_t sec = (time_t)(at / 1000);
+        struct tm tm;
+        char ts[40];
+
+        gmtime_r(&sec, &tm);
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at % 1000));
+        audit_set_string(f, "began", ts);
+    }
     json_object_set_new(f, "postmaster_pid",
                         g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "logical_walsenders", json_integer(logical));
@@ -845,13 +907,16 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
 
     if (!walsender_check_dsn(cfg->dsn, why, sizeof(why))) {
         /* the value is not repeated: it may hold a password */
-        snprintf(err, errlen, "invalid value for option \"--dsn\": %s", why);
+        snprintf(err, errlen, "invalid value for option \"--dsn\" (%s): %s",
+                 config_origin(cfg, "dsn"), why);
         return false;
     }
     if (!http_listen_check(cfg->listen,
                            cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]),
-                           err, errlen))
+                           why, sizeof(why))) {
+        snprintf(err, errlen, "%s (source of --listen: %s)", why, config_origin(cfg, "listen"));
         return false;
+    }
     if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
                        errlen))
         return false;
@@ -860,7 +925,8 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
         char *token;
 
         if (!http_token_read(cfg->token_file, &token, why, sizeof(why))) {
-            snprintf(err, errlen, "invalid value for option \"--token-file\": %s", why);
+            snprintf(err, errlen, "invalid value for option \"--token-file\" (%s): %s",
+                     config_origin(cfg, "token-file"), why);
             return false;
         }
         free(token);
@@ -1124,7 +1190,8 @@ int guard_run(int argc, char **argv)
     if (!setup(&g))
         return 1;
     notify_ready();
-    while (wait_event(&g, &hup)) {
+    /* the first turn at once: a guard started during a shutdown acts on it now */
+    for (bool first = true; first || wait_event(&g, &hup); first = false) {
         struct command *cmds[MAX_COMMANDS];
         struct observation obs;
         bool was_stopping = g.policy.stopping_seen;

@@ -114,7 +114,10 @@ static bool take_arg(struct hook_args *h, int argc, char **argv, int *i, char *e
         }
         if (v && fields[k])
             *fields[k] = v;
-        else if (v && h->n_peers < MAX_PEERS)
+        else if (v && h->n_peers >= MAX_PEERS) {
+            snprintf(err, errlen, "too many \"--peer\" options: at most %d", MAX_PEERS);
+            return false;
+        } else if (v)
             h->peers[h->n_peers++] = v;
         if (v)
             return true;
@@ -271,9 +274,10 @@ static bool is_self(const json_t *m, const char *self, const char *patroni_url)
 
 /*
  * The guards to arm from Patroni's /cluster answer: every member but this
- * one, at http://HOST:port.  Returns how many, or -1 with err when this
- * member is not exactly one of them: arming ourselves would end our own
- * consumers, so nothing is guessed.
+ * one, at http://HOST:port.  Returns how many there are (urls holds the
+ * first max of them: the caller says when that is not all), or -1 with err
+ * when this member is not exactly one of them: arming ourselves would end
+ * our own consumers, so nothing is guessed.
  */
 int hook_peers(const json_t *cluster, const char *self, const char *patroni_url, const char *port,
                char urls[][256], int max, char *err, size_t errlen)
@@ -298,9 +302,12 @@ int hook_peers(const json_t *cluster, const char *self, const char *patroni_url,
     {
         const char *host = json_string_value(json_object_get(m, "host"));
 
-        if (is_self(m, self, patroni_url) || host == NULL || n >= max)
+        if (is_self(m, self, patroni_url) || host == NULL)
             continue;
-        snprintf(urls[n++], 256, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
+        if (n < max)
+            snprintf(urls[n], 256, strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host,
+                     port);
+        n++;
     }
     return n;
 }
@@ -331,12 +338,20 @@ static int pre_promote(const struct hook_args *h)
 {
     char urls[MAX_PEERS][256], token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN];
     int64_t end = now_ms() + PROMOTE_BUDGET_MS;
-    int n = h->n_peers, armed = 0;
+    int n = h->n_peers, armed = 0, left_out = 0;
 
     for (int i = 0; i < n; i++)
         snprintf(urls[i], sizeof(urls[i]), "%s", h->peers[i]);
     if (n == 0)
         n = discover(h, urls, MAX_PEERS);
+    if (n > MAX_PEERS) {
+        left_out = n - MAX_PEERS;
+        fprintf(stderr,
+                "demotion-guard: pre-promote: /cluster has %d other members, more than the %d this "
+                "hook arms: %d not armed\n",
+                n, MAX_PEERS, left_out);
+        n = MAX_PEERS;
+    }
     for (int i = 0; i < n && h->n_peers == 0 && client_tls_configured(); i++)
         if (strncmp(urls[i], "http://", 7) == 0) /* TLS options given: the guards speak https */
             snprintf(urls[i], sizeof(urls[i]), "https://%.*s", 240, urls[i] + 7);
@@ -356,7 +371,7 @@ static int pre_promote(const struct hook_args *h)
     }
     if (n == 0)
         fprintf(stderr, "demotion-guard: pre-promote: no other member to arm\n");
-    return h->strict && (n < 0 || armed < n) ? 1 : 0;
+    return h->strict && (n < 0 || armed < n || left_out > 0) ? 1 : 0;
 }
 
 /* Print the usage of the hooks. */

@@ -477,10 +477,14 @@ static void transitions(struct policy *p, const struct observation *obs, struct 
     if (p->phase == PHASE_DONE)
         enter(p, PHASE_WAITING, now, out, "shutdown summary written");
     if (obs->stopping && !p->stopping_seen) {
+        /* the deadline counts from when the shutdown began, if that is known
+           (a guard started or restarted during it), never from later than now */
+        int64_t began = obs->began_ms > 0 && obs->began_ms < now ? obs->began_ms : now;
+
         p->stopping_seen = true;
-        p->shutdown_at_ms = now;
+        p->shutdown_at_ms = began;
         out->shutdown_started = true;
-        start_clock(p, now, p->cfg->deadline_ms, obs->stopping_why);
+        start_clock(p, began, p->cfg->deadline_ms, obs->stopping_why);
         if (p->phase != PHASE_ENFORCING)
             enter(p, PHASE_SHUTTING_DOWN, now, out, obs->stopping_why);
     }

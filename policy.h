@@ -45,6 +45,7 @@ struct observation {
     bool sql_up;              /* a working session to PostgreSQL */
     bool stopping;            /* the server is shutting down */
     const char *stopping_why; /* how that was seen */
+    int64_t began_ms;         /* monotonic time the shutdown began, when known (else 0) */
     bool postmaster_gone;     /* the postmaster that was stopping has exited */
     bool fresh;               /* ws is the complete current list */
     const struct walsender *ws;

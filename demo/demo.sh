@@ -139,3 +139,4 @@ say "terminated: at the deadline it sent SIGTERM to the one walsender still hold
 say "  shutdown up, after proving it is this postmaster's walsender (parent, start time, title)."
 say "the physical standby and pg_recvlogical confirmed everything and left by themselves."
 say "shutdown_completed: the stop took the deadline plus a few milliseconds, not forever."
+bold "the stop, from the audit log (demo/timeline)" && "$top/demo/timeline" "$work/audit.log" | sed "s/^/   /"

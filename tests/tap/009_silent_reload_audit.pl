@@ -27,6 +27,7 @@ my $conf = log_file('guard.conf');
 append_to_file($conf, "# test\ndeadline = 1h\nstall-after = \"1h\"\n");
 my $auditdir = log_file('auditdir');
 my $audit    = "$auditdir/audit.log";
+make_path($auditdir);    # --audit-log's directory must exist at start-up
 my $guard = start_guard($primary, 'silent',
 	[ '--config', $conf, '--audit-log', $audit ]);
 like(guard_log($guard), qr/deadline 3600000ms/, 'deadline 1h read from the file');
@@ -46,8 +47,9 @@ ok(wait_log($guard, qr/configuration reloaded: .*deadline 2000ms/), 'a good valu
 ok(proc_alive($guard->{pid}), 'the guard survived both reloads');
 ok(wait_guard_polled($primary), 'the guard polled what exists now');
 
-# The audit directory does not exist: the stop must not wait for it.
-ok(!-d $auditdir, 'the audit directory does not exist yet');
+# The audit directory is gone: the stop must not wait for it.
+rename($auditdir, "$auditdir.away") or die "rename $auditdir: $!";
+ok(!-d $auditdir, 'the audit directory is gone');
 my $pm = postmaster_pid($primary);
 my $t0 = stop_nowait($primary);
 my $gone = wait_postmaster_gone($primary, $pm, 30);
@@ -59,11 +61,11 @@ ok(wait_log($guard, qr/could not write audit log ".*audit\.log": No such file or
 ok(wait_log($guard, qr/audit: \{.*"event":"terminated".*"slot":"silent".*"reason":"deadline"/),
 	'the termination is in the daemon log meanwhile');
 
-make_path($auditdir);
+rename("$auditdir.away", $auditdir) or die "rename back $auditdir: $!";
 my @events;
 ok(wait_until(sub { @events = read_audit($audit); grep { $_->{event} eq 'shutdown_completed' } @events },
 		10, 'the queued events to be written'),
-	'once the directory exists the queued events are written');
+	'once the directory is back the queued events are written');
 is(join(',', map { $_->{event} } @events), 'shutdown_started,terminated,shutdown_completed',
 	'in order, none lost');
 my ($t) = grep { $_->{event} eq 'terminated' } @events;

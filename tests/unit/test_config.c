@@ -154,7 +154,7 @@ static void check_all_set(const struct config *cfg)
     assert_string_equal(cfg->exclude_slot[1], "keep");
     assert_int_equal(cfg->physical_deadline_ms, 60000);
     assert_true(cfg->dry_run);
-    assert_string_equal(cfg->audit_log, "/var/log/dg/audit.json");
+    assert_string_equal(cfg->audit_log, "/tmp/dg-audit.json");
     assert_string_equal(cfg->listen, "unix:/run/dg.sock");
     assert_string_equal(cfg->token_file, "/etc/dg/token");
     assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
@@ -184,7 +184,7 @@ static void test_flags_separate_value(void **state)
                     "1m",
                     "--dry-run",
                     "--audit-log",
-                    "/var/log/dg/audit.json",
+                    "/tmp/dg-audit.json",
                     "--listen",
                     "unix:/run/dg.sock",
                     "--token-file",
@@ -216,7 +216,7 @@ static void test_flags_equals_value(void **state)
                     "--exclude-slot=keep",
                     "--physical-deadline=1m",
                     "--dry-run=yes",
-                    "--audit-log=/var/log/dg/audit.json",
+                    "--audit-log=/tmp/dg-audit.json",
                     "--listen=unix:/run/dg.sock",
                     "--token-file=/etc/dg/token",
                     "--log-format=json",
@@ -243,7 +243,7 @@ static void test_env_every_option(void **state)
                    "DEMOTION_GUARD_EXCLUDE_SLOT=debezium_*,keep",
                    "DEMOTION_GUARD_PHYSICAL_DEADLINE=1m",
                    "DEMOTION_GUARD_DRY_RUN=yes",
-                   "DEMOTION_GUARD_AUDIT_LOG=/var/log/dg/audit.json",
+                   "DEMOTION_GUARD_AUDIT_LOG=/tmp/dg-audit.json",
                    "DEMOTION_GUARD_LISTEN=unix:/run/dg.sock",
                    "DEMOTION_GUARD_TOKEN_FILE=/etc/dg/token",
                    "DEMOTION_GUARD_LOG_FORMAT=json",
@@ -538,7 +538,7 @@ static void test_exclude_slot_sources(void **state)
     char arg[PATH_MAX + 16];
     char *argv_file[] = {arg};
     char *argv_flags[] = {arg, "--exclude-slot", "f1", "--exclude-slot", "f2"};
-    char *env[] = {"DEMOTION_GUARD_EXCLUDE_SLOT=e1, e2 ,,e3", NULL};
+    char *env[] = {"DEMOTION_GUARD_EXCLUDE_SLOT=e1, e2 ,e3", NULL};
     struct config cfg;
     char err[CONFIG_ERR_LEN];
 
@@ -592,7 +592,7 @@ static void test_bad_values_named(void **state)
     expect_bad_flag("physical-deadline", "never");
     expect_bad_flag("log-format", "xml");
     expect_bad_flag("log-level", "verbose");
-    expect_bad_flag("log-level", "INFO");
+    expect_bad_flag("log-level", "INFOS");
     expect_error(1, (char *[]){"--dry-run=maybe"}, no_env, "--dry-run", "\"maybe\"");
 }
 
@@ -763,6 +763,122 @@ static void test_option_names_and_usage(void **state)
     free(buf);
 }
 
+/* --stall-after 0s would make every lagging walsender "stalled" at once: refused. */
+static void test_stall_after_zero_refused(void **state)
+{
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    expect_bad_flag("stall-after", "0s");
+    expect_bad_flag("stall-after", "0ms");
+    expect_error(0, NULL, (char *[]){"DEMOTION_GUARD_STALL_AFTER=0s", NULL},
+                 "DEMOTION_GUARD_STALL_AFTER", "more than 0");
+    assert_true(load(&cfg, err, 2, (char *[]){"--stall-after", "1ms"}, no_env));
+    assert_int_equal(cfg.stall_after_ms, 1);
+    config_free(&cfg);
+}
+
+/* Keywords in any case, as yes/no: off, log levels and formats, units. */
+static void test_keywords_any_case(void **state)
+{
+    char *argv[] = {"--physical-deadline", "OFF",  "--log-level", "WARN",
+                    "--log-format",        "Json", "--listen",    "Off",
+                    "--deadline",          "10S"};
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    (void)state;
+    if (!load(&cfg, err, NARGS(argv), argv, no_env))
+        fail_msg("refused: %s", err);
+    assert_int_equal(cfg.physical_deadline_ms, -1);
+    assert_int_equal(cfg.log_level, LOG_WARN);
+    assert_int_equal(cfg.log_format, LOG_FORMAT_JSON);
+    assert_string_equal(cfg.listen, "off");
+    assert_int_equal(cfg.deadline_ms, 10000);
+    config_free(&cfg);
+    assert_true(load(&cfg, err, 0, NULL, (char *[]){"DEMOTION_GUARD_LOG_LEVEL=Debug", NULL}));
+    assert_int_equal(cfg.log_level, LOG_DEBUG);
+    config_free(&cfg);
+}
+
+/* An empty item of DEMOTION_GUARD_EXCLUDE_SLOT is refused, as --exclude-slot '' is. */
+static void test_exclude_slot_env_empty_items(void **state)
+{
+    static const char *const bad[] = {
+        "DEMOTION_GUARD_EXCLUDE_SLOT=,,,",
+        "DEMOTION_GUARD_EXCLUDE_SLOT=", "DEMOTION_GUARD_EXCLUDE_SLOT=a,,b",
+        "DEMOTION_GUARD_EXCLUDE_SLOT=a,", "DEMOTION_GUARD_EXCLUDE_SLOT= , a"};
+
+    (void)state;
+    expect_bad_flag("exclude-slot", "");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_error(0, NULL, (char *[]){(char *)bad[i], NULL}, "DEMOTION_GUARD_EXCLUDE_SLOT",
+                     "empty slot name pattern");
+}
+
+/* A NUL byte in the --config file is named as such, not as "line too long". */
+static void test_file_nul_byte(void **state)
+{
+    static const char text[] = "deadline = 5s\nstall-after = 1\0s\n";
+    char path[PATH_MAX], arg[PATH_MAX + 16];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/nul.conf", (const char *)*state);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+    fclose(f);
+    snprintf(arg, sizeof(arg), "--config=%s", path);
+    expect_error(1, (char *[]){arg}, no_env, "line 2: contains a NUL byte", "nul.conf");
+}
+
+/* --audit-log in a missing directory, or naming a directory, is refused at load. */
+static void test_audit_log_checked(void **state)
+{
+    const char *dir = *state;
+    char missing[PATH_MAX], good[PATH_MAX], slash[PATH_MAX], env[PATH_MAX + 40];
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    snprintf(missing, sizeof(missing), "%s/no/such/dir/audit.json", dir);
+    snprintf(good, sizeof(good), "%s/audit.json", dir);
+    snprintf(slash, sizeof(slash), "%s/new/", dir);
+    snprintf(env, sizeof(env), "DEMOTION_GUARD_AUDIT_LOG=%s", missing);
+    expect_error(2, (char *[]){"--audit-log", missing}, no_env, "\"--audit-log\" (command line)",
+                 "No such file or directory");
+    expect_error(0, NULL, (char *[]){env, NULL},
+                 "from environment variable DEMOTION_GUARD_AUDIT_LOG", missing);
+    expect_error(2, (char *[]){"--audit-log", (char *)dir}, no_env, "\"--audit-log\"",
+                 "a directory");
+    expect_error(2, (char *[]){"--audit-log", slash}, no_env, "\"--audit-log\"", "not a file name");
+    assert_true(load(&cfg, err, 2, (char *[]){"--audit-log", good}, no_env));
+    assert_string_equal(cfg.audit_log, good); /* need not exist yet */
+    config_free(&cfg);
+    assert_true(load(&cfg, err, 2, (char *[]){"--audit-log", ""}, no_env));
+    config_free(&cfg);
+}
+
+/* config_origin names where each value came from, for errors found later. */
+static void test_origin(void **state)
+{
+    char arg[PATH_MAX + 16];
+    char *argv[] = {arg, "--listen", "127.0.0.1:1"};
+    char *env[] = {"DEMOTION_GUARD_TOKEN_FILE=/nope", NULL};
+    struct config cfg;
+    char err[CONFIG_ERR_LEN];
+
+    config_file_arg(*state, "dg.conf", "# x\ndsn = \"host=/tmp\"\n", arg, sizeof(arg));
+    assert_true(load(&cfg, err, NARGS(argv), argv, env));
+    assert_string_equal(config_origin(&cfg, "listen"), "command line");
+    assert_string_equal(config_origin(&cfg, "token-file"),
+                        "from environment variable DEMOTION_GUARD_TOKEN_FILE");
+    assert_non_null(strstr(config_origin(&cfg, "dsn"), "dg.conf\" line 2"));
+    assert_string_equal(config_origin(&cfg, "deadline"), "default");
+    assert_string_equal(config_origin(&cfg, "no-such-option"), "default");
+    config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -804,6 +920,13 @@ int main(void)
         cmocka_unit_test(test_env_unknown_name_refused),
         cmocka_unit_test(test_slot_excluded_globs),
         cmocka_unit_test(test_option_names_and_usage),
+        cmocka_unit_test(test_stall_after_zero_refused),
+        cmocka_unit_test(test_keywords_any_case),
+        cmocka_unit_test(test_exclude_slot_env_empty_items),
+        cmocka_unit_test_setup_teardown(test_file_nul_byte, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_log_checked, ut_tmpdir_setup,
+                                        ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_origin, ut_tmpdir_setup, ut_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,18 +76,37 @@ static void test_peers_odd_answers(void **state)
     (void)state;
     assert_int_equal(hook_peers(bad, "node1", "x", "8009", urls, 1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "members"));
-    assert_int_equal(hook_peers(c, "node1", "x", "8009", urls, 1, err, sizeof(err)), 1);
+    /* two others, room for one: counted, so that the hook can say one is left out */
+    assert_int_equal(hook_peers(c, "node1", "x", "8009", urls, 1, err, sizeof(err)), 2);
     assert_string_equal(urls[0], "http://10.0.0.2:8009");
     json_decref(c);
     json_decref(bad);
 }
 
+/* More --peer options than the hook arms are refused, not dropped (--strict: exit 2). */
+static void test_too_many_peers(void **state)
+{
+    char *argv[2 + 2 * 17];
+    char urls[17][32];
+    int argc = 1;
+
+    (void)state;
+    argv[0] = "pre-promote";
+    argv[argc++] = "--strict"; /* without it a hook never vetoes: exit 0 */
+    for (int i = 0; i < 17; i++) {
+        snprintf(urls[i], sizeof(urls[i]), "http://127.0.0.1:%d", 1 + i);
+        argv[argc++] = "--peer";
+        argv[argc++] = urls[i];
+    }
+    /* 16 would be tried (ports 1..16 refuse at once); 17 is a usage error */
+    assert_int_equal(hook_main(argc, argv), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_peers_by_name),
-        cmocka_unit_test(test_peers_by_api_url),
-        cmocka_unit_test(test_peers_self_unknown),
+        cmocka_unit_test(test_peers_by_name),     cmocka_unit_test(test_too_many_peers),
+        cmocka_unit_test(test_peers_by_api_url),  cmocka_unit_test(test_peers_self_unknown),
         cmocka_unit_test(test_peers_odd_answers),
     };
 

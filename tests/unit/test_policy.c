@@ -316,6 +316,61 @@ static void test_zero_deadline(void **state)
     expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
 }
 
+/* Feed one shutdown observation that says when the shutdown began. */
+static void step_began(struct fx *f, int64_t now, int64_t began)
+{
+    struct observation obs = {.now_ms = now,
+                              .stopping = true,
+                              .stopping_why = "postmaster.pid says \"stopping\"",
+                              .began_ms = began,
+                              .fresh = true,
+                              .ws = f->ws,
+                              .n_ws = f->n};
+
+    policy_output_reset(&f->out);
+    assert_true(policy_step(&f->p, &obs, &f->out));
+}
+
+/*
+ * A guard (re)started during a shutdown counts the deadline from when the
+ * shutdown began, not from its own first sight of it; a beginning in the
+ * future (a clock step) counts from now.
+ */
+static void test_deadline_from_shutdown_began(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 101, "app");
+    step_began(f, T0 + 4000, T0 + 1000); /* began 3 s before it was seen */
+    EXPECT_PHASE(f, PHASE_SHUTTING_DOWN);
+    assert_int_equal(f->p.deadline_at_ms, T0 + 1000 + DEADLINE);
+    assert_int_equal(policy_next_wakeup(&f->p, T0 + 4000), T0 + 1000 + DEADLINE);
+    step_began(f, T0 + 1000 + DEADLINE, 0);
+    EXPECT_PHASE(f, PHASE_ENFORCING);
+    expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
+}
+
+/* A shutdown that began longer ago than the deadline is enforced at first sight. */
+static void test_deadline_long_past(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 101, "app");
+    step_began(f, T0 + 2 * DEADLINE, T0);
+    EXPECT_PHASE(f, PHASE_ENFORCING);
+    expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
+}
+
+/* A beginning not before now (unknown: 0, or a clock step) counts from now. */
+static void test_deadline_began_in_future(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 101, "app");
+    step_began(f, T0 + 1000, T0 + 5000);
+    assert_int_equal(f->p.deadline_at_ms, T0 + 1000 + DEADLINE);
+}
+
 /* Without a non-excluded logical walsender the deadline does not lead to enforcing. */
 static void test_no_enforcing_without_logical(void **state)
 {
@@ -1593,6 +1648,9 @@ int main(void)
         FX(test_no_actions_before_deadline),
         FX(test_deadline_terminates_logical_once),
         FX(test_zero_deadline),
+        FX(test_deadline_from_shutdown_began),
+        FX(test_deadline_long_past),
+        FX(test_deadline_began_in_future),
         FX(test_no_enforcing_without_logical),
         FX(test_retry_after_failure),
         FX(test_record),
