@@ -84,8 +84,9 @@ make_stale($node, $stale, 1);
 make_stale($node, $keep, 2);
 
 # 1. status: the header and a table with the stale consumer as stalled.
-my $out = wait_status(qr/^\s*$stale->{walsender}\s+logical\s+stale1\s.*\sstalled$/m,
-	'status to show stale1 as stalled');
+my $stalled_row = qr/^\s*$stale->{walsender}\s+logical\s+stale1\s.*\sstalled\s+behind$/m;
+my $out = wait_status($stalled_row, 'status to show stale1 as stalled');
+like($out, $stalled_row, 'status: stale1 stalled, cause behind (RISK and CAUSE columns)');
 like($out, qr/^demotion-guard \S+ at \Q$url\E/m, 'status: header names the URL');
 like($out, qr/^phase\s+observing since /m,      'status: phase observing');
 like($out, qr/^postgresql\s+connected: PostgreSQL 15\.\d+/m, 'status: connected, version');
