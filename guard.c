@@ -793,7 +793,7 @@ static void realtime_during_shutdown(struct guard *g, bool on)
     struct sched_param sp = {.sched_priority = 1};
     int rc;
 
-    if (on == g->rt_on)
+    if (on == g->rt_on || (on && g->rt_warned)) /* refused once: not asked again every turn */
         return;
     if (on && !g->rt_saved) {
         g->rt_saved = pthread_getschedparam(pthread_self(), &g->rt_policy, &g->rt_param) == 0;
