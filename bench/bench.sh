@@ -236,19 +236,20 @@ set logscale x
 set xrange [0.7:$((max * 2))]
 set xtics ($(echo "$COUNTS" | sed 's/ /, /g'))
 set grid
-set key at graph 0.98, graph 0.6 right box opaque
+set key at graph 0.97, graph 0.69 right top box opaque font ",9"
 set logscale y
 set yrange [5:$((LIMIT_MS * 4))]
 set ylabel "SIGINT -> postmaster gone (ms)"
 set title "stop time"
-plot "$work/plot.dat" using 1:4 with linespoints lw 2 pt 7 title "without the guard (hanging at the ${LIMIT_MS} ms limit)", \
+plot "$work/plot.dat" using 1:4 with linespoints lw 2 pt 7 title "no guard: hangs (cut at ${LIMIT_MS} ms)", \
      "$work/plot.dat" using 1:3 with linespoints lw 2 pt 5 title "with the guard", \
-     "$work/plot.dat" using 1:2 with linespoints lw 2 pt 9 title "PostgreSQL's own stop, no stuck client"
+     "$work/plot.dat" using 1:2 with linespoints lw 2 pt 9 title "PostgreSQL alone, no stuck client"
 unset logscale y
 set yrange [0:*]
 set ylabel "ms"
 set title "after the deadline"
-set key top left box opaque
+set key default
+set key top left box opaque font ",9"
 plot "$work/plot.dat" using 1:(\$3 - $DEADLINE_MS) with linespoints lw 2 pt 5 lc 2 title "with the guard: stop - deadline", \
      "$work/plot.dat" using 1:2 with linespoints lw 2 pt 9 lc 3 title "PostgreSQL's own stop (baseline)", \
      "$work/plot.dat" using 1:(\$2 + 10) with lines dt 2 lc rgb "gray" title "baseline + 10 ms"
