@@ -12,11 +12,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,6 +48,11 @@
 #define MAX_PROC_WALSENDERS  4096
 #define HTTP_RETRY_MS        10000
 #define MAX_COMMANDS         32
+/* a turn due this close before the deadline waits for the deadline instead:
+   a /proc scan then would still be running when the deadline comes */
+#define PRE_DEADLINE_QUIET_MS 30
+/* file descriptors kept free of pins, for everything else the guard opens */
+#define FDS_NOT_FOR_PINS 128
 
 extern char **environ;
 
@@ -55,6 +63,15 @@ int64_t mono_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic microseconds: the guard's own figures at the deadline. */
+int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Milliseconds since the epoch. */
@@ -608,8 +625,11 @@ static void observe(struct guard *g, struct observation *obs)
         sql_connect(g, now, &sql_hint);
     /* the shutdown is noticed first; the last snapshot comes a turn later */
     sql_poll(g, now, (pid_stopping || g->sql_stopping) && g->policy.stopping_seen);
+    /* at the deadline, the pinned walsenders are signalled before anything is scanned */
+    g->deadline_turn = g->policy.stopping_seen && g->policy.clock_running && !g->deadline_done &&
+                       now >= g->policy.deadline_at_ms && g->pins.n > 0;
     if (!walsender_connected(g->sql) &&
-        (pid_stopping || g->sql_stopping || g->policy.stopping_seen))
+        (pid_stopping || g->sql_stopping || g->policy.stopping_seen) && !g->deadline_turn)
         proc_scan(g);
     memset(obs, 0, sizeof(*obs));
     obs->now_ms = now;
@@ -747,8 +767,23 @@ static void report_holding(struct guard *g, const struct tracked *t)
              t->w.pid, t->w.application_name, bound);
 }
 
-/* Carry out one action of the policy and report its outcome back. */
-static void act(struct guard *g, const struct action *a, int64_t now)
+/* Count a termination for the guard's own figures, when it was for the deadline. */
+static void note_deadline_signal(struct guard *g, enum reason r, int64_t at_us)
+{
+    int64_t after = at_us - g->policy.deadline_at_ms * 1000;
+
+    if (r != REASON_DEADLINE)
+        return;
+    if (g->dl_count++ == 0)
+        g->dl_first_us = after;
+    g->dl_last_us = after;
+}
+
+/*
+ * Carry out one action of the policy and report its outcome back.
+ * signalled: signal_pinned sent it its SIGTERM already; only the audit is left.
+ */
+static void act(struct guard *g, const struct action *a, int64_t now, bool signalled)
 {
     struct tracked *t = &g->policy.t[a->index];
     char err[512] = "", sqlerr[256] = "";
@@ -776,7 +811,9 @@ static void act(struct guard *g, const struct action *a, int64_t now)
     case ACT_TERMINATE:
         break;
     }
-    method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
+    method = signalled ? "signal" : guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
+    if (method && !signalled)
+        note_deadline_signal(g, a->reason, mono_us());
     if (method) {
         if (!t->terminated)
             guard_audit_termination(g, t, "terminated", method, a->reason, sqlerr, NULL, NULL);
@@ -788,6 +825,139 @@ static void act(struct guard *g, const struct action *a, int64_t now)
     else
         log_debug("terminating walsender %d failed again: %s", t->w.pid, err);
     policy_record(&g->policy, a->index, false, now);
+}
+
+/*
+ * While a shutdown runs, this thread (not the HTTP API's) asks for
+ * SCHED_FIFO at priority 1, and goes back to what it had when it ends.
+ * Logical walsenders that hold a shutdown up spin (PostgreSQL's WalSndDone
+ * loop): beside 200 of them a guard at nice 0 gets about a hundredth of a
+ * core, and its turns stretch a hundredfold.  Allowed by RLIMIT_RTPRIO >= 1
+ * (systemd: LimitRTPRIO=1) or CAP_SYS_NICE; otherwise said once, and the
+ * guard runs as it was started (Nice= still helps).  The guard never spins
+ * (TAP 002 counts its turns), and the kernel keeps 5 % of each core for
+ * the others (sched_rt_runtime_us).
+ */
+static void realtime_during_shutdown(struct guard *g, bool on)
+{
+    struct sched_param sp = {.sched_priority = 1};
+    int rc;
+
+    if (on == g->rt_on || (on && g->rt_warned)) /* refused once: not asked again every turn */
+        return;
+    if (on && !g->rt_saved) {
+        g->rt_saved = pthread_getschedparam(pthread_self(), &g->rt_policy, &g->rt_param) == 0;
+        if (!g->rt_saved)
+            return;
+    }
+    if (on && g->rt_policy != SCHED_OTHER)
+        return; /* started with a real-time policy (chrt, CPUSchedulingPolicy=): kept */
+    rc = on ? pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp)
+            : pthread_setschedparam(pthread_self(), g->rt_policy, &g->rt_param);
+    if (rc == 0) {
+        g->rt_on = on;
+        log_debug("%s", on ? "SCHED_FIFO while the shutdown runs" : "back to SCHED_OTHER");
+    } else if (on && !g->rt_warned) {
+        g->rt_warned = true;
+        log_info("running at the priority it was started with during the shutdown: SCHED_FIFO "
+                 "refused (%s); LimitRTPRIO=1 in the systemd unit allows it",
+                 strerror(rc));
+    }
+}
+
+/*
+ * While a shutdown runs and the signal path is open, hold a pidfd for its
+ * postmaster and for every logical walsender the deadline would end, each
+ * proven after its pidfd was opened (proc_pin_walsender).  Then the deadline
+ * costs one pidfd_send_signal per walsender, and the proof still holds: the
+ * pidfd reaches that process or nothing, and a child's parent changes only
+ * when the parent exits, which the postmaster's pidfd tells.  A walsender
+ * not pinned (it appeared after the last scan) is proven when it is ended.
+ */
+static void pin_walsenders(struct guard *g)
+{
+    char err[512];
+
+    if (!g->policy.stopping_seen || g->cfg.dry_run || !g->signal_ok || g->pf_state != PIDFILE_OK ||
+        !same_postmaster(&g->pf, &g->stop_pm)) {
+        if (g->pins.pm.pidfd >= 0 || g->pins.n > 0)
+            proc_pinset_clear(&g->pins);
+        return;
+    }
+    if (g->pins.pm.pidfd < 0 &&
+        !proc_pin_postmaster(g->proc_root, &g->pf, &g->pins.pm, err, sizeof(err))) {
+        log_debug("walsenders not pinned: postmaster %d: %s", g->pf.pid, err);
+        return;
+    }
+    if (proc_pin_exited(&g->pins.pm)) {
+        proc_pinset_clear(&g->pins);
+        return;
+    }
+    for (int i = 0; i < g->policy.n; i++) {
+        const struct tracked *t = &g->policy.t[i];
+        struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
+        struct proc_pin pin, *have;
+
+        if (t->w.kind != WS_LOGICAL || t->w.orphaned || t->terminated || id.start_ticks == 0 ||
+            config_slot_excluded(&g->cfg, t->w.slot))
+            continue;
+        if ((have = proc_pinset_find(&g->pins, &id, i)) != NULL)
+            have->seen = have->pidfd >= 0; /* a failed one is released, pinned anew next turn */
+        else if (g->pins.n >= g->max_pins)
+            continue;
+        else if (!proc_pin_walsender(g->proc_root, &g->pins.pm, &id, g->pg_major, true, &pin, err,
+                                     sizeof(err)))
+            log_debug("walsender %d not pinned: %s", id.pid, err);
+        else if ((pin.seen = true, !proc_pinset_add(&g->pins, &pin)))
+            log_error("out of memory pinning walsender %d", id.pid);
+    }
+    proc_pinset_sweep(&g->pins);
+}
+
+/*
+ * Send SIGTERM, in one loop and before any audit line or log, to every
+ * walsender this turn's actions end that is pinned; sent[i] is set for
+ * those that got it (act() audits them; the others go the usual way, proven
+ * anew).  Only while the signal path is preferred and the postmaster pinned
+ * and alive.  Returns how many were sent.
+ */
+static int signal_pinned(struct guard *g, const struct policy_output *out, bool *sent)
+{
+    struct proc_pin **pin = calloc((size_t)out->n_act + 1, sizeof(*pin));
+    int64_t t0 = mono_us(), t1 = t0;
+    int n = 0, failed = 0;
+
+    if (pin == NULL || guard_use_sql(g) || proc_pin_exited(&g->pins.pm)) {
+        free(pin);
+        return 0;
+    }
+    for (int i = 0; i < out->n_act; i++) {
+        const struct tracked *t = &g->policy.t[out->act[i].index];
+        struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
+
+        if (out->act[i].type == ACT_TERMINATE && t->w.kind == WS_LOGICAL && !t->w.orphaned)
+            pin[i] = proc_pinset_find(&g->pins, &id, out->act[i].index);
+    }
+    for (int i = 0; i < out->n_act; i++) {
+        if (pin[i] == NULL || pin[i]->pidfd < 0)
+            continue;
+        sent[i] = proc_pin_signal(pin[i]);
+        t1 = mono_us();
+        if (sent[i]) {
+            n++;
+            note_deadline_signal(g, out->act[i].reason, t1);
+        } else {
+            log_debug("SIGTERM through the pidfd of walsender %d failed: %m; proving it anew",
+                      pin[i]->ident.pid);
+            proc_pin_release(pin[i]);
+            failed++;
+        }
+    }
+    free(pin);
+    if (n > 0)
+        log_info("sent SIGTERM to %d pinned walsender(s) in %lld us%s", n, (long long)(t1 - t0),
+                 failed ? "; some pidfds failed, proving those anew" : "");
+    return n;
 }
 
 /* Audit the start of a shutdown and open its summary. */
@@ -817,6 +987,8 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     json_object_set_new(f, "deadline_ms", json_integer(g->cfg.deadline_ms));
     audit_emit(g->audit, "shutdown_started", f);
     g->c.shutdowns++;
+    g->deadline_done = false;
+    g->dl_count = 0;
     json_decref(g->summary);
     g->summary = json_array();
     g->shutdown_wall_ms = wall_ms();
@@ -832,8 +1004,16 @@ static void shutdown_completed(struct guard *g)
     json_object_set_new(f, "postmaster_pid",
                         g->stop_pm.pid ? json_integer(g->stop_pm.pid) : json_null());
     json_object_set_new(f, "terminated", g->summary ? g->summary : json_array());
+    json_object_set_new(f, "deadline_to_first_signal_us",
+                        g->dl_count ? json_integer(g->dl_first_us) : json_null());
+    json_object_set_new(f, "deadline_to_last_signal_us",
+                        g->dl_count ? json_integer(g->dl_last_us) : json_null());
+    json_object_set_new(f, "deadline_signals", json_integer(g->dl_count));
     g->summary = NULL;
     audit_emit(g->audit, "shutdown_completed", f);
+    proc_pinset_clear(&g->pins);
+    g->deadline_done = false;
+    realtime_during_shutdown(g, false);
     g->done_pm = g->stop_pm;
     g->stop_pm.pid = 0;
     g->stop_pm.start_time = 0;
@@ -847,6 +1027,7 @@ static void decide(struct guard *g, const struct observation *obs)
 {
     struct policy_output out = {0};
     bool armed = g->policy.clock_running && !g->policy.stopping_seen;
+    bool *sent;
 
     if (g->policy.clock_running && obs->now_ms >= g->policy.deadline_at_ms &&
         obs->now_ms - g->policy.deadline_at_ms < 1000)
@@ -854,6 +1035,15 @@ static void decide(struct guard *g, const struct observation *obs)
                   (long long)(obs->now_ms - g->policy.deadline_at_ms));
     if (!policy_step(&g->policy, obs, &out))
         log_error("out of memory while deciding; retrying");
+    realtime_during_shutdown(g, g->policy.stopping_seen);
+    pin_walsenders(g);
+    sent = calloc((size_t)out.n_act + 1, sizeof(*sent));
+    if (sent && out.n_act > 0)
+        signal_pinned(g, &out, sent);
+    if (g->deadline_turn) {
+        g->deadline_done = true;
+        g->turn_now = true; /* the scan skipped for the signals' sake */
+    }
     for (int i = 0; i < out.n_trans; i++)
         log_info("state \"%s\" -> \"%s\": %s", phase_name(out.trans[i].from),
                  phase_name(out.trans[i].to), out.trans[i].why);
@@ -864,7 +1054,8 @@ static void decide(struct guard *g, const struct observation *obs)
     if (out.expired)
         audit_emit(g->audit, "disarmed", json_pack("{s:s}", "reason", "expired"));
     for (int i = 0; i < out.n_act; i++)
-        act(g, &out.act[i], obs->now_ms);
+        act(g, &out.act[i], obs->now_ms, sent && sent[i]);
+    free(sent);
     if (out.completed)
         shutdown_completed(g);
     policy_output_free(&out);
@@ -1093,8 +1284,10 @@ static bool wait_event(struct guard *g, bool *hup)
                             {.fd = g->inofd, .events = POLLIN},
                             {.fd = walsender_socket(g->sql), .events = POLLIN},
                             {.fd = g->http ? http_command_fd(g->http) : -1, .events = POLLIN}};
-    int64_t now = mono_ms(), at = policy_next_wakeup(&g->policy, now);
+    int64_t now_us = mono_us(), now = now_us / 1000, at = policy_next_wakeup(&g->policy, now);
+    int64_t deadline = g->policy.deadline_at_ms, wait_us;
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct timespec ts;
 
     if (walsender_connected(g->sql) && g->next_poll_ms < at)
         at = g->next_poll_ms;
@@ -1107,7 +1300,18 @@ static bool wait_event(struct guard *g, bool *hup)
     at = at < now + 1000 ? at : now + 1000;
     if (!g->http && strcmp(g->cfg.listen, "off") != 0 && g->next_http_ms < at)
         at = g->next_http_ms;
-    if (poll(pfd, 4, at > now ? (int)(at - now) : 0) < 0 && errno != EINTR)
+    if (g->policy.stopping_seen && g->policy.clock_running && at > now && at < deadline &&
+        deadline - at < PRE_DEADLINE_QUIET_MS)
+        at = deadline;
+    if (g->turn_now)
+        at = now;
+    g->turn_now = false;
+    /* to the microsecond: the turn that ends walsenders at the deadline
+       starts when the deadline's millisecond does, not up to 1 ms later */
+    wait_us = at > now ? at * 1000 - now_us : 0;
+    ts.tv_sec = wait_us / 1000000;
+    ts.tv_nsec = wait_us % 1000000 * 1000;
+    if (ppoll(pfd, 4, &ts, NULL) < 0 && errno != EINTR)
         log_warn("poll failed: %m");
     if (pfd[1].revents & POLLIN)
         drain_inotify(g->inofd, buf, sizeof(buf));
@@ -1124,6 +1328,20 @@ static bool wait_event(struct guard *g, bool *hup)
         }
     }
     return true;
+}
+
+/* How many pidfds may be held for the deadline: RLIMIT_NOFILE less what the rest needs. */
+static int max_pins(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return MAX_PROC_WALSENDERS;
+    if (rl.rlim_cur <= FDS_NOT_FOR_PINS)
+        return 0;
+    return rl.rlim_cur - FDS_NOT_FOR_PINS > MAX_PROC_WALSENDERS
+               ? MAX_PROC_WALSENDERS
+               : (int)(rl.rlim_cur - FDS_NOT_FOR_PINS);
 }
 
 /* Block the signals we read through signalfd and open the watchers. */
@@ -1154,6 +1372,8 @@ static bool setup(struct guard *g)
     g->next_connect_ms = mono_ms();
     g->last_poll_us = -1;
     g->c.last_shutdown_ms = -1;
+    proc_pinset_init(&g->pins);
+    g->max_pins = max_pins();
     policy_init(&g->policy, &g->cfg, mono_ms());
     load_token(g, &g->cfg);
     load_tls(g, &g->cfg);
@@ -1223,6 +1443,7 @@ int guard_run(int argc, char **argv)
     walsender_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);
+    proc_pinset_clear(&g.pins);
     free(g.ws);
     json_decref(g.summary);
     config_free(&g.cfg);

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,6 +71,19 @@ struct guard {
 
     int sigfd, inofd, inowd;
 
+    /* the deadline: walsenders pinned while a shutdown runs (proc.h), signalled in one loop */
+    struct proc_pinset pins;
+    int max_pins;        /* what RLIMIT_NOFILE leaves for pidfds */
+    bool deadline_turn;  /* this turn acts at the deadline: no /proc scan before the signals */
+    bool deadline_done;  /* ... and has run for this shutdown */
+    bool turn_now;       /* take the next turn at once (the scan the deadline turn skipped) */
+    int64_t dl_first_us; /* the guard's own figures for shutdown_completed: first and last */
+    int64_t dl_last_us;  /* termination for reason deadline, after the deadline */
+    int dl_count;
+    bool rt_on, rt_saved, rt_warned; /* SCHED_FIFO while a shutdown runs (guard.c) */
+    int rt_policy;                   /* ... and what this thread had before */
+    struct sched_param rt_param;
+
     /* HTTP API */
     struct http_server *http;
     char *token;
@@ -83,6 +97,7 @@ struct guard {
 
 int guard_run(int argc, char **argv);
 int64_t mono_ms(void);
+int64_t mono_us(void);
 int64_t wall_ms(void);
 bool guard_use_sql(const struct guard *g);
 const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -608,30 +609,24 @@ int proc_list_children(const char *proc_root, int pm_pid, int major, struct proc
 }
 
 /*
- * Prove that id still names a walsender child of the postmaster of pf:
- * the postmaster matches postmaster.pid, the process's parent is it, the
- * start time is unchanged (no PID reuse) and the title has a walsender's
- * prefix.  The proof is the identity SQL saw; the title only confirms it.
+ * Prove that id is still that process (start time: no PID reuse), a child
+ * of pm_pid, with a walsender's title under major's rules, and not a
+ * physical one's when logical.  False with err.
  */
-bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
-                           const struct proc_ident *id, int major, bool logical, char *err,
-                           size_t errlen)
+static bool verify_child(const char *proc_root, int pm_pid, const struct proc_ident *id, int major,
+                         bool logical, char *err, size_t errlen)
 {
     struct proc_stat st;
     char title[256];
     enum proc_title kind;
 
-    if (proc_check_postmaster(proc_root, pf) != PM_PROC_MATCH) {
-        snprintf(err, errlen, "postmaster %d of postmaster.pid is not running here", pf->pid);
-        return false;
-    }
     if (!proc_read_stat(proc_root, id->pid, &st)) {
         snprintf(err, errlen, "process %d is gone", id->pid);
         return false;
     }
-    if (st.ppid != pf->pid) {
+    if (st.ppid != pm_pid) {
         snprintf(err, errlen, "process %d has parent %d, not postmaster %d", id->pid, st.ppid,
-                 pf->pid);
+                 pm_pid);
         return false;
     }
     if (id->start_ticks == 0 || st.start_ticks != id->start_ticks) {
@@ -652,6 +647,23 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
         return false;
     }
     return true;
+}
+
+/*
+ * Prove that id still names a walsender child of the postmaster of pf:
+ * the postmaster matches postmaster.pid, the process's parent is it, the
+ * start time is unchanged (no PID reuse) and the title has a walsender's
+ * prefix.  The proof is the identity SQL saw; the title only confirms it.
+ */
+bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
+                           const struct proc_ident *id, int major, bool logical, char *err,
+                           size_t errlen)
+{
+    if (proc_check_postmaster(proc_root, pf) != PM_PROC_MATCH) {
+        snprintf(err, errlen, "postmaster %d of postmaster.pid is not running here", pf->pid);
+        return false;
+    }
+    return verify_child(proc_root, pf->pid, id, major, logical, err, errlen);
 }
 
 /*
@@ -783,4 +795,152 @@ bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why,
         return false;
     }
     return true;
+}
+
+/*
+ * Pin the postmaster: the pidfd first, the proof after, so that the pidfd
+ * holds the process that was proven (see proc.h).
+ */
+bool proc_pin_postmaster(const char *proc_root, const struct pidfile *pf, struct proc_pin *pm,
+                         char *err, size_t errlen)
+{
+    struct proc_stat st;
+
+    pm->pidfd = -1;
+    if (!open_pidfd(pf->pid, &pm->pidfd, err, errlen))
+        return false;
+    if (pm->pidfd < 0) {
+        snprintf(err, errlen, "this kernel has no pidfds");
+        return false;
+    }
+    if (proc_prove_postmaster(proc_root, pf, err, errlen) != PM_PROC_MATCH ||
+        !proc_read_stat(proc_root, pf->pid, &st)) {
+        proc_pin_release(pm);
+        return false;
+    }
+    pm->ident.pid = pf->pid;
+    pm->ident.start_ticks = st.start_ticks;
+    return true;
+}
+
+/*
+ * Pin a walsender of the pinned postmaster: pidfd, proof, then the
+ * postmaster still there.  While a process lives its PID is its own, so
+ * the parent PID read during the proof named the pinned postmaster.
+ */
+bool proc_pin_walsender(const char *proc_root, const struct proc_pin *pm,
+                        const struct proc_ident *id, int major, bool logical, struct proc_pin *pin,
+                        char *err, size_t errlen)
+{
+    pin->pidfd = -1;
+    pin->seen = false;
+    if (pm->pidfd < 0) {
+        snprintf(err, errlen, "the postmaster is not pinned");
+        return false;
+    }
+    if (!open_pidfd(id->pid, &pin->pidfd, err, errlen))
+        return false;
+    if (pin->pidfd < 0) {
+        snprintf(err, errlen, "this kernel has no pidfds");
+        return false;
+    }
+    if (!verify_child(proc_root, pm->ident.pid, id, major, logical, err, errlen)) {
+        proc_pin_release(pin);
+        return false;
+    }
+    if (proc_pin_exited(pm)) {
+        snprintf(err, errlen, "postmaster %d exited", pm->ident.pid);
+        proc_pin_release(pin);
+        return false;
+    }
+    pin->ident = *id;
+    return true;
+}
+
+/* A pidfd polls readable once its process has exited. */
+bool proc_pin_exited(const struct proc_pin *pin)
+{
+    struct pollfd p = {.fd = pin->pidfd, .events = POLLIN};
+
+    if (pin->pidfd < 0)
+        return true;
+    return poll(&p, 1, 0) != 0; /* readable, or an error: not known alive */
+}
+
+bool proc_pin_signal(const struct proc_pin *pin)
+{
+    if (pin->pidfd < 0) {
+        errno = EBADF;
+        return false;
+    }
+    return syscall(SYS_pidfd_send_signal, pin->pidfd, SIGTERM, NULL, 0) == 0;
+}
+
+void proc_pin_release(struct proc_pin *pin)
+{
+    if (pin->pidfd >= 0)
+        close(pin->pidfd);
+    pin->pidfd = -1;
+}
+
+void proc_pinset_init(struct proc_pinset *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->pm.pidfd = -1;
+}
+
+/* Pins are kept in the order they were added, mostly the policy's: a hint finds most at once. */
+struct proc_pin *proc_pinset_find(struct proc_pinset *s, const struct proc_ident *id, int hint)
+{
+    if (hint < 0 || hint >= s->n)
+        hint = 0;
+    for (int k = 0; k < s->n; k++) {
+        struct proc_pin *p = &s->p[(hint + k) % s->n];
+
+        if (p->ident.pid == id->pid && p->ident.start_ticks == id->start_ticks)
+            return p;
+    }
+    return NULL;
+}
+
+bool proc_pinset_add(struct proc_pinset *s, struct proc_pin *pin)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 64;
+        struct proc_pin *p = realloc(s->p, (size_t)cap * sizeof(*p));
+
+        if (p == NULL) {
+            proc_pin_release(pin);
+            return false;
+        }
+        s->p = p;
+        s->cap = cap;
+    }
+    s->p[s->n++] = *pin;
+    return true;
+}
+
+/* Keep the seen pins in place, in order; release the others. */
+void proc_pinset_sweep(struct proc_pinset *s)
+{
+    int kept = 0;
+
+    for (int i = 0; i < s->n; i++) {
+        if (!s->p[i].seen) {
+            proc_pin_release(&s->p[i]);
+            continue;
+        }
+        s->p[kept] = s->p[i];
+        s->p[kept++].seen = false;
+    }
+    s->n = kept;
+}
+
+void proc_pinset_clear(struct proc_pinset *s)
+{
+    for (int i = 0; i < s->n; i++)
+        proc_pin_release(&s->p[i]);
+    proc_pin_release(&s->pm);
+    free(s->p);
+    proc_pinset_init(s);
 }

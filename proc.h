@@ -139,4 +139,55 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
     __attribute__((warn_unused_result));
 bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len);
 
+/*
+ * A process held by a pidfd and proven after the pidfd was opened.  A
+ * pidfd names one process for as long as it is held: a PID freed by an
+ * exit and reused is another process, which the pidfd cannot reach
+ * (ESRCH).  So a proof made after the open still holds when the signal goes.
+ */
+struct proc_pin {
+    struct proc_ident ident;
+    int pidfd; /* -1: nothing pinned */
+    bool seen; /* for proc_pinset_sweep */
+};
+
+/* The pins of one shutdown: its postmaster's and its walsenders'. */
+struct proc_pinset {
+    struct proc_pin pm;
+    struct proc_pin *p;
+    int n, cap;
+};
+
+/*
+ * Pin pf's postmaster: open a pidfd for its PID, then prove it is this data
+ * directory's postmaster (proc_prove_postmaster).  False with err, also on
+ * kernels without pidfds.
+ */
+bool proc_pin_postmaster(const char *proc_root, const struct pidfile *pf, struct proc_pin *pm,
+                         char *err, size_t errlen) __attribute__((warn_unused_result));
+/*
+ * Pin the walsender id, a child of the pinned postmaster pm: open a pidfd,
+ * then prove what proc_verify_walsender proves (parent pm, same start time,
+ * a walsender's title, not a physical one's when logical), then that pm has
+ * not exited (so it was pm's PID that the parent named).  False with err.
+ */
+bool proc_pin_walsender(const char *proc_root, const struct proc_pin *pm,
+                        const struct proc_ident *id, int major, bool logical, struct proc_pin *pin,
+                        char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Has the pinned process exited (its pidfd polls readable)?  True without a pin. */
+bool proc_pin_exited(const struct proc_pin *pin);
+/* SIGTERM through the pin's pidfd; false with errno set (ESRCH: it exited). */
+bool proc_pin_signal(const struct proc_pin *pin) __attribute__((warn_unused_result));
+/* Close the pin's pidfd. */
+void proc_pin_release(struct proc_pin *pin);
+void proc_pinset_init(struct proc_pinset *s);
+/* The pin of id (same PID and start time) in s, or NULL; the search starts at index hint. */
+struct proc_pin *proc_pinset_find(struct proc_pinset *s, const struct proc_ident *id, int hint);
+/* Keep pin in s (s owns its pidfd now); false, the pin released, when out of memory. */
+bool proc_pinset_add(struct proc_pinset *s, struct proc_pin *pin);
+/* Release the walsender pins not marked seen, and clear the marks of the others. */
+void proc_pinset_sweep(struct proc_pinset *s);
+/* Release every pin, the postmaster's too. */
+void proc_pinset_clear(struct proc_pinset *s);
+
 #endif

@@ -40,7 +40,9 @@ start_guard() {
     gn=$((gn + 1))
     [ -n "$guard_pid" ] && { kill -TERM "$guard_pid"; wait "$guard_pid" 2>/dev/null || true; }
     if [ "$(id -u)" -eq 0 ]; then
-        nice -n "${GUARD_NICE:-0}" runuser -u postgres -- "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
+        # GUARD_PREFIX: a command to start it under (nice -n -5, chrt -f 1, ionice -c 1);
+        # GUARD_RUNAS: how it becomes postgres (setpriv to keep a capability)
+        ${GUARD_PREFIX:-nice -n "${GUARD_NICE:-0}"} ${GUARD_RUNAS:-runuser -u postgres --} "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
             --pgdata "$work/pg" --audit-log "$work/audit.log" --log-level debug --listen off "$@" >"$work/guard.$gn.log" 2>&1 &
     else
         "$work/demotion-guard" run --dsn "host=$work port=$PORT dbname=postgres user=postgres" \
@@ -55,8 +57,8 @@ connects() {
     echo "${c:-0}"
 }
 
-# One timed fast stop with n stale (plus 2 healthy) clients.  Prints
-# "<stop ms> <detection ms>".
+# One timed fast stop with n stale (plus 2 healthy) clients; BEFORE_STOP: a
+# function to run just before the signal.  Prints "<stop ms> <detection ms>".
 one_stop() {
     local n=$1 before
     before=$(connects)
@@ -66,6 +68,7 @@ one_stop() {
     [ "$n" -gt 0 ] && start_consumers stale "$n"
     make_lag "$n"
     sleep "${SETTLE:-1.2}"
+    [ -z "${BEFORE_STOP:-}" ] || "$BEFORE_STOP"
     read -r t0 gone < <(fast_stop "$(pm_pid)")
     stop_consumers
     local seen

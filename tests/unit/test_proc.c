@@ -1,11 +1,16 @@
 /*
  * test_proc.c - postmaster.pid parsing, /proc/PID/stat parsing, and the
  * identity checks, run against fake /proc trees in a temporary directory.
- * No signal is ever sent from here.
+ * The only signals sent from here go to children this test forked (the pin
+ * tests: a pidfd reaches its process or nothing).
  */
 #include "unit_util.h"
 
 #include "proc.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define BTIME            1700000000LL
 #define PM_PID           1000
@@ -50,8 +55,9 @@ static void fake_process(const char *root, int pid, int ppid, unsigned long long
     char name[64], line[512], dir[PATH_MAX];
 
     snprintf(name, sizeof(name), "%d", pid);
-    ut_mkdir(root, name);
     ut_path(dir, root, name);
+    if (mkdir(dir, 0700) != 0)
+        assert_int_equal(errno, EEXIST); /* made again: another identity for the same PID */
     stat_line(line, sizeof(line), pid, "postgres", ppid, ticks);
     ut_write_file(dir, "stat", line);
     if (title) {
@@ -952,6 +958,160 @@ static void test_verify_postmaster_not_ours(void **state)
     assert_non_null(strstr(why, "not visible"));
 }
 
+/* Fork a child that waits to be ended; its PID. */
+static pid_t spawn_sleeper(void)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* A pin of this very process, standing in for the postmaster the fake tree names as parent. */
+static struct proc_pin pin_self(void)
+{
+    struct proc_pin pm = {.ident = {.pid = getpid(), .start_ticks = 1}, .pidfd = -1};
+
+    pm.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (pm.pidfd < 0)
+        skip(); /* no pidfds on this kernel: nothing to test */
+    return pm;
+}
+
+/* End and reap a child; true when SIGTERM ended it. */
+static bool reaped_by_sigterm(pid_t pid)
+{
+    int st;
+
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;
+}
+
+/*
+ * A walsender proven after its pidfd was opened is pinned; the pin's SIGTERM
+ * reaches it; once it is gone (reaped: its PID free for reuse) the same pin
+ * reaches nothing (ESRCH) and says it exited.
+ */
+static void test_pin_walsender(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    struct proc_pin pm = pin_self(), pin;
+    pid_t child = spawn_sleeper();
+    struct proc_ident id = {.pid = child, .start_ticks = ticks_at(300)};
+
+    fake_tree(*state, root);
+    fake_process(root, child, getpid(), ticks_at(300), TITLE_LOGICAL);
+    assert_true(proc_pin_walsender(root, &pm, &id, 15, true, &pin, err, sizeof(err)));
+    assert_int_equal(pin.ident.pid, child);
+    assert_true(pin.pidfd >= 0);
+    assert_false(proc_pin_exited(&pin));
+    assert_true(proc_pin_signal(&pin));
+    assert_true(reaped_by_sigterm(child));
+    assert_true(proc_pin_exited(&pin));
+    errno = 0;
+    assert_false(proc_pin_signal(&pin));
+    assert_int_equal(errno, ESRCH);
+    proc_pin_release(&pin);
+    assert_int_equal(pin.pidfd, -1);
+    proc_pin_release(&pm);
+}
+
+/* Pin one fake walsender; assert it is refused with needle in the error and no pidfd kept. */
+static void pin_refused(const char *root, const struct proc_pin *pm, pid_t pid,
+                        unsigned long long ticks, const char *needle)
+{
+    struct proc_ident id = {.pid = pid, .start_ticks = ticks};
+    struct proc_pin pin;
+    char err[256] = "";
+
+    if (proc_pin_walsender(root, pm, &id, 15, true, &pin, err, sizeof(err)))
+        fail_msg("pid %d pinned, expected \"%s\"", pid, needle);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+    assert_int_equal(pin.pidfd, -1);
+}
+
+/*
+ * Every proof of proc_verify_walsender applies to a pin: another start time
+ * (PID reuse), another parent, a physical or no walsender's title; and no
+ * pin without a pinned postmaster, or once that postmaster has exited.
+ */
+static void test_pin_refusals(void **state)
+{
+    char root[PATH_MAX];
+    struct proc_pin pm = pin_self(), none = {.pidfd = -1}, dead;
+    pid_t child = spawn_sleeper(), pmchild = spawn_sleeper();
+
+    fake_tree(*state, root);
+    fake_process(root, child, getpid(), ticks_at(300), TITLE_LOGICAL);
+    pin_refused(root, &pm, child, ticks_at(300) + 1, "PID reused");
+    fake_process(root, child, 4242, ticks_at(300), TITLE_LOGICAL);
+    pin_refused(root, &pm, child, ticks_at(300), "not postmaster");
+    fake_process(root, child, getpid(), ticks_at(300), TITLE_PHYSICAL);
+    pin_refused(root, &pm, child, ticks_at(300), "physical walsender");
+    fake_process(root, child, getpid(), ticks_at(300), "postgres: checkpointer");
+    pin_refused(root, &pm, child, ticks_at(300), "no walsender's title");
+    pin_refused(root, &none, child, ticks_at(300), "not pinned");
+    /* a postmaster pinned, then gone: its children are orphans, not pinned */
+    dead.ident.pid = pmchild;
+    dead.pidfd = (int)syscall(SYS_pidfd_open, pmchild, 0);
+    assert_true(dead.pidfd >= 0);
+    fake_process(root, child, pmchild, ticks_at(300), TITLE_LOGICAL);
+    assert_int_equal(kill(pmchild, SIGTERM), 0);
+    assert_true(reaped_by_sigterm(pmchild));
+    pin_refused(root, &dead, child, ticks_at(300), "exited");
+    kill(child, SIGTERM);
+    assert_true(reaped_by_sigterm(child));
+    proc_pin_release(&dead);
+    proc_pin_release(&pm);
+}
+
+/* A pin set finds pins by PID and start time, from any hint; a sweep keeps only the seen ones. */
+static void test_pinset(void **state)
+{
+    struct proc_pinset s;
+    struct proc_pin pm = pin_self();
+    pid_t kids[3];
+
+    (void)state;
+    proc_pinset_init(&s);
+    s.pm = pm;
+    for (int i = 0; i < 3; i++) {
+        struct proc_pin p = {.ident = {.pid = 0, .start_ticks = 0}, .pidfd = -1};
+
+        kids[i] = spawn_sleeper();
+        p.ident.pid = kids[i];
+        p.ident.start_ticks = 100 + (unsigned long long)i;
+        p.pidfd = (int)syscall(SYS_pidfd_open, kids[i], 0);
+        assert_true(p.pidfd >= 0);
+        assert_true(proc_pinset_add(&s, &p));
+    }
+    for (int hint = -1; hint <= 4; hint++) {
+        struct proc_ident id = {.pid = kids[1], .start_ticks = 101};
+        struct proc_ident reused = {.pid = kids[1], .start_ticks = 999};
+
+        assert_ptr_equal(proc_pinset_find(&s, &id, hint), &s.p[1]);
+        assert_null(proc_pinset_find(&s, &reused, hint));
+    }
+    s.p[0].seen = s.p[2].seen = true;
+    proc_pinset_sweep(&s);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.p[0].ident.pid, kids[0]);
+    assert_int_equal(s.p[1].ident.pid, kids[2]);
+    assert_false(s.p[0].seen);
+    proc_pinset_clear(&s);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(s.pm.pidfd, -1);
+    for (int i = 0; i < 3; i++) {
+        kill(kids[i], SIGTERM);
+        assert_true(reaped_by_sigterm(kids[i]));
+    }
+}
+
 #define TREE_TEST(f) cmocka_unit_test_setup_teardown(f, ut_tmpdir_setup, ut_tmpdir_teardown)
 
 int main(void)
@@ -993,6 +1153,9 @@ int main(void)
         TREE_TEST(test_verify_idle_title_by_major),
         TREE_TEST(test_opens_database_files),
         TREE_TEST(test_verify_postmaster_not_ours),
+        TREE_TEST(test_pin_walsender),
+        TREE_TEST(test_pin_refusals),
+        cmocka_unit_test(test_pinset),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
