@@ -34,7 +34,7 @@ out = []
 for f in sys.argv[1:]:
     for i, d in enumerate(yaml.safe_load_all(open(f))):
         if d is not None:
-            out.append({"file": f.split("/packaging/", 1)[-1], "index": i, "doc": d})
+            out.append({"file": "packaging/" + f.split("/packaging/", 1)[1] if "/packaging/" in f else f, "index": i, "doc": d})
 print(json.dumps(out))' "$@"
 }
 validate() {

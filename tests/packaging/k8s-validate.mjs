@@ -61,7 +61,9 @@ for (const { file, index, doc } of docs) {
     const ok = validate(watch(doc, "", seen));
     const errors = [];
     if (!ok)
-        for (const e of validate.errors) errors.push(`${e.instancePath || "/"} ${e.message ?? e.keyword} ${JSON.stringify(e.params)}`);
+        for (const e of validate.errors)
+            errors.push(`${e.instancePath || "/"}: ` +
+                (e.message ?? (e.keyword === "type" ? `must be of type ${e.params.type}` : `${e.keyword} ${JSON.stringify(e.params)}`)));
     if (ok)
         for (const { path, obj, read } of seen)
             if (!Array.isArray(obj))
