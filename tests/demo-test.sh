@@ -1,8 +1,10 @@
 #!/bin/bash
 # demo-test.sh - "make demo-test": make demo (demo/demo.sh) ends everything
-# it started: once run to its end, once interrupted in act 2 (SIGINT to its
-# process group, as Ctrl-C in a terminal sends it) while the guard, the
-# consumers and both servers run.  After each, no process may be left whose
+# it started: once run to its end, once interrupted in act 2 while the
+# guard, the consumers and both servers run, by SIGINT to the demo's own
+# process only (as kill or a supervisor sends it; Ctrl-C in a terminal
+# reaches the whole process group, whose runusers would pass it on), so
+# that its trap must end everything itself.  After each, no process may be left whose
 # command line or working directory names the demo's directory.  Every
 # wait is bounded.  DEMO_TEST_PORT: the first of the two runs' ports.
 set -euo pipefail
@@ -95,9 +97,9 @@ for _ in $(seq 1200); do
     sleep 0.1
 done
 if grep -q 'what the guard sees before the stop' "$out"; then
-    kill -INT -- "-$demo_pid"
+    kill -INT "$demo_pid"
     if wait_demo 60 && [ "$rc" -eq 130 ] && grep -q 'interrupted; cleaning up' "$out"; then
-        echo "ok - interrupted in act 2, the demo cleaned up and exited 130"
+        echo "ok - interrupted in act 2 (SIGINT to its PID), the demo cleaned up and exited 130"
         passed=$((passed + 1))
     else
         echo "not ok - the interrupted demo: status ${rc:-?}; its output:"
