@@ -6,6 +6,7 @@
 #   make check-repeat  the same N times (N=5), idle and under CPU load (LOAD=both|no|yes),
 #                   after one make demo (DEMO=yes|no): finds the tests that flake
 #   make demo       the problem and the guard, end to end, on a throw-away server
+#   make demo-test  make demo, whole and interrupted, leaves nothing running
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
@@ -47,7 +48,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: check-patroni4 demo-test docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -75,7 +76,7 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit docs-check tap
+check: deps all unit docs-check k8s-check tap demo-test
 
 # The core TAP files on every major of PG_VERSIONS, with upstream builds
 # downloaded once into a cache outside the clone (DG_PG_CACHE).
@@ -101,6 +102,9 @@ rules-check:
 
 demo: deps all
 	./demo/demo.sh
+
+demo-test: all
+	./tests/demo-test.sh
 
 deps:
 	@./tests/deps.sh
