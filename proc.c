@@ -395,24 +395,30 @@ int proc_read_major(const char *pgdata)
  * PGDATA/base/, PGDATA resolved as the kernel shows it)?  A logical
  * walsender reads catalogs; a physical one never opens a database's files.
  * Only this data directory's base/ counts: "/base/" elsewhere in a path (a
- * data directory under /srv/base/) proves nothing.  False when unreadable.
+ * data directory under /srv/base/) proves nothing.  False when unreadable,
+ * with errno EACCES when the kernel refused to show the links (another UID
+ * or GID than the process's), else 0.
  */
 bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdata)
 {
     char path[PATH_MAX], link[PATH_MAX], real[PATH_MAX], base[PATH_MAX + 8];
     struct dirent *e;
-    bool found = false;
+    bool found = false, denied = false;
     size_t bl;
     DIR *d;
 
     if (realpath(pgdata, real) == NULL ||
-        (size_t)snprintf(base, sizeof(base), "%s/base/", real) >= sizeof(base))
+        (size_t)snprintf(base, sizeof(base), "%s/base/", real) >= sizeof(base)) {
+        errno = 0;
         return false;
+    }
     bl = strlen(base);
     snprintf(path, sizeof(path), "%s/%d/fd", proc_root, pid);
     d = opendir(path);
-    if (d == NULL)
+    if (d == NULL) {
+        errno = errno == EACCES || errno == EPERM ? EACCES : 0;
         return false;
+    }
     while (!found && (e = readdir(d)) != NULL) {
         char fdpath[PATH_MAX];
         ssize_t n;
@@ -421,12 +427,15 @@ bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdat
             continue;
         snprintf(fdpath, sizeof(fdpath), "%s/%s", path, e->d_name);
         n = readlink(fdpath, link, sizeof(link) - 1);
-        if (n <= 0)
+        if (n <= 0) {
+            denied = denied || errno == EACCES || errno == EPERM;
             continue;
+        }
         link[n] = '\0';
         found = strncmp(link, base, bl) == 0;
     }
     closedir(d);
+    errno = !found && denied ? EACCES : 0;
     return found;
 }
 
@@ -482,11 +491,10 @@ static bool works_in_datadir(const char *proc_root, const struct pidfile *pf, ch
         snprintf(dir, sizeof(dir), "%s/%d", proc_root, pf->pid);
         if ((e == EACCES || e == EPERM) && stat(dir, &owner) == 0)
             snprintf(why, len,
-                     "may not read \"%s\" of postmaster %d (%s): the kernel shows another "
-                     "process's /proc/PID/cwd and /proc/PID/fd only to the same UID and GID, "
-                     "and PostgreSQL runs as UID:GID %u:%u, this guard as %u:%u (in a "
-                     "container: PG_UID and PG_GID, runAsUser and runAsGroup)",
-                     path, pf->pid, strerror(e), (unsigned)owner.st_uid, (unsigned)owner.st_gid,
+                     "may not read \"%s\" (%s): the kernel shows /proc/PID/cwd and fd only to the "
+                     "process's UID and GID, %u:%u, and this guard runs as %u:%u (PG_UID and "
+                     "PG_GID, runAsUser and runAsGroup)",
+                     path, strerror(e), (unsigned)owner.st_uid, (unsigned)owner.st_gid,
                      (unsigned)geteuid(), (unsigned)getegid());
         else
             snprintf(why, len, "cannot see the working directory of postmaster %d (\"%s\": %s)",
