@@ -23,16 +23,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Processes whose command line or working directory names directory $1.
+# Processes whose command line or working directory names directory $1
+# ("PID command line"), this test's own excepted.
 left_in() {
-    local p args cwd
-    for p in /proc/[0-9]*; do
-        [ "${p#/proc/}" = $$ ] && continue
-        args=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
-        cwd=$(readlink "$p/cwd" 2>/dev/null || true)
-        case "$args $cwd" in
-        *"$1"*) echo "${p#/proc/} $args(cwd $cwd)" ;;
-        esac
+    local p
+    {
+        grep -lsaF -- "$1" /proc/[0-9]*/cmdline
+        ls -l /proc/[0-9]*/cwd 2>/dev/null | grep -F -- "$1" | sed -n 's|.* \(/proc/[0-9]*\)/cwd -> .*|\1/cmdline|p'
+    } | sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p' | sort -u | while read -r p; do
+        [ "$p" = $$ ] && continue
+        echo "$p $({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null)"
     done
 }
 

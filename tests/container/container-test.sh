@@ -10,7 +10,8 @@
 #     listen address it was given (podman healthcheck run);
 #  2. the same, the container started after the stop began: it finds the
 #     walsender through /proc and ends it a deadline after it saw the stop;
-#  3. the GID not PostgreSQL's: it says at start-up that /proc is denied;
+#  3. the GID not PostgreSQL's, started in the stop: it says at start-up that
+#     /proc is denied, and does not take the walsender for a physical one;
 #  4. a private PID namespace: SQL only, and it says so and why; the
 #     HEALTHCHECK on a unix socket;
 #  5. the postmaster PID 1 of a PID namespace of its own, the guard PID 1 of
@@ -235,7 +236,7 @@ if took_host=$(ended_after "$walsender" 30 "$t0"); then
 else
     not_ok "host PID: the stale walsender was not ended within 30 s of SIGINT"
 fi
-terminated() { logs "$1" | grep -qF 'event\":\"terminated'; }
+terminated() { until_s 10 "logs $1 | grep -qF 'event\\\":\\\"terminated'"; }
 terminated "$c" || not_ok "host PID: no \"terminated\" event in the guard's log"
 pg_down
 PM_TIMEOUT=30 pm rm -f -t 5 "$c" >/dev/null
@@ -261,9 +262,15 @@ fi
 pg_down
 PM_TIMEOUT=30 pm rm -f -t 5 "$c" >/dev/null
 
-# --- 3. the GID is not PostgreSQL's: /proc is denied, and it says so ---------
+# --- 3. the GID is not PostgreSQL's, the container started after the stop
+# began: /proc is denied, and it says so at start-up; the walsender's open
+# files may not be read, which proves nothing: not called physical, not
+# signalled, and said why (the walsender is then ended by hand).
 pg_start
 start_stale
+sigint_pm
+until_s 10 "[ \"\$(sed -n 8p '$work/pg/postmaster.pid' 2>/dev/null | tr -d ' ')\" = stopping ]" ||
+    not_ok "GID: postmaster.pid did not say stopping"
 other_gid=$((pg_gid == 999 ? 998 : 999))
 c=$tag-gid
 guard_run "$c" --pid host --user "$pg_uid:$other_gid" "${guard_env[@]}" -e DEMOTION_GUARD_LISTEN=off \
@@ -275,7 +282,24 @@ else
     not_ok "GID $other_gid: no start-up message that /proc is denied for the GID"
     logs "$c" | tail -n 10 >&2
 fi
+if until_s 20 "logs $c | grep -q 'process $walsender \\|walsender $walsender '"; then
+    if logs "$c" | grep -q "physical walsender $walsender"; then
+        not_ok "GID $other_gid: the stale walsender whose files may not be read is called physical"
+        logs "$c" | grep "$walsender" >&2
+    elif logs "$c" | grep "$walsender" | grep -q 'may not be read'; then
+        ok "GID $other_gid: it says the walsender's open files may not be read, not that it is physical"
+    else
+        not_ok "GID $other_gid: no word on why walsender $walsender is not ended"
+        logs "$c" | grep "$walsender" >&2
+    fi
+else
+    not_ok "GID $other_gid: the guard says nothing of walsender $walsender in the stop"
+    logs "$c" | tail -n 10 >&2
+fi
 PM_TIMEOUT=30 pm rm -f -t 5 "$c" >/dev/null
+pg_down
+pg_start
+start_stale
 
 # --- 4. a private PID namespace: SQL only, says so; HEALTHCHECK on a socket --
 c=$tag-private
