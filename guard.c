@@ -347,11 +347,8 @@ static bool classify_child(const struct guard *g, const struct proc_child *c, en
         *kind = WS_PHYSICAL;
         return true;
     case TITLE_START_REPLICATION:
-        /* open files the kernel will not show prove nothing: unproven, not physical */
-        if (proc_opens_database_files(g->proc_root, c->ident.pid, g->pgdata))
-            *kind = WS_LOGICAL;
-        else
-            *kind = errno == EACCES ? WS_UNPROVEN : WS_PHYSICAL;
+        *kind = proc_opens_database_files(g->proc_root, c->ident.pid, g->pgdata) ? WS_LOGICAL
+                                                                                 : WS_PHYSICAL;
         return true;
     case TITLE_WALSENDER:
         *kind = WS_UNPROVEN;
@@ -715,17 +712,10 @@ static void act(struct guard *g, const struct action *a, int64_t now)
         report_holding(g, t);
         return;
     case ACT_REPORT_UNPROVEN:
-        if (g->pg_major >= 14) /* classify_child: its open files may not be read */
-            snprintf(err, sizeof(err),
-                     "process %d (\"%s\") runs START_REPLICATION, but its open files in "
-                     "%s/%d/fd may not be read (run as PostgreSQL's UID and GID), so it cannot "
-                     "be told from a physical walsender: not signalled",
-                     t->w.pid, t->w.title, g->proc_root, t->w.pid);
-        else
-            snprintf(err, sizeof(err),
-                     "process %d (\"%s\") looks like a logical walsender, but PostgreSQL %d's "
-                     "titles cannot prove it one without SQL, which never showed it: not signalled",
-                     t->w.pid, t->w.title, g->pg_major);
+        snprintf(err, sizeof(err),
+                 "process %d (\"%s\") looks like a logical walsender, but PostgreSQL %d's titles "
+                 "cannot prove it one without SQL, which never showed it: not signalled",
+                 t->w.pid, t->w.title, g->pg_major);
         guard_audit_termination(g, t, "terminate_failed", NULL, a->reason, NULL, err, NULL);
         log_warn("%s; if it holds the shutdown up, end it by hand (kill -TERM %d)", err, t->w.pid);
         return;

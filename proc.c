@@ -395,30 +395,24 @@ int proc_read_major(const char *pgdata)
  * PGDATA/base/, PGDATA resolved as the kernel shows it)?  A logical
  * walsender reads catalogs; a physical one never opens a database's files.
  * Only this data directory's base/ counts: "/base/" elsewhere in a path (a
- * data directory under /srv/base/) proves nothing.  False when unreadable,
- * with errno EACCES when the kernel refused to show the links (another UID
- * or GID than the process's), else 0.
+ * data directory under /srv/base/) proves nothing.  False when unreadable.
  */
 bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdata)
 {
     char path[PATH_MAX], link[PATH_MAX], real[PATH_MAX], base[PATH_MAX + 8];
     struct dirent *e;
-    bool found = false, denied = false;
+    bool found = false;
     size_t bl;
     DIR *d;
 
     if (realpath(pgdata, real) == NULL ||
-        (size_t)snprintf(base, sizeof(base), "%s/base/", real) >= sizeof(base)) {
-        errno = 0;
+        (size_t)snprintf(base, sizeof(base), "%s/base/", real) >= sizeof(base))
         return false;
-    }
     bl = strlen(base);
     snprintf(path, sizeof(path), "%s/%d/fd", proc_root, pid);
     d = opendir(path);
-    if (d == NULL) {
-        errno = errno == EACCES || errno == EPERM ? EACCES : 0;
+    if (d == NULL)
         return false;
-    }
     while (!found && (e = readdir(d)) != NULL) {
         char fdpath[PATH_MAX];
         ssize_t n;
@@ -427,15 +421,12 @@ bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdat
             continue;
         snprintf(fdpath, sizeof(fdpath), "%s/%s", path, e->d_name);
         n = readlink(fdpath, link, sizeof(link) - 1);
-        if (n <= 0) {
-            denied = denied || errno == EACCES || errno == EPERM;
+        if (n <= 0)
             continue;
-        }
         link[n] = '\0';
         found = strncmp(link, base, bl) == 0;
     }
     closedir(d);
-    errno = !found && denied ? EACCES : 0;
     return found;
 }
 
