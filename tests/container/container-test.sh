@@ -128,7 +128,7 @@ printf 'container-test: image size %.1f MB (%d bytes), of which the base image %
 health=$(pm image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE")
 case $health in
 *demotion-guard-healthcheck*) ok "the image keeps its HEALTHCHECK (--format docker)" ;;
-*) not_ok "no HEALTHCHECK in the image: $health" ;;
+*) not_ok "the image's HEALTHCHECK is not demotion-guard-healthcheck (lost without --format docker?): $health" ;;
 esac
 
 # --- PostgreSQL 15 and a stale consumer --------------------------------------
