@@ -124,7 +124,7 @@ size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$(pm image inspect --format '{{.Size}}' "$BASE_IMAGE")
 echo "container-test: built $IMAGE (PG_UID=$pg_uid PG_GID=$pg_gid) in $build_ms ms ($cached steps from cache)"
 printf 'container-test: image size %.1f MB (%d bytes), of which the base image %.1f MB\n' \
-    "$(echo "$size / 1000000" | bc -l)" "$size" "$(echo "$base_size / 1000000" | bc -l)"
+    "$(awk -v b="$size" 'BEGIN { print b / 1e6 }')" "$size" "$(awk -v b="$base_size" 'BEGIN { print b / 1e6 }')"
 health=$(pm image inspect --format '{{json .Config.Healthcheck}}' "$IMAGE")
 case $health in
 *demotion-guard-healthcheck*) ok "the image keeps its HEALTHCHECK (--format docker)" ;;
