@@ -142,7 +142,11 @@ C
 echo "host replication all 127.0.0.1/32 trust" >>"$work/pg/pg_hba.conf"
 
 pg_start() {
-    as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 30 start >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60 start >/dev/null || {
+        tail -n 20 "$work/pg.log" >&2
+        echo "container-test: PostgreSQL did not start" >&2
+        exit 1
+    }
 }
 # A stale consumer of slot ct_stale and lag for it to hold a stop up with.
 start_stale() {
