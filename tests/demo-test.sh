@@ -9,7 +9,9 @@
 # wait is bounded.  DEMO_TEST_PORT: the first of the two runs' ports.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-PORT=${DEMO_TEST_PORT:-55494}
+# Above the ephemeral range (32768-60999, where a client socket can hold a
+# port) and the TAP framework's (10200-32767).
+PORT=${DEMO_TEST_PORT:-61494}
 out=$(mktemp /tmp/dg-demo-test.XXXXXX)
 demo_pid=
 failed=0

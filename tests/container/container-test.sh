@@ -22,11 +22,13 @@
 # took after SIGINT.  Containers, servers and consumers are ended on exit,
 # also when interrupted; every wait is bounded.  Needs root.
 # Environment: DG_CONTAINER_CACHE (podman's storage and the base image),
-# DG_CONTAINER_PORT (first of three TCP ports, default 55530), PG_BINDIR.
+# DG_CONTAINER_PORT (first of three TCP ports, default 61530), PG_BINDIR.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 PGBIN=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-PORT=${DG_CONTAINER_PORT:-55530}
+# Above the ephemeral range (32768-60999, where a client socket can hold a
+# port) and the TAP framework's (10200-32767).
+PORT=${DG_CONTAINER_PORT:-61530}
 HTTP_PORT=$((PORT + 1))
 DEADLINE_S=2
 IMAGE=localhost/demotion-guard:container-test
