@@ -10,6 +10,7 @@
 #                   guard, with faults injected at random; a table, exit 1 on a
 #                   wrong kill, moved slot, lost audit line, missed deadline or
 #                   hanging stop (as root; tests/soak/soak.pl, SOAK.md)
+#   make demo-test  make demo, whole and interrupted, leaves nothing running
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
@@ -54,7 +55,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: soak timeline-check check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
+.PHONY: soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
 
 all: demotion-guard $(CONSUMER)
 
@@ -82,7 +83,7 @@ unit-asan:
 tap: all
 	./tests/run-tap
 
-check: deps all unit docs-check timeline-check layout tap
+check: deps all unit docs-check timeline-check k8s-check layout tap demo-test
 
 layout:
 	./tests/layout.sh
@@ -119,6 +120,9 @@ demo: deps all
 CYCLES ?= 200
 soak: all
 	CYCLES=$(CYCLES) ./tests/soak/soak.pl
+
+demo-test: all
+	./tests/demo-test.sh
 
 deps:
 	@./tests/deps.sh

@@ -476,8 +476,21 @@ static bool works_in_datadir(const char *proc_root, const struct pidfile *pf, ch
         return false;
     }
     if (stat(path, &cwd) != 0) {
-        snprintf(why, len, "cannot see the working directory of postmaster %d (\"%s\": %s)",
-                 pf->pid, path, strerror(errno));
+        int e = errno;
+        struct stat owner;
+        char dir[PATH_MAX];
+
+        snprintf(dir, sizeof(dir), "%s/%d", proc_root, pf->pid);
+        if ((e == EACCES || e == EPERM) && stat(dir, &owner) == 0)
+            snprintf(why, len,
+                     "may not read \"%s\" (%s): the kernel shows /proc/PID/cwd and fd only to the "
+                     "process's UID and GID, %u:%u, and this guard runs as %u:%u (PG_UID and "
+                     "PG_GID, runAsUser and runAsGroup)",
+                     path, strerror(e), (unsigned)owner.st_uid, (unsigned)owner.st_gid,
+                     (unsigned)geteuid(), (unsigned)getegid());
+        else
+            snprintf(why, len, "cannot see the working directory of postmaster %d (\"%s\": %s)",
+                     pf->pid, path, strerror(e));
         return false;
     }
     if (cwd.st_dev == pf->dir_dev && cwd.st_ino == pf->dir_ino)
@@ -496,8 +509,41 @@ static bool works_in_datadir(const char *proc_root, const struct pidfile *pf, ch
  * must agree with line 3 within a few seconds.  Whatever cannot be
  * checked fails the proof; why says what.
  */
+static enum pm_proc prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
+                                     size_t len);
+
+/*
+ * A postmaster.pid written in another PID namespace names a PID that is
+ * another process here: say so when it is PID 1 (a container's first
+ * process) or this guard itself, rather than what of the proof failed.
+ */
 enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
                                    size_t len)
+{
+    enum pm_proc r = prove_postmaster(proc_root, pf, why, len);
+    char path[PATH_MAX], comm[64] = "?";
+    FILE *f;
+
+    if (r != PM_PROC_MISMATCH || (pf->pid != 1 && pf->pid != getpid()))
+        return r;
+    snprintf(path, sizeof(path), "%s/%d/comm", proc_root, pf->pid);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(comm, sizeof(comm), f) == NULL)
+            snprintf(comm, sizeof(comm), "?");
+        comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+    }
+    snprintf(why, len,
+             "postmaster.pid names PID %d, which here is %s (\"%s\"), not the postmaster: "
+             "PostgreSQL runs in another PID namespace, where it is PID %d; share it "
+             "(docker run --pid=container:NAME, Kubernetes shareProcessNamespace: true)",
+             pf->pid, pf->pid == getpid() ? "this guard itself" : "another process", comm, pf->pid);
+    return r;
+}
+
+static enum pm_proc prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
+                                     size_t len)
 {
     struct proc_stat st;
     long long bt, hz = sysconf(_SC_CLK_TCK), started;

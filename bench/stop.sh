@@ -3,11 +3,7 @@
 # $DEADLINE_MS, the arrays/variables pids, guard_pid, and tests/lib.sh's
 # as_pg, spawn, wait_for and bench/lib.sh (sourced before this file).
 
-stop_consumers() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    pids=()
-}
+stop_consumers() { end_spawned; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
 # SIGINT to the postmaster, then wait for it to exit.  Prints

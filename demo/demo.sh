@@ -22,16 +22,19 @@ say() { printf '   %s\n' "$*"; }
 sql() { as_pg "$PGBIN/psql" -X -h "$work" -p "$PORT" -U postgres -d postgres -qAt -c "$1"; }
 now_ms() { date +%s%3N; }
 
+# Ends what the demo started, also when interrupted: the guard and the
+# consumers (each in a process group of its own, with its runuser), then the
+# servers; nothing of it is left running when the directory goes.
 cleanup() {
     set +e
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    end_spawned
     for d in standby primary; do
-        [ -f "$work/$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$work/$d" -m immediate stop >/dev/null 2>&1
+        [ -f "$work/$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$work/$d" -m immediate -t 30 stop >/dev/null 2>&1
     done
     rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'echo; echo "interrupted; cleaning up"; exit 130' INT TERM
+trap 'echo; echo "interrupted; cleaning up"; exit 130' INT TERM HUP
 
 [ -x "$PGBIN/postgres" ] || { echo "demo: PostgreSQL 15 not found in $PGBIN (make deps)" >&2; exit 1; }
 cp "$top/demotion-guard" "$top/tests/tools/logical-consumer" "$work/"

@@ -7,6 +7,11 @@
 #   make deb-test       make deb, then install it, run it against a throw-away
 #                       server, purge it (as root)
 #   make docker-check   the Dockerfile's packages exist in Debian and its build works
+#   make container-test the Dockerfile built with podman and run beside a real
+#                       PostgreSQL 15 (as root; storage and base image cached in
+#                       /var/cache/demotion-guard/container)
+#   make k8s-check      packaging/kubernetes/ against the Kubernetes schemas of the
+#                       npm package kubernetes-models (cached in /var/cache/demotion-guard/npm)
 #   make systemd-test   make deb, then boot a debootstrapped bookworm with the
 #                       unit enabled under systemd-nspawn (as root; downloads)
 #
@@ -23,7 +28,7 @@ DEB_VERSION = $(shell ./packaging/version.sh --debian)-1
 DEB_ARCH = $(shell dpkg --print-architecture 2>/dev/null)
 DEB_FILE = demotion-guard_$(DEB_VERSION)_$(DEB_ARCH).deb
 
-.PHONY: install dist deb deb-test docker-check systemd-test clean-packaging FORCE
+.PHONY: install dist deb deb-test docker-check container-test k8s-check systemd-test clean-packaging FORCE
 
 # Holds the WITH_SYSTEMD the objects were built with; rewritten only when it
 # changes, so that notify.o, the binary and the installed unit always agree.
@@ -55,6 +60,12 @@ deb-test: deb
 
 docker-check:
 	./tests/packaging/docker-check.sh
+
+container-test: demotion-guard $(CONSUMER)
+	./tests/container/container-test.sh
+
+k8s-check:
+	./tests/packaging/k8s-check.sh
 
 systemd-test: deb
 	./tests/packaging/systemd-test.sh $(DEB_FILE)

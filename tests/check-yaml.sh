@@ -2,7 +2,8 @@
 # Every YAML file under packaging/ parses (Debian's python3-yaml, which
 # Patroni depends on), and the deployment examples keep the settings the
 # README relies on: the sidecar shares the process namespace, runs as
-# PostgreSQL's UID, probes /health and /ready, reads its token from a
+# PostgreSQL's UID and GID, mounts the socket directory of its DSN where
+# PostgreSQL's container has it, probes /health and /ready, reads its token from a
 # Secret with mode 0400; the Patroni snippets declare permanent slots.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +40,14 @@ for f in sys.stdin.read().split():
                 assert spec["shareProcessNamespace"] is True, "shareProcessNamespace"
                 pg, guard = spec["containers"][0], spec["containers"][1]
                 assert guard["securityContext"]["runAsUser"] == pg["securityContext"]["runAsUser"], "same UID"
+                assert guard["securityContext"]["runAsGroup"] == pg["securityContext"]["runAsGroup"], "same GID (runAsGroup)"
+                # a unix socket directory in the guard DSN is a volume both containers mount there
+                env = {e["name"]: e.get("value", "") for e in guard["env"]}
+                host = [w[5:] for w in env["DEMOTION_GUARD_DSN"].split() if w.startswith("host=/")]
+                mounts = lambda c: {(m["name"], m["mountPath"]) for m in c.get("volumeMounts", [])}
+                for h in host:
+                    shared = [m for m in mounts(guard) & mounts(pg) if m[1] == h]
+                    assert shared, "the socket directory %s mounted in both containers" % h
                 assert guard["livenessProbe"]["httpGet"]["path"] == "/health", "liveness /health"
                 assert guard["readinessProbe"]["httpGet"]["path"] == "/ready", "readiness /ready"
                 vol = [v for v in spec["volumes"] if "secret" in v][0]

@@ -9,8 +9,9 @@
 #    the runtime stage installs or from debian:bookworm-slim's own (taken
 #    as the packages of priority "required" and what they depend on); so do
 #    the commands of the runtime stage's RUN lines and of its HEALTHCHECK;
-#  - the runtime stage runs as a numeric non-root UID from a build ARG, has
-#    a HEALTHCHECK on /health, and its ENTRYPOINT is the copied binary.
+#    (a HEALTHCHECK script copied from the tree: the commands it execs);
+#  - the runtime stage runs as a numeric non-root UID and GID from build
+#    ARGs, has a HEALTHCHECK on /health, and its ENTRYPOINT is the copied binary.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 dockerfile=${DOCKERFILE:-$top/packaging/docker/Dockerfile}
@@ -41,7 +42,7 @@ apt_packages() {
 # The first word of each command in stage $1's RUN lines.
 run_commands() {
     instructions | awk -v s="$1" '$1 == s && $2 == "RUN"' | cut -d' ' -f3- |
-        sed 's/&&/\n/g; s/;/\n/g; s/||/\n/g' | awk 'NF { print $1 }' | sort -u
+        sed 's/&&/\n/g; s/;/\n/g; s/||/\n/g; s/[{}]//g' | awk 'NF { print $1 }' | sort -u
 }
 
 # The Debian package that holds file $1 (a path or "*/soname"), or nothing;
@@ -119,8 +120,18 @@ if [ -x "$bin" ]; then
     echo "docker-check: the binary needs" $needed
 fi
 health=$(instructions | awk -v s="$last" '$1 == s && $2 == "HEALTHCHECK"')
-grep -q ' CMD .*/health' <<<"$health" || fail "no HEALTHCHECK on /health in the runtime stage"
-health_cmd=$(sed 's/.* CMD \([^ ]*\).*/\1/' <<<"$health")
+grep -q ' CMD ' <<<"$health" || fail "no HEALTHCHECK in the runtime stage"
+health_cmd=$(sed 's/.* CMD \([^ ]*\).*/\1/; s/^\["\([^"]*\)".*/\1/' <<<"$health")
+# A HEALTHCHECK script copied from the tree: the commands it execs.
+health_src=$(instructions | awk -v s="$last" -v d="$health_cmd" \
+    '$1 == s && $2 == "COPY" && $3 == "--from=build" && $5 == d { sub("^/src/", "", $4); print $4 }')
+if [ -n "$health_src" ]; then
+    [ -f "$top/$health_src" ] || fail "the HEALTHCHECK script $health_src is not in the tree"
+    sh -n "$top/$health_src" || fail "the HEALTHCHECK script $health_src is not valid sh"
+    health_cmd=$(sed -n 's/^[[:space:]]*exec \([^ ]*\).*/\1/p' "$top/$health_src" | sort -u)
+    grep -q '/health' "$top/$health_src" || fail "the HEALTHCHECK script $health_src does not ask /health"
+    [ -n "$health_cmd" ] || fail "the HEALTHCHECK script $health_src execs no command"
+fi
 for c in $(run_commands "$last") $health_cmd; do
     path=$(command -v "$c" || true)
     [ -n "$path" ] || { fail "command $c of the runtime stage is not known here"; continue; }
@@ -134,6 +145,8 @@ user=$(instructions | awk -v s="$last" '$1 == s && $2 == "USER" { print $3 }')
 grep -q '^\$PG_UID:\$PG_GID$' <<<"$user" || fail "the runtime stage's USER is not \$PG_UID:\$PG_GID: $user"
 uid=$(instructions | awk -v s="$last" '$1 == s && $2 == "ARG"' | sed -n 's/.* ARG PG_UID=\([0-9]*\)$/\1/p')
 [ -n "$uid" ] && [ "$uid" -gt 0 ] || fail "no numeric, non-root ARG PG_UID default"
+gid=$(instructions | awk -v s="$last" '$1 == s && $2 == "ARG"' | sed -n 's/.* ARG PG_GID=\([0-9]*\)$/\1/p')
+[ -n "$gid" ] && [ "$gid" -gt 0 ] || fail "no numeric, non-root ARG PG_GID default"
 entry=$(instructions | awk -v s="$last" '$1 == s && $2 == "ENTRYPOINT"')
 grep -qF "[\"$copied\"]" <<<"$entry" || fail "ENTRYPOINT is not the copied binary $copied: $entry"
 
