@@ -91,6 +91,12 @@ unlike(substr(server_log($n1), $slog1), qr/checkpoint starting: shutdown/,
 etcd_thaw($etcd);
 ok(wait_leader($cl, $n2, 30), 'with the DCS back node2 takes over');
 is(pidfile_status($n1), 'stopping', 'while node1 is still "stopping"');
+# Patroni's leader key comes before the promotion itself: until node2 has
+# left recovery its walreceiver may still take node1's shutdown checkpoint,
+# and then no pg_rewind is needed.  The operator's kill comes after it.
+ok(wait_until(sub { ($n2->safe_psql('postgres', 'SELECT pg_is_in_recovery()') // '') eq 'f' }, 30,
+		'node2 to leave recovery'),
+	'node2 is promoted (out of recovery)');
 # What an operator does by hand: end the stuck walsender.
 kill 'TERM', $c1->{walsender};
 ok(defined wait_postmaster_gone($n1, $pm1, 30), 'ending the stuck walsender lets node1 stop');
