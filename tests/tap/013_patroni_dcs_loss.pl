@@ -94,7 +94,7 @@ is(pidfile_status($n1), 'stopping', 'while node1 is still "stopping"');
 # Patroni's leader key comes before the promotion itself: until node2 has
 # left recovery its walreceiver may still take node1's shutdown checkpoint,
 # and then no pg_rewind is needed.  The operator's kill comes after it.
-ok(wait_until(sub { ($n2->safe_psql('postgres', 'SELECT pg_is_in_recovery()') // '') eq 'f' }, 30,
+ok(wait_until(sub { (eval { $n2->safe_psql('postgres', 'SELECT pg_is_in_recovery()') } // '') eq 'f' }, 30,
 		'node2 to leave recovery'),
 	'node2 is promoted (out of recovery)');
 # What an operator does by hand: end the stuck walsender.
