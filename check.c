@@ -58,8 +58,8 @@ static bool set_value(struct check_args *a, int o, const char *v, char *err, siz
     else if (o == OPT_TIMEOUT && config_parse_duration(v, &ms) && ms > 0)
         a->timeout_ms = ms;
     else {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v,
-                 check_options[o].name,
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--%s\": expected %s", v,
+                 strlen(v) > 200 ? "..." : "", check_options[o].name,
                  o == OPT_URL ? "a URL" : "a duration above zero (250ms, 10s)");
         return false;
     }

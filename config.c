@@ -229,8 +229,8 @@ static bool set_value(struct config *cfg, const struct option_def *o, const char
         break;
     }
     if (!ok)
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\" (%s): expected %s", value,
-                 o->name, src->what, expected(o->type));
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--%s\" (%s): expected %s",
+                 value, strlen(value) > 200 ? "..." : "", o->name, src->what, expected(o->type));
     return ok;
 }
 
