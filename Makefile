@@ -9,6 +9,9 @@
 #   make deps       install the Debian packages all of this needs (as root)
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
+#   make fuzz       every libFuzzer target under ASan/UBSan, FUZZ_SECONDS each
+#                   (default 60), after replaying its seeds and crashers (FUZZING.md)
+#   make valgrind   one full cycle under valgrind memcheck (tests/tap/040_valgrind.pl)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -47,7 +50,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
+.PHONY: fuzz fuzz-build valgrind check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors
 
 all: demotion-guard $(CONSUMER)
 
@@ -121,15 +124,41 @@ bench-majors: all
 bench-http: all
 	./bench/bench-http.sh
 
+# libFuzzer targets (fuzz/*.c, FUZZING.md) with Debian's clang: the modules
+# built once with coverage and sanitizers into fuzz/build, one binary a target.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = duration config_file config_args client_args pidfile proc_stat proc_title lsn \
+               http_arm http_disarm http_kill http_callback http_auth hook_cluster token listen \
+               url dsn
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_WARN = $(filter-out -Wformat=2 -Wno-format-truncation,$(WARN))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(FUZZ_WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' -g -O1 $(FUZZ_SAN)
+FUZZ_OBJS = $(patsubst %,fuzz/build/obj/%.o,$(filter-out guard,$(MODULES)))
+FUZZ_BINS = $(FUZZ_TARGETS:%=fuzz/build/%)
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz/build/obj/%.o: %.c $(wildcard *.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz/build/%: fuzz/%.c fuzz/fuzz.h fuzz/http_body.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -I. -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh $(FUZZ_TARGETS)
+
 format:
-	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c
+	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c fuzz/*.c fuzz/*.h
 
 format-check:
-	clang-format --dry-run --Werror *.c *.h tests/unit/*.c tests/tools/*.c
+	clang-format --dry-run --Werror *.c *.h tests/unit/*.c tests/tools/*.c fuzz/*.c fuzz/*.h
 
 clean:
 	rm -f demotion-guard *.o $(CONSUMER) $(UNIT_TESTS)
-	rm -rf tmp_check tests/tap/tmp_check
+	rm -rf tmp_check tests/tap/tmp_check fuzz/build
 
 # install, dist, deb, deb-test, docker-check
 include packaging/packaging.mk
