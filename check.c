@@ -36,7 +36,8 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
 
     *inline_value = NULL;
     if (n == 0) {
-        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+        snprintf(err, errlen, "unexpected argument \"%.200s%s\"", arg,
+                 strlen(arg) > 200 ? "..." : "");
         return -1;
     }
     if (arg[2 + n] == '=')
@@ -44,7 +45,8 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
     for (int o = OPT_URL; o <= OPT_HELP; o++)
         if (strlen(check_options[o].name) == n && strncmp(arg + 2, check_options[o].name, n) == 0)
             return o;
-    snprintf(err, errlen, "unknown option \"%.*s\" for \"check\"", (int)(n + 2), arg);
+    snprintf(err, errlen, "unknown option \"%.*s%s\" for \"check\"",
+             (int)(n + 2 > 200 ? 200 : n + 2), arg, n + 2 > 200 ? "..." : "");
     return -1;
 }
 

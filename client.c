@@ -118,7 +118,8 @@ static const struct client_opt *find_option(enum client_command cmd, const char 
     size_t n;
 
     if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+        snprintf(err, errlen, "unexpected argument \"%.200s%s\"", arg,
+                 strlen(arg) > 200 ? "..." : "");
         return NULL;
     }
     eq = strchr(arg, '=');
@@ -128,8 +129,8 @@ static const struct client_opt *find_option(enum client_command cmd, const char 
         if (strlen(options[i].name) == n && strncmp(arg + 2, options[i].name, n) == 0 &&
             (options[i].cmds & CMD_BIT(cmd)))
             return &options[i];
-    snprintf(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)(n + 2), arg,
-             command_names[cmd]);
+    snprintf(err, errlen, "unknown option \"%.*s%s\" for \"%s\"", (int)(n + 2 > 200 ? 200 : n + 2),
+             arg, n + 2 > 200 ? "..." : "", command_names[cmd]);
     return NULL;
 }
 

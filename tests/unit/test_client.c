@@ -299,6 +299,12 @@ static void test_parse_long_value(void **state)
     parse_bad(NARGS(a1), a1, "...\" for option \"--timeout\": expected a duration", NULL);
     parse_bad(NARGS(a2), a2, "...\": no host", NULL);
     parse_bad(NARGS(a3), a3, "...\" for option \"--watch\": expected a duration", NULL);
+    /* a long positional argument or unknown option: the error still ends with its quote */
+    a1[1] = v;
+    parse_bad(NARGS(a1), a1, "unexpected argument \"777", "777...\"");
+    a1[1] = u;
+    memcpy(u, "--", 2);
+    parse_bad(NARGS(a1), a1, "unknown option \"--", "...\" for \"status\"");
 }
 
 /* kill needs exactly one selector. */

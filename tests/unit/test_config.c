@@ -51,6 +51,11 @@ static void test_long_value_error(void **state)
                  "999...\"");
     snprintf(env, sizeof(env), "DEMOTION_GUARD_POLL_INTERVAL=%s", value);
     expect_error(0, NULL, envp, "--poll-interval\" (from environment variable", "expected");
+    /* a long positional argument or unknown option: the error still ends with its quote */
+    snprintf(flag, sizeof(flag), "%s", value);
+    expect_error(1, argv, no_env, "unexpected argument \"999", "999...\"");
+    snprintf(flag, sizeof(flag), "--%s", value);
+    expect_error(1, argv, no_env, "unknown option \"--999", "999...\"");
 }
 
 /* Expect one flag's value to be refused, the error naming option and value. */
