@@ -273,7 +273,8 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
     enum client_command cmd;
 
     if (argc < 1 || !command_of(argv[0], &cmd)) {
-        snprintf(err, errlen, "unknown command \"%s\"", argc < 1 ? "" : argv[0]);
+        snprintf(err, errlen, "unknown command \"%.200s%s\"", argc < 1 ? "" : argv[0],
+                 argc >= 1 && strlen(argv[0]) > 200 ? "..." : "");
         return false;
     }
     set_defaults(a, cmd, environ_);

@@ -305,6 +305,8 @@ static void test_parse_long_value(void **state)
     a1[1] = u;
     memcpy(u, "--", 2);
     parse_bad(NARGS(a1), a1, "unknown option \"--", "...\" for \"status\"");
+    a1[0] = v;
+    parse_bad(1, a1, "unknown command \"777", "777...\"");
 }
 
 /* kill needs exactly one selector. */
