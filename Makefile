@@ -17,6 +17,9 @@
 #   make layout     each file's lines and includes; fails if libpq, libmicrohttpd or libcurl gain
 #                   a second user, policy.c does I/O, or a function runs past 60 lines
 #   make coverage   line coverage per file of the unit and TAP tests together (lcov)
+#   make fuzz       every libFuzzer target under ASan/UBSan, FUZZ_SECONDS each
+#                   (default 60), after replaying its seeds and crashers (FUZZING.md)
+#   make valgrind   one full cycle under valgrind memcheck (tests/tap/041_valgrind.pl)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX ?= /usr/local
@@ -55,7 +58,7 @@ OBJS = $(MODULES:%=%.o) command.o guard.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
-.PHONY: soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
+.PHONY: fuzz fuzz-build valgrind soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
 
 all: demotion-guard $(CONSUMER)
 
@@ -152,15 +155,46 @@ bench-http: all
 bench-slow: all
 	./bench/bench-slow.sh $(OLD)
 
+# libFuzzer targets (fuzz/*.c, FUZZING.md) with Debian's clang: the modules
+# built once with coverage and sanitizers into fuzz/build, one binary a target.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = duration config_file config_args client_args pidfile proc_stat proc_title lsn \
+               http_arm http_disarm http_kill http_callback http_auth hook_cluster token listen \
+               url dsn
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_WARN = $(filter-out -Wformat=2 -Wno-format-truncation,$(WARN))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(FUZZ_WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' -g -O1 $(FUZZ_SAN)
+FUZZ_OBJS = $(patsubst %,fuzz/build/obj/%.o,$(filter-out guard,$(MODULES)))
+FUZZ_BINS = $(FUZZ_TARGETS:%=fuzz/build/%)
+.SECONDARY: $(FUZZ_OBJS)
+
+fuzz/build/obj/%.o: %.c $(wildcard *.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz/build/%: fuzz/%.c fuzz/fuzz.h fuzz/http_body.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -I. -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS) -lpthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh $(FUZZ_TARGETS)
+
+# One full cycle of the guard under valgrind memcheck against a real
+# PostgreSQL 15 (0 errors, 0 bytes definitely or indirectly lost).
+valgrind: all
+	./tests/run-tap tests/tap/041_valgrind.pl
+
 format:
-	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c
+	clang-format -i *.c *.h tests/unit/*.c tests/tools/*.c fuzz/*.c fuzz/*.h
 
 format-check:
-	clang-format --dry-run --Werror *.c *.h tests/unit/*.c tests/tools/*.c
+	clang-format --dry-run --Werror *.c *.h tests/unit/*.c tests/tools/*.c fuzz/*.c fuzz/*.h
 
 clean:
 	rm -f demotion-guard *.o $(CONSUMER) $(UNIT_TESTS)
-	rm -rf tmp_check tests/tap/tmp_check
+	rm -rf tmp_check tests/tap/tmp_check fuzz/build
 
 # install, dist, deb, deb-test, docker-check
 include packaging/packaging.mk

@@ -37,7 +37,8 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
 
     *inline_value = NULL;
     if (n == 0) {
-        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+        snprintf(err, errlen, "unexpected argument \"%.200s%s\"", arg,
+                 strlen(arg) > 200 ? "..." : "");
         return -1;
     }
     if (arg[2 + n] == '=')
@@ -45,7 +46,8 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
     for (int o = OPT_URL; o <= OPT_KEY; o++)
         if (strlen(check_options[o].name) == n && strncmp(arg + 2, check_options[o].name, n) == 0)
             return o;
-    snprintf(err, errlen, "unknown option \"%.*s\" for \"check\"", (int)(n + 2), arg);
+    snprintf(err, errlen, "unknown option \"%.*s%s\" for \"check\"",
+             (int)(n + 2 > 200 ? 200 : n + 2), arg, n + 2 > 200 ? "..." : "");
     return -1;
 }
 
@@ -61,8 +63,8 @@ static bool set_value(struct check_args *a, int o, const char *v, char *err, siz
     else if (o >= OPT_CACERT && v[0] != '\0')
         a->tls[o - OPT_CACERT] = v;
     else {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v,
-                 check_options[o].name,
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--%s\": expected %s", v,
+                 strlen(v) > 200 ? "..." : "", check_options[o].name,
                  o == OPT_URL       ? "a URL"
                  : o == OPT_TIMEOUT ? "a duration above zero (250ms, 10s)"
                                     : "a file");

@@ -124,7 +124,8 @@ static const struct client_opt *find_option(enum client_command cmd, const char 
     size_t n;
 
     if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-        snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+        snprintf(err, errlen, "unexpected argument \"%.200s%s\"", arg,
+                 strlen(arg) > 200 ? "..." : "");
         return NULL;
     }
     eq = strchr(arg, '=');
@@ -134,8 +135,8 @@ static const struct client_opt *find_option(enum client_command cmd, const char 
         if (strlen(options[i].name) == n && strncmp(arg + 2, options[i].name, n) == 0 &&
             (options[i].cmds & CMD_BIT(cmd)))
             return &options[i];
-    snprintf(err, errlen, "unknown option \"%.*s\" for \"%s\"", (int)(n + 2), arg,
-             command_names[cmd]);
+    snprintf(err, errlen, "unknown option \"%.*s%s\" for \"%s\"", (int)(n + 2 > 200 ? 200 : n + 2),
+             arg, n + 2 > 200 ? "..." : "", command_names[cmd]);
     return NULL;
 }
 
@@ -153,6 +154,15 @@ static bool parse_pid(const char *s, int *pid)
         return false;
     *pid = (int)v;
     return true;
+}
+
+/* Can v be sent as a JSON string?  (json_string refuses invalid UTF-8.) */
+static bool utf8_ok(const char *v)
+{
+    json_t *j = json_string(v);
+
+    json_decref(j);
+    return j != NULL;
 }
 
 /* Store the value of a valued option; false (err naming it) when the value is bad. */
@@ -176,18 +186,21 @@ static bool set_value(struct client_args *a, const struct client_opt *o, const c
         a->timeout_ms = ms;
     else if (o->id == OPT_DEADLINE && (ok = config_parse_duration(v, &ms)))
         a->deadline = v;
-    else if (o->id == OPT_REASON)
-        a->reason = v;
-    else if (o->id == OPT_SLOT)
-        a->slot = v;
-    else if (o->id == OPT_PID)
+    else if ((o->id == OPT_REASON || o->id == OPT_SLOT) && (ok = ok && utf8_ok(v))) {
+        if (o->id == OPT_REASON)
+            a->reason = v;
+        else
+            a->slot = v;
+    } else if (o->id == OPT_PID)
         ok = parse_pid(v, &a->pid);
     if (!ok)
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\": expected %s", v, o->name,
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--%s\": expected %s", v,
+                 strlen(v) > 200 ? "..." : "", o->name,
                  o->id == OPT_TIMEOUT    ? "a duration above zero (250ms, 10s, 2m)"
                  : o->id == OPT_DEADLINE ? "a duration (250ms, 10s, 2m)"
                  : o->id == OPT_PID      ? "a process id"
-                                         : "a value");
+                 : o->id == OPT_REASON || o->id == OPT_SLOT ? "non-empty UTF-8 text"
+                                                            : "a value");
     return ok;
 }
 
@@ -198,9 +211,9 @@ static bool set_watch(struct client_args *a, const char *v, char *err, size_t er
 
     if (v != NULL && (!config_parse_duration(v, &ms) || ms <= 0)) {
         snprintf(err, errlen,
-                 "invalid value \"%s\" for option \"--watch\": expected a duration above zero "
-                 "(250ms, 2s)",
-                 v);
+                 "invalid value \"%.200s%s\" for option \"--watch\": expected a duration above "
+                 "zero (250ms, 2s)",
+                 v, strlen(v) > 200 ? "..." : "");
         return false;
     }
     a->watch_ms = ms;
@@ -275,7 +288,8 @@ bool client_parse_args(int argc, char **argv, char **environ_, struct client_arg
     enum client_command cmd;
 
     if (argc < 1 || !command_of(argv[0], &cmd)) {
-        snprintf(err, errlen, "unknown command \"%s\"", argc < 1 ? "" : argv[0]);
+        snprintf(err, errlen, "unknown command \"%.200s%s\"", argc < 1 ? "" : argv[0],
+                 argc >= 1 && strlen(argv[0]) > 200 ? "..." : "");
         return false;
     }
     set_defaults(a, cmd, environ_);
@@ -373,8 +387,9 @@ static bool unix_endpoint(const char *sock, const char *path, struct client_endp
                           size_t errlen)
 {
     if (sock[0] == '\0' || strlen(sock) >= sizeof(ep->socket)) {
-        snprintf(err, errlen, "invalid --url \"unix:%s\": expected unix:/path, under %zu bytes",
-                 sock, sizeof(ep->socket));
+        snprintf(err, errlen,
+                 "invalid --url \"unix:%.200s%s\": expected unix:/path, under %zu bytes", sock,
+                 strlen(sock) > 200 ? "..." : "", sizeof(ep->socket));
         return false;
     }
     snprintf(ep->socket, sizeof(ep->socket), "%s", sock);
@@ -404,13 +419,15 @@ bool client_endpoint(const char *url, const char *path, struct client_endpoint *
     else if (strstr(url, "://") == NULL)
         scheme = "http://";
     else {
-        snprintf(err, errlen, "invalid --url \"%s\": expected http://HOST:PORT or unix:/path", url);
+        snprintf(err, errlen, "invalid --url \"%.200s%s\": expected http://HOST:PORT or unix:/path",
+                 url, strlen(url) > 200 ? "..." : "");
         return false;
     }
     while (n > skip && url[n - 1] == '/')
         n--;
     if (n == skip || url[skip] == '/') {
-        snprintf(err, errlen, "invalid --url \"%s\": no host", url);
+        snprintf(err, errlen, "invalid --url \"%.200s%s\": no host", url,
+                 strlen(url) > 200 ? "..." : "");
         return false;
     }
     w = snprintf(ep->url, sizeof(ep->url), "%s%.*s%s", scheme, (int)n, url, path);

@@ -256,8 +256,8 @@ static bool set_value(struct config *cfg, const struct option_def *o, const char
         break;
     }
     if (!ok)
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--%s\" (%s): expected %s", value,
-                 o->name, src->what, expected(o->type));
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--%s\" (%s): expected %s",
+                 value, strlen(value) > 200 ? "..." : "", o->name, src->what, expected(o->type));
     else
         snprintf(cfg->origin[o - options], sizeof(cfg->origin[0]), "%s", src->what);
     return ok;
@@ -303,7 +303,8 @@ static bool parse_file_line(struct config *cfg, char *line, struct source *src, 
     }
     o = find_option(name, strlen(name));
     if (o == NULL || strcmp(o->name, "config") == 0) {
-        snprintf(err, errlen, "%s: unknown option \"%s\"", src->what, name);
+        snprintf(err, errlen, "%s: unknown option \"%.200s%s\"", src->what, name,
+                 strlen(name) > 200 ? "..." : "");
         return false;
     }
     return set_value(cfg, o, value, src, list_source, err, errlen);
@@ -420,8 +421,8 @@ static bool check_env_names(char **envp, char *err, size_t errlen)
             known = strlen(name) == (size_t)(eq - e) && strncmp(e, name, (size_t)(eq - e)) == 0;
         }
         if (!known) {
-            snprintf(err, errlen, "unknown environment variable %.*s (no such option)",
-                     (int)(eq - e), e);
+            snprintf(err, errlen, "unknown environment variable %.*s%s (no such option)",
+                     (int)(eq - e > 200 ? 200 : eq - e), e, eq - e > 200 ? "..." : "");
             return false;
         }
     }
@@ -504,13 +505,15 @@ static bool load_flags(struct config *cfg, int argc, char **argv, int *list_sour
         struct source src = {.id = 3, .what = "command line"};
 
         if (strncmp(arg, "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+            snprintf(err, errlen, "unexpected argument \"%.200s%s\"", arg,
+                     strlen(arg) > 200 ? "..." : "");
             return false;
         }
         eq = strchr(arg + 2, '=');
         o = find_option(arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
         if (o == NULL) {
-            snprintf(err, errlen, "unknown option \"%s\"", arg);
+            snprintf(err, errlen, "unknown option \"%.200s%s\"", arg,
+                     strlen(arg) > 200 ? "..." : "");
             return false;
         }
         if (eq)

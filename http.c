@@ -208,15 +208,16 @@ bool http_listen_check(const char *listen, bool have_token, char *err, size_t er
     if (strncmp(listen, "unix:", 5) == 0) {
         if (listen[5] != '/' || strlen(listen + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
             snprintf(err, errlen,
-                     "invalid value \"%s\" for option \"--listen\": unix: needs an absolute path "
-                     "shorter than 108 bytes",
-                     listen);
+                     "invalid value \"%.200s%s\" for option \"--listen\": unix: needs an absolute "
+                     "path shorter than 108 bytes",
+                     listen, strlen(listen) > 200 ? "..." : "");
             return false;
         }
         return true;
     }
     if (!parse_inet(listen, &ss, &len, why, sizeof(why))) {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--listen\": %s", listen, why);
+        snprintf(err, errlen, "invalid value \"%.200s%s\" for option \"--listen\": %s", listen,
+                 strlen(listen) > 200 ? "..." : "", why);
         return false;
     }
     if (!is_loopback(&ss) && !have_token) {

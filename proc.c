@@ -64,6 +64,17 @@ static bool get_line(const char *text, int n, char *buf, size_t len)
     return true;
 }
 
+/* The length of line number n (1-based) of text, 0 when absent. */
+static size_t line_length(const char *text, int n)
+{
+    const char *p = text;
+
+    for (int i = 1; i < n && p; i++)
+        if ((p = strchr(p, '\n')) != NULL)
+            p++;
+    return p ? strcspn(p, "\n") : 0;
+}
+
 /* Map line 8 (space-padded) to a status. */
 static enum pm_status parse_status(const char *line)
 {
@@ -95,6 +106,13 @@ bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t 
     memset(pf, 0, sizeof(*pf));
     for (int i = 1; i <= 8 && get_line(text, i, line, sizeof(line)); i++)
         pf->nlines = i;
+    /* a line cut to fit would prove something the file does not say (MAXPGPATH is 1024) */
+    for (int i = 1; i <= pf->nlines; i++)
+        if (line_length(text, i) >= sizeof(line)) {
+            snprintf(err, errlen, "postmaster.pid line %d: longer than %zu bytes", i,
+                     sizeof(line) - 1);
+            return false;
+        }
     if (!get_line(text, 1, line, sizeof(line)) || !parse_ll(line, &v)) {
         snprintf(err, errlen, "postmaster.pid line 1: expected a PID, found \"%s\"",
                  pf->nlines ? line : "");

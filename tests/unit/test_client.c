@@ -280,6 +280,60 @@ static void test_parse_bad_values(void **state)
     parse_bad(NARGS(a9), a9, "--token-file", "needs a value");
 }
 
+/*
+ * A --reason or --slot that is not UTF-8 cannot be a JSON string: it was
+ * dropped from the request body without a word (arm, disarm and kill went
+ * out without their reason; kill --slot without its selector).  Now it is
+ * refused, naming the option.  Found by fuzz/client_args.
+ */
+static void test_parse_not_utf8(void **state)
+{
+    char *a1[] = {"arm", "--reason", "maintenance \xff\xfe"};
+    char *a2[] = {"kill", "--slot", "orders\xc3"};
+    char *a3[] = {"disarm", "--reason=caf\xe9"};
+    char *a4[] = {"arm", "--reason", "caf\xc3\xa9"};
+    struct client_args a;
+    char *body;
+
+    (void)state;
+    parse_bad(NARGS(a1), a1, "--reason", "UTF-8");
+    parse_bad(NARGS(a2), a2, "--slot", "UTF-8");
+    parse_bad(NARGS(a3), a3, "--reason", "UTF-8");
+    parse_ok(NARGS(a4), a4, no_env, &a);
+    body = body_text(&a);
+    assert_string_equal(body, "{\"reason\":\"caf\u00e9\"}");
+    free(body);
+}
+
+/*
+ * A long bad value or --url is quoted cut to 200 bytes: quoted whole it
+ * filled the error, and the option and the reason were lost.  Found by
+ * fuzz/client_args.
+ */
+static void test_parse_long_value(void **state)
+{
+    char v[1500], u[1500];
+    char *a1[] = {"status", "--timeout", v};
+    char *a2[] = {"status", "--url", u};
+    char *a3[] = {"status", "--watch", v};
+
+    (void)state;
+    memset(v, '7', sizeof(v) - 1);
+    v[sizeof(v) - 1] = '\0';
+    snprintf(u, sizeof(u), "http:///%s", v);
+    parse_bad(NARGS(a1), a1, "...\" for option \"--timeout\": expected a duration", NULL);
+    parse_bad(NARGS(a2), a2, "...\": no host", NULL);
+    parse_bad(NARGS(a3), a3, "...\" for option \"--watch\": expected a duration", NULL);
+    /* a long positional argument or unknown option: the error still ends with its quote */
+    a1[1] = v;
+    parse_bad(NARGS(a1), a1, "unexpected argument \"777", "777...\"");
+    a1[1] = u;
+    memcpy(u, "--", 2);
+    parse_bad(NARGS(a1), a1, "unknown option \"--", "...\" for \"status\"");
+    a1[0] = v;
+    parse_bad(1, a1, "unknown command \"777", "777...\"");
+}
+
 /* kill needs exactly one selector. */
 static void test_parse_kill_selectors(void **state)
 {
@@ -1138,6 +1192,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_is_command),
         cmocka_unit_test(test_parse_defaults),
+        cmocka_unit_test(test_parse_long_value),
+        cmocka_unit_test(test_parse_not_utf8),
         cmocka_unit_test(test_parse_watch),
         cmocka_unit_test(test_parse_environment),
         cmocka_unit_test(test_parse_tls),

@@ -33,6 +33,31 @@ static void expect_error(int argc, char **argv, char **env, const char *n1, cons
     config_free(&cfg);
 }
 
+/*
+ * A long bad value is quoted cut to 200 bytes: quoted whole it filled the
+ * error, and the option, its source and what was expected were lost.
+ * Found by fuzz/config_args.
+ */
+static void test_long_value_error(void **state)
+{
+    char value[700], flag[720], env[760];
+    char *argv[1] = {flag}, *envp[] = {env, NULL};
+
+    (void)state;
+    memset(value, '9', sizeof(value) - 1);
+    value[sizeof(value) - 1] = '\0';
+    snprintf(flag, sizeof(flag), "--deadline=%sx", value);
+    expect_error(1, argv, no_env, "for option \"--deadline\" (command line): expected a duration",
+                 "999...\"");
+    snprintf(env, sizeof(env), "DEMOTION_GUARD_POLL_INTERVAL=%s", value);
+    expect_error(0, NULL, envp, "--poll-interval\" (from environment variable", "expected");
+    /* a long positional argument or unknown option: the error still ends with its quote */
+    snprintf(flag, sizeof(flag), "%s", value);
+    expect_error(1, argv, no_env, "unexpected argument \"999", "999...\"");
+    snprintf(flag, sizeof(flag), "--%s", value);
+    expect_error(1, argv, no_env, "unknown option \"--999", "999...\"");
+}
+
 /* Expect one flag's value to be refused, the error naming option and value. */
 static void expect_bad_flag(const char *opt, const char *value)
 {
@@ -883,6 +908,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_duration_valid),
+        cmocka_unit_test(test_long_value_error),
         cmocka_unit_test(test_duration_malformed),
         cmocka_unit_test(test_duration_range),
         cmocka_unit_test(test_defaults),

@@ -35,6 +35,21 @@ static void bad_listen(const char *listen, bool token, const char *want)
         fail_msg("error for \"%s\" lacks \"%s\": %s", listen, want, err);
 }
 
+/*
+ * A long bad --listen is quoted cut to 200 bytes, so that the option and
+ * the reason still fit in the error.  Found by fuzz/listen.
+ */
+static void test_listen_long(void **state)
+{
+    char listen[900];
+
+    (void)state;
+    snprintf(listen, sizeof(listen), "unix:/%0800d", 0);
+    bad_listen(listen, false, "...\" for option \"--listen\": unix: needs an absolute path");
+    snprintf(listen, sizeof(listen), "%0800d:80", 0);
+    bad_listen(listen, true, "...\" for option \"--listen\": expected IP:PORT");
+}
+
 /* Every documented form is accepted; loopback needs no token. */
 static void test_listen_good(void **state)
 {
@@ -626,6 +641,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listen_good),
+        cmocka_unit_test(test_listen_long),
         cmocka_unit_test(test_listen_bad),
         cmocka_unit_test_setup_teardown(test_token_file, quiet_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_token_fifo, quiet_setup, ut_tmpdir_teardown),

@@ -169,6 +169,32 @@ static void test_pidfile_full(void **state)
     assert_int_equal(pf.status, PM_STATUS_READY);
 }
 
+/*
+ * A line longer than the parser's buffer is refused, not cut: cut to 1023
+ * bytes, "/data/a////...////b" (another directory, whose file a copy would
+ * be) read as "/data/a////", and "0000...0004242xyz" as PID 4242.  Found
+ * by fuzz/pidfile.
+ */
+static void test_pidfile_long_line(void **state)
+{
+    char text[4096], pad[1100];
+
+    (void)state;
+    memset(pad, '/', sizeof(pad) - 1);
+    pad[sizeof(pad) - 1] = '\0';
+    snprintf(text, sizeof(text), "4242\n/data/a%sb\n1700000100\n5432\n/tmp\n", pad);
+    parse_bad(text, "line 2: longer than 1023 bytes");
+    memset(pad, '0', sizeof(pad) - 1);
+    memcpy(pad + 1019, "4242xyz", 8);
+    snprintf(text, sizeof(text), "%s\n/data/a\n1700000100\n", pad);
+    parse_bad(text, "line 1: longer than 1023 bytes");
+    /* 1023 bytes still fit */
+    memset(pad, '/', 1022);
+    pad[1022] = '\0';
+    snprintf(text, sizeof(text), "4242\n/%s\n1700000100\n", pad);
+    assert_int_equal(strlen(parse_ok(text).datadir), 1023);
+}
+
 /* Line 8 as PostgreSQL pads it maps to each status; other text is UNKNOWN. */
 static void test_pidfile_status_line(void **state)
 {
@@ -1118,6 +1144,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pidfile_full),
+        cmocka_unit_test(test_pidfile_long_line),
         cmocka_unit_test(test_pidfile_status_line),
         cmocka_unit_test(test_pidfile_partial),
         cmocka_unit_test(test_pidfile_needs_lines_2_3),
