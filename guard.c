@@ -506,16 +506,38 @@ static bool postmaster_gone(struct guard *g, bool sql_hint)
  * left alive: the same processes (PID and start time recorded while they
  * were proven its children), now reparented.  Their shared memory keeps
  * PostgreSQL from starting again.  Replaces this tick's list.
+ *
+ * False, with no list, while one of them is still the postmaster's child:
+ * the postmaster is then dying, not gone.  A SIGKILLed process stops
+ * showing its working directory (and its postmaster.pid proof fails)
+ * before the kernel hands its children to another parent; a list taken in
+ * between would leave them out, and the policy, told the postmaster is
+ * gone with nothing left, would forget them and end the shutdown while
+ * they live on.  The next turn looks again.
  */
-static void orphan_scan(struct guard *g)
+static bool orphan_scan(struct guard *g)
 {
     int n = 0;
 
     free(g->ws);
-    g->ws = calloc((size_t)(g->policy.n ? g->policy.n : 1), sizeof(*g->ws));
+    g->ws = NULL;
     g->n_ws = 0;
+    for (int i = 0; i < g->policy.n; i++) {
+        const struct walsender *w = &g->policy.t[i].w;
+        struct proc_stat st;
+
+        if (w->kind == WS_LOGICAL && w->start_ticks != 0 &&
+            proc_read_stat(g->proc_root, w->pid, &st) && st.start_ticks == w->start_ticks &&
+            st.ppid == g->stop_pm.pid) {
+            log_debug("walsender %d is still a child of postmaster %d: the postmaster is "
+                      "exiting, not gone yet",
+                      w->pid, g->stop_pm.pid);
+            return false;
+        }
+    }
+    g->ws = calloc((size_t)(g->policy.n ? g->policy.n : 1), sizeof(*g->ws));
     if (g->ws == NULL)
-        return;
+        return true;
     for (int i = 0; i < g->policy.n; i++) {
         const struct walsender *w = &g->policy.t[i].w;
         struct proc_stat st;
@@ -534,6 +556,7 @@ static void orphan_scan(struct guard *g)
         n++;
     }
     g->n_ws = n;
+    return true;
 }
 
 /*
@@ -656,8 +679,10 @@ static void observe(struct guard *g, struct observation *obs)
             obs->began_ms = shutdown_began(g, now);
     }
     obs->postmaster_gone = missed || postmaster_gone(g, sql_hint);
-    if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0)
-        orphan_scan(g);
+    /* a postmaster whose walsenders are still its children is not gone:
+       nothing is observed this turn, the tracked set is kept */
+    if (obs->postmaster_gone && g->stop_pm.pid != 0 && g->stop_pm.start_time > 0 && !orphan_scan(g))
+        obs->postmaster_gone = false;
     obs->fresh = g->ws != NULL;
     obs->ws = g->ws;
     obs->n_ws = g->n_ws;

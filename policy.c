@@ -194,6 +194,13 @@ static void merge(struct tracked *t, const struct walsender *w, bool is_new, int
         return;
     }
     t->w.start_ticks = ticks;
+    /* a walsender that becomes an orphan gets its own attempt: one that
+       failed before (its postmaster dying, no longer proven) said nothing
+       about ending it as an orphan */
+    if (w->orphaned && !t->w.orphaned && t->attempts > 0 && !t->terminated) {
+        t->reported = false;
+        t->attempts = 0;
+    }
     t->w.orphaned = w->orphaned;
     if (!w->lsn_known)
         return;

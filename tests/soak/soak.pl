@@ -42,8 +42,11 @@
 #
 # Run as root (tmpfs, ns_last_pid); the servers and the guard run as
 # "postgres".  CYCLES (default 200), SOAK_DEADLINE_MS (1000), SOAK_PORT
-# (55600), SOAK_SEED, KEEP=1 keeps the work directory.  SIGINT or SIGTERM
-# ends it after the current cycle, with the table of the cycles done.
+# (55600), SOAK_SEED, KEEP=1 keeps the work directory, SOAK_FAULTS (a
+# comma-separated list of the faults above: only those are injected, cycle i
+# the one number i mod their count and each other with probability 1/5),
+# SOAK_LOG_LEVEL (the guard's --log-level, info).  SIGINT or SIGTERM ends it
+# after the current cycle, with the table of the cycles done.
 use strict;
 use warnings;
 use POSIX qw(:sys_wait_h);
@@ -62,6 +65,19 @@ my $GPORT = $PORT + 3;
 my $SEED = $ENV{SOAK_SEED} // time() ^ $$;
 my @FAULTS = qw(guard_restart pm_sigkill disk_full http_flood pid_reused foreign_pidfile);
 my @MODES = qw(stale healthy silent ahead);
+my @DRAWN = @FAULTS;
+if (defined $ENV{SOAK_FAULTS} && $ENV{SOAK_FAULTS} ne '')
+{
+	my %known = map { $_ => 1 } @FAULTS;
+	@DRAWN = split /,/, $ENV{SOAK_FAULTS};
+	for (@DRAWN)
+	{
+		die "soak: SOAK_FAULTS: unknown fault \"$_\" (known: @FAULTS)\n" unless $known{$_};
+	}
+	die "soak: SOAK_FAULTS: no fault named\n" unless @DRAWN;
+}
+my %drawable = map { $_ => 1 } @DRAWN;
+my $LOG_LEVEL = $ENV{SOAK_LOG_LEVEL} // 'info';
 
 die "soak: run as root (tmpfs for the audit disk, ns_last_pid for a reused PID)\n" if $> != 0;
 die "soak: $PGBIN/postgres not found (make deps)\n" unless -x "$PGBIN/postgres";
@@ -213,7 +229,7 @@ sub start_guard
 	my $pid = spawn($log, "$work/demotion-guard", 'run', '--dsn',
 		"host=$work port=$PORT dbname=postgres user=postgres", '--pgdata', "$work/a",
 		'--deadline', "${DEADLINE}ms", '--stall-after', '1h', '--poll-interval', '250ms',
-		'--audit-log', $audit, '--listen', "127.0.0.1:$GPORT", '--log-level', 'info');
+		'--audit-log', $audit, '--listen', "127.0.0.1:$GPORT", '--log-level', $LOG_LEVEL);
 	$guard = { pid => $pid, log => $log };
 	return $guard;
 }
@@ -465,7 +481,8 @@ sub wrong { $wrong++; note("WRONG KILL: @_") }
 sub one_cycle
 {
 	my ($i) = @_;
-	my %f = map { $_ => ($_ eq $FAULTS[ $i % @FAULTS ] || rand() < 0.2) ? 1 : 0 } @FAULTS;
+	my %f = map { $_ => ($drawable{$_} && ($_ eq $DRAWN[ $i % @DRAWN ] || rand() < 0.2)) ? 1 : 0 }
+	  @FAULTS;
 
 	# the clients: random, with what the faults need
 	my %n = (stale => int(rand(3)), healthy => int(rand(3)), silent => int(rand(2)), ahead => int(rand(2)));

@@ -1618,6 +1618,31 @@ static void test_orphan_failure_lets_go(void **state)
     assert_true(f->out.completed);
 }
 
+/*
+ * A deadline termination that failed while the postmaster was dying (its
+ * proof gone, its children not yet reparented) does not count against the
+ * orphan the walsender becomes a turn later: the orphan gets its own
+ * attempt before the shutdown may complete.
+ */
+static void test_orphan_after_failed_deadline_attempt(void **state)
+{
+    struct fx *f = *state;
+
+    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
+    start_shutdown(f, T0 + 1000);
+    step(f, T0 + 1000 + DEADLINE, STOP);
+    expect_action(f, 101, ACT_TERMINATE, REASON_DEADLINE);
+    record_all(f, false, T0 + 1000 + DEADLINE); /* postmaster not proven */
+    f->ws[0].orphaned = true;
+    f->ws[0].lsn_known = false;
+    step(f, T0 + 1100 + DEADLINE, STOP | GONE);
+    assert_false(f->out.completed);
+    expect_action(f, 101, ACT_TERMINATE, REASON_ORPHANED);
+    record_all(f, true, T0 + 1100 + DEADLINE);
+    step(f, T0 + 1200 + DEADLINE, STOP | GONE);
+    assert_true(f->out.completed);
+}
+
 /* ---- names ---- */
 
 /* Phases and reasons are named as logs, audit and metrics spell them. */
@@ -1713,6 +1738,7 @@ int main(void)
         FX(test_physical_holding_not_with_deadline),
         FX(test_orphan_ended_then_completed),
         FX(test_orphan_failure_lets_go),
+        FX(test_orphan_after_failed_deadline_attempt),
         cmocka_unit_test(test_names),
     };
 
