@@ -353,8 +353,12 @@ static int pre_promote(const struct hook_args *h)
         n = MAX_PEERS;
     }
     for (int i = 0; i < n && h->n_peers == 0 && client_tls_configured(); i++)
-        if (strncmp(urls[i], "http://", 7) == 0) /* TLS options given: the guards speak https */
-            snprintf(urls[i], sizeof(urls[i]), "https://%.*s", 240, urls[i] + 7);
+        if (strncmp(urls[i], "http://", 7) == 0) { /* TLS options given: the guards speak https */
+            char rest[sizeof(urls[i])];
+
+            snprintf(rest, sizeof(rest), "%s", urls[i] + 7);
+            snprintf(urls[i], sizeof(urls[i]), "https://%.*s", 240, rest);
+        }
     if (n >= 0 && !token_of(h, token, sizeof(token), msg, sizeof(msg))) {
         fprintf(stderr, "demotion-guard: pre-promote: %s\n", msg);
         n = -1;
