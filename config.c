@@ -472,9 +472,9 @@ static bool load_env(struct config *cfg, char **envp, int *list_source, char *er
                     *comma = '\0';
                 if (trim(item)[0] == '\0') {
                     snprintf(err, errlen,
-                             "invalid value \"%s\" for option \"--exclude-slot\" (%s): "
+                             "invalid value \"%.200s%s\" for option \"--exclude-slot\" (%s): "
                              "an empty slot name pattern",
-                             v, src.what);
+                             v, strlen(v) > 200 ? "..." : "", src.what);
                     ok = false;
                     break;
                 }
@@ -563,16 +563,17 @@ static bool check_audit_log(struct config *cfg, char *err, size_t errlen)
     if (path == NULL || path[0] == '\0')
         return true;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "invalid value \"%s\" for option \"--audit-log\" (%s): a directory",
-                 path, config_origin(cfg, "audit-log"));
+        snprintf(err, errlen,
+                 "invalid value \"%.200s%s\" for option \"--audit-log\" (%s): a directory", path,
+                 strlen(path) > 200 ? "..." : "", config_origin(cfg, "audit-log"));
         return false;
     }
     slash = strrchr(path, '/');
     if (slash != NULL && slash[1] == '\0') {
         snprintf(err, errlen,
-                 "invalid value \"%s\" for option \"--audit-log\" (%s): ends in \"/\", not a "
-                 "file name",
-                 path, config_origin(cfg, "audit-log"));
+                 "invalid value \"%.200s%s\" for option \"--audit-log\" (%s): ends in \"/\", not "
+                 "a file name",
+                 path, strlen(path) > 200 ? "..." : "", config_origin(cfg, "audit-log"));
         return false;
     }
     if (slash == NULL)
@@ -587,8 +588,10 @@ static bool check_audit_log(struct config *cfg, char *err, size_t errlen)
         why = "not a directory";
     if (why) {
         snprintf(err, errlen,
-                 "invalid value \"%s\" for option \"--audit-log\" (%s): directory \"%s\": %s", path,
-                 config_origin(cfg, "audit-log"), dir, why);
+                 "invalid value \"%.200s%s\" for option \"--audit-log\" (%s): directory "
+                 "\"%.200s%s\": %s",
+                 path, strlen(path) > 200 ? "..." : "", config_origin(cfg, "audit-log"), dir,
+                 strlen(dir) > 200 ? "..." : "", why);
         return false;
     }
     return true;
