@@ -53,10 +53,7 @@ is($done->{terminated}[0]{reason}, 'orphaned', 'as orphaned') if $done && @{ $do
 # The SIGKILLed postmaster left its postmaster.pid (with its shared memory
 # key, which the next start checks) and must be reaped by its parent
 # before its PID reads as dead.
-ok(wait_until(sub { !-e "/proc/$pm" }), 'the killed postmaster is reaped');
-$node->_update_pid(-1);
-ok($node->start(fail_ok => 1), 'PostgreSQL starts again (no shared memory left in use)');
-is($node->safe_psql('postgres', 'SELECT 1'), '1', 'and answers');
+restart_after_sigkill($node, $pm);
 stop_guard($g);
 stop_proc($c);
 $node->stop;

@@ -58,10 +58,7 @@ is(scalar @{ $done->{terminated} // [] }, 1, 'shutdown_completed lists it') if $
 # the file back, as the SIGKILLed postmaster left it: the next start checks
 # its shared memory key
 move("$pidfile.away", $pidfile) or die "move back $pidfile: $!";
-ok(wait_until(sub { !-e "/proc/$pm" }), 'the killed postmaster is reaped');
-$node->_update_pid(-1);
-ok($node->start(fail_ok => 1), 'PostgreSQL starts again (no shared memory left in use)');
-is($node->safe_psql('postgres', 'SELECT 1'), '1', 'and answers');
+restart_after_sigkill($node, $pm);
 stop_guard($g);
 stop_proc($c);
 $node->stop;

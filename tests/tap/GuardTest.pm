@@ -35,7 +35,7 @@ our @EXPORT = qw(
   start_consumer start_recvlogical stop_proc proc_alive
   make_stale wait_slot_confirmed slot_confirmed_flush
   start_guard stop_guard guard_log count_log wait_log wait_guard_polled
-  read_audit audit_events wait_audit audit_ts
+  read_audit audit_events wait_audit audit_ts restart_after_sigkill
   stop_nowait pidfile_status postmaster_pid wait_postmaster_gone mark_stopped
   wait_stopping walsender_pid_of_app file_contains postmaster_children
   guard_url http_req
@@ -493,6 +493,19 @@ sub audit_ts
 	return undef
 	  unless ($e->{ts} // '') =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d(?:\.\d+)?)Z$/;
 	return Time::Local::timegm(0, $5, $4, $3, $2 - 1, $1) + $6;
+}
+
+# After the postmaster $pm of $node was SIGKILLed and its orphans ended:
+# it is reaped, and PostgreSQL starts again (the postmaster.pid it left
+# holds the shared memory key that the start checks) and answers.
+sub restart_after_sigkill
+{
+	my ($node, $pm) = @_;
+	ok(wait_until(sub { !-e "/proc/$pm" }), 'the killed postmaster is reaped');
+	$node->_update_pid(-1);
+	ok($node->start(fail_ok => 1), 'PostgreSQL starts again (no shared memory left in use)');
+	is($node->safe_psql('postgres', 'SELECT 1'), '1', 'and answers');
+	return;
 }
 
 # Waits until the audit log has at least $n events named $event; returns them.
