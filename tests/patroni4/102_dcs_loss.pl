@@ -72,10 +72,13 @@ like(substr(patroni_log($leader), $plog), qr/before_stop script `[^`]*` exited w
 my ($armed) = grep { ($_->{trigger} // '') eq 'before_stop' } audit_events($g, 'armed');
 ok($armed, 'the guard was armed by before_stop');
 
-patroni_freeze($leader);
+# node1's Patroni is ended while node2 takes the lead, and a new one
+# started then (see 013: one let go after SIGSTOP may act on its cached
+# cluster and take the leader key back).
+patroni_kill($leader);
 etcd_thaw($etcd);
 ok(wait_leader($cl, $replica, 40), 'with the DCS back node2 leads');
-patroni_thaw($leader);
+start_node($leader);
 ok(wait_streaming($cl, $replica, $leader, 60), 'node1 rejoins as a replica and streams');
 my $sw = switchpoint($replica, $ckpt->{tli});
 is($sw, $ckpt->{end}, "node2 was promoted exactly at the end of node1's shutdown checkpoint");

@@ -177,13 +177,14 @@ sub proc_alive
 	return defined $state && $state ne 'Z' && $state ne 'X';
 }
 
-# Starts a background command, output (stdout and stderr) to $log.  Returns
+# Starts a background command, output (stdout and stderr) to $log (appended
+# to with append => 1, else the file is begun anew).  Returns
 # { h => harness, pid => OS pid, name => $name, log => $log }.
 sub start_bg
 {
-	my ($name, $cmd, $log) = @_;
+	my ($name, $cmd, $log, %opts) = @_;
 	note("starting $name: @$cmd");
-	my $h = IPC::Run::start($cmd, '<', \undef, '>&', $log);
+	my $h = IPC::Run::start($cmd, '<', \undef, $opts{append} ? '>>&' : '>&', $log);
 	my $p = { h => $h, pid => $h->{KIDS}[0]{PID}, name => $name, log => $log };
 	push @started, $p;
 	return $p;

@@ -61,7 +61,7 @@ our @EXPORT = qw(
   patronictl patroni_log wait_patroni_log server_log
   start_cluster_guard start_permanent_consumer
   wait_for controldata run_cmd wait_stopping_fine wait_slot_synced
-  patroni_freeze patroni_thaw lsn_num checkpoint_end switchpoint
+  patroni_kill lsn_num checkpoint_end switchpoint
   wait_replica_ready slot_copy_usable run_hook stop_cluster_guard pg_ctl_start
   skip_without_patroni audit_only_stale patroni_version patroni_at_least
   start_stale_pair
@@ -363,26 +363,22 @@ sub start_node
 {
 	my ($n) = @_;
 	die "$n->{name} already runs" if $n->{patroni} && proc_alive($n->{patroni}{pid});
+	# A Patroni started again (after patroni_kill) appends to the same log.
 	$n->{patroni} = GuardTest::start_bg("patroni $n->{name}", [ $PATRONI, $n->{config} ],
-		log_file("$n->{name}_patroni"));
+		log_file("$n->{name}_patroni"), append => $n->{patroni_started}++);
 	return $n;
 }
 
-# Holds a node's Patroni (SIGSTOP) and lets it go on (SIGCONT); its
-# PostgreSQL keeps running.  Returns the time.
-sub patroni_freeze
+# Ends a node's Patroni alone (SIGKILL, so that it neither stops nor
+# touches its PostgreSQL, which keeps running); start_node starts a new
+# one, which reads the cluster afresh from the DCS.
+sub patroni_kill
 {
 	my ($n) = @_;
-	kill 'STOP', $n->{patroni}{pid};
-	note("$n->{name}'s Patroni held (SIGSTOP)");
-	return time();
-}
-
-sub patroni_thaw
-{
-	my ($n) = @_;
-	kill 'CONT', $n->{patroni}{pid};
-	note("$n->{name}'s Patroni resumed (SIGCONT)");
+	kill 'KILL', $n->{patroni}{pid} if proc_alive($n->{patroni}{pid});
+	GuardTest::stop_proc($n->{patroni}, 5);
+	delete $n->{patroni};
+	note("$n->{name}'s Patroni ended (SIGKILL); its PostgreSQL runs on");
 	return time();
 }
 
