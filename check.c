@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "client_render.h"
 #include "config.h"
+#include "transport.h"
 
 #define ACTION_LEN 256
 #define NAME_LEN   160
@@ -106,12 +108,12 @@ static bool check_option(int argc, char **argv, int *i, struct check_args *a, ch
 bool check_parse_args(int argc, char **argv, char **environ_, struct check_args *a, char *err,
                       size_t errlen)
 {
-    struct client_endpoint ep;
+    struct transport_endpoint ep;
 
     memset(a, 0, sizeof(*a));
     a->url = client_env_get(environ_, "DEMOTION_GUARD_URL");
     if (a->url == NULL)
-        a->url = CLIENT_DEFAULT_URL;
+        a->url = TRANSPORT_DEFAULT_URL;
     a->timeout_ms = 10000;
     for (int i = 1; i < argc; i++) {
         if (!check_option(argc, argv, &i, a, err, errlen))
@@ -119,7 +121,7 @@ bool check_parse_args(int argc, char **argv, char **environ_, struct check_args 
         if (a->help)
             return true;
     }
-    return client_endpoint(a->url, "/", &ep, err, errlen);
+    return transport_endpoint(a->url, "/", &ep, err, errlen);
 }
 
 /* Print the usage of check, with its exit codes. */
@@ -131,7 +133,7 @@ void check_usage(FILE *out)
             "with what the guard would do about it, then a verdict.\n\n"
             "options:\n"
             "  --url URL          the daemon: http[s]://HOST:PORT or unix:/path "
-            "(DEMOTION_GUARD_URL, default " CLIENT_DEFAULT_URL ")\n"
+            "(DEMOTION_GUARD_URL, default " TRANSPORT_DEFAULT_URL ")\n"
             "  --timeout DUR      give up after DUR (default 10s)\n"
             "  --cacert, --cert, --key FILE   https:// URLs: CA, client certificate and key\n"
             "                     (DEMOTION_GUARD_CACERT, _CERT, _KEY)\n"
@@ -148,11 +150,11 @@ static void holder_name(const json_t *w, char *buf, size_t len)
     char slot[NAME_LEN];
     int64_t pid = 0;
 
-    if (client_jstr(w, "slot")) {
-        client_sanitize(client_jstr(w, "slot"), slot, sizeof(slot));
+    if (client_render_str(w, "slot")) {
+        client_render_sanitize(client_render_str(w, "slot"), slot, sizeof(slot));
         snprintf(buf, len, "slot %s", slot);
     } else {
-        client_jnum(w, "pid", &pid);
+        client_render_num(w, "pid", &pid);
         snprintf(buf, len, "pid %" PRId64, pid);
     }
 }
@@ -162,7 +164,7 @@ static void config_duration(const json_t *cfg, const char *key, char *buf, size_
 {
     int64_t v;
 
-    client_format_duration(client_jnum(cfg, key, &v) ? v : -1, buf, len);
+    client_render_duration(client_render_num(cfg, key, &v) ? v : -1, buf, len);
 }
 
 /* Why the guard will not end a logical walsender at a fast shutdown; NULL when it will. */
@@ -170,7 +172,8 @@ static const char *logical_refusal(const json_t *w, const json_t *st)
 {
     const json_t *cfg = json_object_get(st, "config");
     const json_t *signal = json_object_get(json_object_get(st, "paths"), "signal");
-    bool stalled = client_jstr(w, "risk") && strcmp(client_jstr(w, "risk"), "stalled") == 0;
+    bool stalled =
+        client_render_str(w, "risk") && strcmp(client_render_str(w, "risk"), "stalled") == 0;
 
     if (json_is_true(json_object_get(cfg, "dry_run")))
         return "dry run: reported, never ended";
@@ -196,7 +199,7 @@ static bool holder_action(const json_t *w, const json_t *st, char *action, size_
                           int64_t *within_ms)
 {
     const json_t *cfg = json_object_get(st, "config");
-    const char *kind = client_jstr(w, "kind"), *risk = client_jstr(w, "risk"), *why;
+    const char *kind = client_render_str(w, "kind"), *risk = client_render_str(w, "risk"), *why;
     char d[32];
 
     *within_ms = 0;
@@ -204,7 +207,7 @@ static bool holder_action(const json_t *w, const json_t *st, char *action, size_
         return snprintf(action, len, "excluded slot"), false;
     if (kind == NULL || strcmp(kind, "unproven") == 0)
         return snprintf(action, len, "unproven process: reported, never signalled"), false;
-    if (strcmp(kind, "physical") == 0 && !client_jnum(cfg, "physical_deadline_ms", within_ms))
+    if (strcmp(kind, "physical") == 0 && !client_render_num(cfg, "physical_deadline_ms", within_ms))
         return snprintf(action, len, "physical (no --physical-deadline)"), false;
     if ((why = logical_refusal(w, st)) != NULL)
         return snprintf(action, len, "%s", why), false;
@@ -215,7 +218,7 @@ static bool holder_action(const json_t *w, const json_t *st, char *action, size_
     if (risk && strcmp(risk, "stalled") == 0 &&
         json_is_true(json_object_get(cfg, "kill_stalled_at_shutdown")))
         return snprintf(action, len, "ended at shutdown start (stalled)"), true;
-    client_jnum(cfg, "deadline_ms", within_ms);
+    client_render_num(cfg, "deadline_ms", within_ms);
     config_duration(cfg, "deadline_ms", d, sizeof(d));
     return snprintf(action, len, "ended at the deadline (%s)", d), true;
 }
@@ -258,7 +261,7 @@ static void verdict_ended(size_t n, int64_t worst_ms, char *buf, size_t len)
     char count[32], d[32];
 
     count_text(n, count, sizeof(count));
-    client_format_duration(worst_ms, d, sizeof(d));
+    client_render_duration(worst_ms, d, sizeof(d));
     if (worst_ms == 0)
         snprintf(buf, len, "a stop now would be held up by %s; the guard ends %s at shutdown start",
                  count, n == 1 ? "it" : "them");
@@ -280,7 +283,7 @@ static void append_refused(const json_t *holders, char *buf, size_t len)
         if (json_is_true(json_object_get(h, "ended")))
             continue;
         holder_name(h, name, sizeof(name));
-        action = client_jstr(h, "action") ? client_jstr(h, "action") : "?";
+        action = client_render_str(h, "action") ? client_render_str(h, "action") : "?";
         used = strlen(buf);
         snprintf(buf + used, len - used, "%s%s (%.*s)", buf[used - 1] == ':' ? " " : ", ", name,
                  (int)strcspn(action, ":"), action);
@@ -315,7 +318,7 @@ json_t *check_evaluate(const json_t *status, const json_t *walsenders)
 
     json_array_foreach(list, i, w)
     {
-        if (!client_jstr(w, "cause"))
+        if (!client_render_str(w, "cause"))
             continue;
         json_array_append_new(holders, holder_new(w, status, &within, &ended));
         refused += !ended;
@@ -343,21 +346,22 @@ json_t *check_evaluate(const json_t *status, const json_t *walsenders)
 static void render_holder(FILE *out, const json_t *h)
 {
     char name[NAME_LEN], lag[32], dur[32];
-    const char *cause = client_jstr(h, "cause"), *risk = client_jstr(h, "risk");
+    const char *cause = client_render_str(h, "cause"), *risk = client_render_str(h, "risk");
     int64_t pid = 0, v;
 
     holder_name(h, name, sizeof(name));
-    client_jnum(h, "pid", &pid);
-    client_format_bytes(client_jnum(h, "lag_bytes", &v) ? (v < 0 ? -v : v) : -1, lag, sizeof(lag));
+    client_render_num(h, "pid", &pid);
+    client_render_bytes(client_render_num(h, "lag_bytes", &v) ? (v < 0 ? -v : v) : -1, lag,
+                        sizeof(lag));
     fprintf(out, "%s (%s, pid %" PRId64 "): %s, lag %s%s", name,
-            client_jstr(h, "kind") ? client_jstr(h, "kind") : "?", pid, cause ? cause : "?",
-            client_jnum(h, "lag_bytes", &v) && v < 0 ? "-" : "", lag);
-    if (client_jnum(h, "stalled_for_ms", &v) && v > 0) {
-        client_format_duration(v, dur, sizeof(dur));
+            client_render_str(h, "kind") ? client_render_str(h, "kind") : "?", pid,
+            cause ? cause : "?", client_render_num(h, "lag_bytes", &v) && v < 0 ? "-" : "", lag);
+    if (client_render_num(h, "stalled_for_ms", &v) && v > 0) {
+        client_render_duration(v, dur, sizeof(dur));
         fprintf(out, " for %s", dur);
     }
     fprintf(out, ", risk %s: %s\n", risk ? risk : "?",
-            client_jstr(h, "action") ? client_jstr(h, "action") : "?");
+            client_render_str(h, "action") ? client_render_str(h, "action") : "?");
 }
 
 /* Print an evaluation: one line per holder, then the verdict. */
@@ -368,7 +372,8 @@ void check_render(FILE *out, const json_t *result)
     json_t *h;
 
     json_array_foreach(holders, i, h) render_holder(out, h);
-    fprintf(out, "%s\n", client_jstr(result, "verdict") ? client_jstr(result, "verdict") : "?");
+    fprintf(out, "%s\n",
+            client_render_str(result, "verdict") ? client_render_str(result, "verdict") : "?");
 }
 
 /* Get both answers, judge them, print; returns the exit code. */
@@ -378,8 +383,8 @@ static int check_run(const struct check_args *a)
     char msg[1024];
     int rc;
 
-    if (!client_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) ||
-        !client_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg))) {
+    if (!transport_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) ||
+        !transport_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg))) {
         json_decref(st);
         fprintf(stderr, "demotion-guard: %s\n", msg);
         return CHECK_ERROR;
@@ -412,12 +417,12 @@ int check_main(int argc, char **argv)
         check_usage(stdout);
         return CHECK_CLEAR;
     }
-    if (!client_global_init()) {
+    if (!transport_global_init()) {
         fprintf(stderr, "demotion-guard: cannot initialise libcurl\n");
         return CHECK_ERROR;
     }
-    client_set_tls(a.tls[0], a.tls[1], a.tls[2]);
+    transport_set_tls(a.tls[0], a.tls[1], a.tls[2]);
     rc = check_run(&a);
-    client_global_cleanup();
+    transport_global_cleanup();
     return rc;
 }

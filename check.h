@@ -25,7 +25,7 @@ enum check_exit {
 
 /* What the command line asks for.  Strings point into argv or the environment. */
 struct check_args {
-    const char *url;    /* --url, DEMOTION_GUARD_URL or CLIENT_DEFAULT_URL */
+    const char *url;    /* --url, DEMOTION_GUARD_URL or TRANSPORT_DEFAULT_URL */
     int64_t timeout_ms; /* --timeout, default 10 s */
     bool json;          /* --json */
     bool help;          /* --help */

@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "config.h"
+#include "token.h"
+#include "transport.h"
 
 #define HOOK_TIMEOUT_MS    900  /* before-stop, callback: back within a second */
 #define HOOK_HARD_MS       1000 /* ... whatever libcurl or the scheduler do */
@@ -147,7 +148,7 @@ static bool parse(struct hook_args *h, int argc, char **argv, char *err, size_t 
         if (!take_arg(h, argc, argv, &i, err, errlen))
             return false;
     if (h->url == NULL || h->url[0] == '\0')
-        h->url = CLIENT_DEFAULT_URL;
+        h->url = TRANSPORT_DEFAULT_URL;
     if (h->deadline && !config_parse_duration(h->deadline, &ms)) {
         snprintf(err, errlen,
                  "invalid value \"%s\" for option \"--deadline\": expected a "
@@ -163,7 +164,7 @@ static bool token_of(const struct hook_args *h, char *token, size_t len, char *m
 {
     token[0] = '\0';
     return h->token_file == NULL || h->token_file[0] == '\0' ||
-           client_read_token(h->token_file, token, len, msg, msglen);
+           token_read(h->token_file, TOKEN_FOR_CLIENT, token, len, msg, msglen);
 }
 
 /*
@@ -181,8 +182,8 @@ static bool post(const char *url, const char *token, int64_t timeout_ms, const c
 
     json_decref(body);
     ok = text &&
-         client_call(url, token[0] ? token : NULL, timeout_ms, path, text, &status, &ans, msg,
-                     sizeof(msg)) &&
+         transport_call(url, token[0] ? token : NULL, timeout_ms, path, text, &status, &ans, msg,
+                        sizeof(msg)) &&
          status >= 200 && status <= 299;
     phase = json_string_value(json_object_get(ans, "phase"));
 
@@ -210,7 +211,7 @@ static json_t *arm_body(const struct hook_args *h, const char *reason)
 /* hook before-stop: arm the local guard now, while SQL still works. */
 static int before_stop(const struct hook_args *h)
 {
-    char token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN];
+    char token[TOKEN_MAX_BYTES + 1], msg[TRANSPORT_MSG_LEN];
 
     if (!token_of(h, token, sizeof(token), msg, sizeof(msg))) {
         fprintf(stderr, "demotion-guard: before-stop: %s; the stop goes on unguarded\n", msg);
@@ -225,7 +226,7 @@ static int before_stop(const struct hook_args *h)
 /* hook callback ACTION ROLE SCOPE: record it; on_stop and on_role_change reset an arm. */
 static int callback(const struct hook_args *h)
 {
-    char token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN], what[200];
+    char token[TOKEN_MAX_BYTES + 1], msg[TRANSPORT_MSG_LEN], what[200];
 
     if (h->n_pos != 3) {
         fprintf(stderr, "demotion-guard: hook callback needs ACTION ROLE SCOPE (Patroni passes "
@@ -321,8 +322,8 @@ static int discover(const struct hook_args *h, char urls[][256], int max)
     long status;
     int n = -1;
 
-    if (!client_call(api, NULL, PROMOTE_PEER_MS, "/cluster", NULL, &status, &ans, msg,
-                     sizeof(msg)) ||
+    if (!transport_call(api, NULL, PROMOTE_PEER_MS, "/cluster", NULL, &status, &ans, msg,
+                        sizeof(msg)) ||
         status != 200)
         fprintf(stderr, "demotion-guard: pre-promote: no members from Patroni at %s: %s\n", api,
                 msg);
@@ -336,7 +337,7 @@ static int discover(const struct hook_args *h, char urls[][256], int max)
 /* hook pre-promote: arm the other members' guards (reason pre_promote). */
 static int pre_promote(const struct hook_args *h)
 {
-    char urls[MAX_PEERS][256], token[CLIENT_MAX_TOKEN + 1], msg[CLIENT_ERR_LEN];
+    char urls[MAX_PEERS][256], token[TOKEN_MAX_BYTES + 1], msg[TRANSPORT_MSG_LEN];
     int64_t end = now_ms() + PROMOTE_BUDGET_MS;
     int n = h->n_peers, armed = 0, left_out = 0;
 
@@ -352,7 +353,7 @@ static int pre_promote(const struct hook_args *h)
                 n, MAX_PEERS, left_out);
         n = MAX_PEERS;
     }
-    for (int i = 0; i < n && h->n_peers == 0 && client_tls_configured(); i++)
+    for (int i = 0; i < n && h->n_peers == 0 && transport_tls_configured(); i++)
         if (strncmp(urls[i], "http://", 7) == 0) { /* TLS options given: the guards speak https */
             char rest[sizeof(urls[i])];
 
@@ -397,7 +398,7 @@ static void usage(FILE *out)
         "  " DEFAULT_GUARD_PORT "); within 3 s; exits 0 unless --strict.\n"
         "callback (callbacks.on_*): record the event; on_stop and on_role_change reset an "
         "arm.\n"
-        "--url defaults to $DEMOTION_GUARD_URL or " CLIENT_DEFAULT_URL
+        "--url defaults to $DEMOTION_GUARD_URL or " TRANSPORT_DEFAULT_URL
         ", --token-file to $DEMOTION_GUARD_TOKEN_FILE.\n"
         "TLS (https:// URLs): --cacert FILE, --cert FILE, --key FILE, or $DEMOTION_GUARD_CACERT,\n"
         "  _CERT, _KEY; with them, pre-promote reaches discovered guards at https://.\n");
@@ -439,15 +440,15 @@ static int run_hook(const char *name, const struct hook_args *h)
 
     hard_bound(strcmp(name, "pre-promote") == 0 ? PROMOTE_BUDGET_MS + 500 : HOOK_HARD_MS,
                strcmp(name, "pre-promote") == 0 && !h->strict ? 0 : 1);
-    client_global_init();
-    client_set_tls(h->cacert, h->cert, h->key);
+    transport_global_init();
+    transport_set_tls(h->cacert, h->cert, h->key);
     if (strcmp(name, "before-stop") == 0)
         rc = before_stop(h);
     else if (strcmp(name, "pre-promote") == 0)
         rc = pre_promote(h);
     else
         rc = callback(h);
-    client_global_cleanup();
+    transport_global_cleanup();
     return rc;
 }
 
@@ -458,7 +459,7 @@ int hook_main(int argc, char **argv)
     bool promote = name && strcmp(name, "pre-promote") == 0;
     bool strict = strict_given(argc, argv);
     struct hook_args h;
-    char err[CLIENT_ERR_LEN];
+    char err[TRANSPORT_MSG_LEN];
 
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
         usage(argc < 1 ? stderr : stdout);

@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "render.h"
+#include "token.h"
 
 /*
  * Connections (API.md, "Limits"): at most CONN_LIMIT at a time.  One more
@@ -48,7 +49,6 @@
 #define REAPER_TICK_MS     250
 #define STACK_SIZE         (256 * 1024)
 #define COMMAND_TIMEOUT_MS 10000
-#define TOKEN_MAX          4096
 #define PEM_MAX            (1024 * 1024)
 
 static const struct route {
@@ -230,72 +230,22 @@ bool http_listen_check(const char *listen, bool have_token, char *err, size_t er
     return true;
 }
 
-/*
- * PostgreSQL's rule for its key files: nobody but the owner may read it,
- * except the group when root owns it (a Kubernetes Secret mounted with an
- * fsGroup is root:GROUP 0440).  Nobody else may ever write it.
- */
+/* The token file's mode rule (token.c), also for --tls-key. */
 static bool token_mode_ok(const struct stat *st)
 {
-    mode_t m = st->st_mode & 07777;
-
-    if (!S_ISREG(st->st_mode))
-        return false;
-    return st->st_uid == 0 ? (m & 0037) == 0 : (m & 0077) == 0;
+    return token_mode_private(st);
 }
 
-/*
- * Read the bearer token: the file's content without trailing blanks.  The
- * file must not be readable or writable by group or others, and the token
- * must be printable ASCII with no blanks.
- */
+/* Read the bearer token as token.c's rule says, for the daemon (see http.h). */
 bool http_token_read(const char *path, char **token, char *err, size_t errlen)
 {
-    char buf[TOKEN_MAX + 2];
-    struct stat st;
-    ssize_t n;
-    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of blocking */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    char buf[TOKEN_MAX_BYTES + 1];
 
     *token = NULL;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errlen, "could not open token file \"%s\": %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if (!token_read(path, TOKEN_FOR_DAEMON, buf, sizeof(buf), err, errlen))
         return false;
-    }
-    if (!token_mode_ok(&st)) {
-        snprintf(err, errlen,
-                 "token file \"%s\" %s (mode %04o, owner uid %u): make it 0600 or stricter, or "
-                 "0640 or stricter if owned by root",
-                 path, S_ISREG(st.st_mode) ? "may be read by others" : "is not a regular file",
-                 (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
-        close(fd);
-        return false;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n < 0 || n > TOKEN_MAX) {
-        snprintf(err, errlen, "could not read token file \"%s\": %s", path,
-                 n < 0 ? strerror(errno) : "longer than 4096 bytes");
-        return false;
-    }
-    while (n > 0 && isspace((unsigned char)buf[n - 1]))
-        n--;
-    buf[n] = '\0';
-    for (ssize_t i = 0; i < n; i++)
-        if (buf[i] <= ' ' || buf[i] > '~') {
-            snprintf(err, errlen,
-                     "token file \"%s\": the token must be printable ASCII without "
-                     "blanks",
-                     path);
-            return false;
-        }
-    if (n == 0) {
-        snprintf(err, errlen, "token file \"%s\" is empty", path);
-        return false;
-    }
     *token = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
     return *token != NULL;
 }
 

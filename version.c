@@ -9,9 +9,9 @@
 
 #include <jansson.h>
 
-#include "client.h"
 #include "http.h"
 #include "notify.h"
+#include "transport.h"
 #include "walsender.h"
 
 #ifndef DG_VERSION
@@ -39,6 +39,6 @@ void version_print(FILE *out)
 
     version_format_libpq(walsender_libpq_version(), libpq, sizeof(libpq));
     fprintf(out, "demotion-guard %s (libpq %s, libmicrohttpd %s, jansson %s, libcurl %s%s)\n",
-            DG_VERSION, libpq, http_mhd_version(), jansson_version_str(), client_curl_version(),
+            DG_VERSION, libpq, http_mhd_version(), jansson_version_str(), transport_curl_version(),
             notify_supported() ? ", systemd notify" : "");
 }

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_render.h"
+#include "transport.h"
+
 static volatile sig_atomic_t interrupted;
 
 /* SIGINT: ask the loop to end. */
@@ -44,7 +47,7 @@ void watch_frame(FILE *out, bool tty, int n, int64_t interval_ms, int64_t now_wa
         fputs("\033[H\033[2J", out);
     else if (n > 0)
         fputc('\n', out);
-    client_format_duration(interval_ms, every, sizeof(every));
+    client_render_duration(interval_ms, every, sizeof(every));
     gmtime_r(&t, &tm);
     fprintf(out, "every %s, Ctrl-C ends (at %02d:%02d:%02dZ)\n", every, tm.tm_hour, tm.tm_min,
             tm.tm_sec);
@@ -55,8 +58,8 @@ static void watch_once(const struct client_args *a, bool tty, int n)
 {
     json_t *st = NULL, *ws = NULL;
     char msg[1024];
-    bool ok = client_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) &&
-              client_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg));
+    bool ok = transport_get_json(a->url, a->timeout_ms, "/v1/status", &st, msg, sizeof(msg)) &&
+              transport_get_json(a->url, a->timeout_ms, "/v1/walsenders", &ws, msg, sizeof(msg));
 
     if (interrupted) {
         json_decref(st);
@@ -92,8 +95,8 @@ int watch_run(const struct client_args *a)
     sa.sa_handler = on_sigint; /* no SA_RESTART: a sleep ends at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    client_set_interrupt(&interrupted);
-    if (!client_global_init()) {
+    transport_set_interrupt(&interrupted);
+    if (!transport_global_init()) {
         fprintf(stderr, "demotion-guard: cannot initialise libcurl\n");
         return 1;
     }
@@ -101,7 +104,7 @@ int watch_run(const struct client_args *a)
         watch_once(a, tty, n);
         watch_sleep(a->watch_ms);
     }
-    client_global_cleanup();
-    client_set_interrupt(NULL);
+    transport_global_cleanup();
+    transport_set_interrupt(NULL);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "check.h"
 #include "client.h"
 #include "fuzz.h"
+#include "transport.h"
 
 #define MAX_FIELDS 24
 
@@ -39,12 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     } else if (client_parse_args(na, argv, env, &a, err, sizeof(err))) {
         if (!a.help) {
-            struct client_endpoint ep;
+            struct transport_endpoint ep;
             json_t *b;
 
             if (a.url == NULL || a.timeout_ms <= 0 ||
                 (a.cmd == CLIENT_KILL && a.n_selectors != 1) || a.pid < 0 ||
-                !client_endpoint(a.url, client_request_path(a.cmd), &ep, err, sizeof(err)))
+                !transport_endpoint(a.url, client_request_path(a.cmd), &ep, err, sizeof(err)))
                 abort();
             /* the body the command would send is one the server takes */
             b = client_request_body(&a);

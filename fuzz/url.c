@@ -1,21 +1,21 @@
 /*
- * url.c - --url and DEMOTION_GUARD_URL: client_endpoint.  The first line
+ * url.c - --url and DEMOTION_GUARD_URL: transport_endpoint.  The first line
  * of the input is the request path, the rest the URL.  An accepted URL
  * gives an http(s):// URL ending in the path, or a unix socket path.
  */
-#include "client.h"
 #include "fuzz.h"
+#include "transport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *f[2];
     int n = fuzz_fields(data, size, '\n', f, 2);
-    struct client_endpoint ep;
-    char err[CLIENT_ERR_LEN];
+    struct transport_endpoint ep;
+    char err[TRANSPORT_MSG_LEN];
 
     if (n == 2) {
         err[0] = '\0';
-        if (client_endpoint(f[1], f[0], &ep, err, sizeof(err))) {
+        if (transport_endpoint(f[1], f[0], &ep, err, sizeof(err))) {
             size_t ul = strnlen(ep.url, sizeof(ep.url)), pl = strlen(f[0]);
 
             if (ul == sizeof(ep.url) || !FUZZ_TERMINATED(ep.socket) ||
