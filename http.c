@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "conns.h"
 #include "listen.h"
 #include "log.h"
 #include "render.h"
@@ -51,16 +52,6 @@
 #define COMMAND_TIMEOUT_MS 10000
 #define TOKEN_MAX          4096
 
-/* One open connection, in the server's list (guarded by its mutex). */
-struct slot {
-    int fd;
-    struct sockaddr_storage addr; /* port cleared: connections are grouped by address */
-    int64_t since_ms;             /* monotonic: accepted, or its last answer was sent */
-    bool busy;                    /* a whole request arrived and is being answered */
-    bool pushed_out;              /* shut down by us; its thread is ending */
-    struct slot *prev, *next;
-};
-
 /* A queued command and its hand-over state, guarded by the server's mutex. */
 struct pending {
     struct command c;
@@ -83,9 +74,7 @@ struct http_server {
     int evfd;
     bool stopping;
 
-    struct slot *slots; /* every open connection, newest first */
-    int live;           /* of them, not pushed out */
-    unsigned long pushed_out, timed_out;
+    struct conns conns; /* every open connection, and its limits */
     pthread_t reaper;
     bool reaper_started;
     pthread_cond_t reaper_cv;
@@ -232,129 +221,30 @@ static void view_put(struct http_server *s, struct view *v)
 
 /* ---------------------------------------------------- connection limits */
 
-/* Do two slots come from the same address (the port aside)? */
-static bool same_address(const struct slot *a, const struct slot *b)
-{
-    if (a->addr.ss_family != b->addr.ss_family)
-        return false;
-    if (a->addr.ss_family == AF_INET)
-        return ((const struct sockaddr_in *)&a->addr)->sin_addr.s_addr ==
-               ((const struct sockaddr_in *)&b->addr)->sin_addr.s_addr;
-    if (a->addr.ss_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr,
-                      &((const struct sockaddr_in6 *)&b->addr)->sin6_addr,
-                      sizeof(struct in6_addr)) == 0;
-    return true; /* unix: one address */
-}
-
-/* May this slot be pushed out: its request has not arrived whole? */
-static bool waiting(const struct slot *x)
-{
-    return !x->busy && !x->pushed_out;
-}
-
-/* How many waiting slots share x's address.  Caller holds s->mu. */
-static int waiting_from(const struct http_server *s, const struct slot *x)
-{
-    int n = 0;
-
-    for (const struct slot *y = s->slots; y; y = y->next)
-        n += waiting(y) && same_address(x, y);
-    return n;
-}
-
-/*
- * The slot to push out for a new one: a waiting one (not new) of the
- * address with the most waiting slots, the oldest of those.  NULL when
- * every other slot is answering.  Caller holds s->mu.
- */
-static struct slot *victim(const struct http_server *s, const struct slot *new)
-{
-    struct slot *best = NULL;
-    int best_n = 0;
-
-    for (struct slot *x = s->slots; x; x = x->next) {
-        int n;
-
-        if (x == new || !waiting(x))
-            continue;
-        n = waiting_from(s, x);
-        if (n > best_n || (n == best_n && x->since_ms <= best->since_ms)) {
-            best = x;
-            best_n = n;
-        }
-    }
-    return best;
-}
-
-/* End a connection from outside its thread: its reads fail, it closes.  Caller holds s->mu. */
-static void push_out(struct http_server *s, struct slot *x)
-{
-    x->pushed_out = true;
-    s->live--;
-    shutdown(x->fd, SHUT_RDWR);
-}
-
-/*
- * A connection was accepted: track it and, beyond CONN_LIMIT, push out a
- * waiting one (or this one, when all others are answering).
- */
+/* A connection was accepted: track it (conns_open pushes one out beyond CONN_LIMIT). */
 static void slot_open(struct http_server *s, struct MHD_Connection *conn, void **ctx)
 {
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ca =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    struct slot *x = calloc(1, sizeof(*x)), *v;
 
-    *ctx = x;
-    if (x == NULL || fd == NULL)
-        return; /* untracked: libmicrohttpd's own limits still apply */
-    x->fd = fd->connect_fd;
-    if (ca && ca->client_addr && ca->client_addr->sa_family == AF_INET)
-        memcpy(&x->addr, ca->client_addr, sizeof(struct sockaddr_in));
-    else if (ca && ca->client_addr && ca->client_addr->sa_family == AF_INET6)
-        memcpy(&x->addr, ca->client_addr, sizeof(struct sockaddr_in6));
-    x->since_ms = http_clock_ms(CLOCK_MONOTONIC);
-    pthread_mutex_lock(&s->mu);
-    x->next = s->slots;
-    if (s->slots)
-        s->slots->prev = x;
-    s->slots = x;
-    if (++s->live > CONN_LIMIT) {
-        v = victim(s, x);
-        push_out(s, v ? v : x);
-        s->pushed_out++;
-    }
-    pthread_mutex_unlock(&s->mu);
+    /* NULL: untracked, libmicrohttpd's own limits still apply */
+    *ctx = fd ? conns_open(&s->conns, fd->connect_fd, ca ? ca->client_addr : NULL,
+                           http_clock_ms(CLOCK_MONOTONIC))
+              : NULL;
 }
 
-/* A connection closed: forget it (before libmicrohttpd closes its socket). */
-static void slot_close(struct http_server *s, struct slot *x)
-{
-    if (x == NULL)
-        return;
-    pthread_mutex_lock(&s->mu);
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        s->slots = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    if (!x->pushed_out)
-        s->live--;
-    pthread_mutex_unlock(&s->mu);
-    free(x);
-}
-
-/* libmicrohttpd's connection callback: a connection opened or closed. */
+/* libmicrohttpd's connection callback: a connection opened or closed (before its socket is). */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **ctx,
                           enum MHD_ConnectionNotificationCode code)
 {
+    struct http_server *s = cls;
+
     if (code == MHD_CONNECTION_NOTIFY_STARTED)
-        slot_open(cls, conn, ctx);
+        slot_open(s, conn, ctx);
     else {
-        slot_close(cls, *ctx);
+        conns_close(&s->conns, *ctx);
         *ctx = NULL;
     }
 }
@@ -364,25 +254,8 @@ static void slot_busy(struct http_server *s, struct MHD_Connection *conn, bool b
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    struct slot *x = ci ? ci->socket_context : NULL;
 
-    if (x == NULL)
-        return;
-    pthread_mutex_lock(&s->mu);
-    x->busy = busy;
-    x->since_ms = http_clock_ms(CLOCK_MONOTONIC);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Push out every connection past its time: REQUEST_TIMEOUT_MS waiting, BUSY_TIMEOUT_MS busy. */
-static void reap(struct http_server *s, int64_t now)
-{
-    for (struct slot *x = s->slots; x; x = x->next)
-        if (!x->pushed_out &&
-            now - x->since_ms > (x->busy ? BUSY_TIMEOUT_MS : REQUEST_TIMEOUT_MS)) {
-            push_out(s, x);
-            s->timed_out++;
-        }
+    conns_busy(&s->conns, ci ? ci->socket_context : NULL, busy, http_clock_ms(CLOCK_MONOTONIC));
 }
 
 /* The reaper thread: every REAPER_TICK_MS, end the connections past their time. */
@@ -398,7 +271,7 @@ static void *reaper_main(void *arg)
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&s->reaper_cv, &s->mu, &until);
-        reap(s, http_clock_ms(CLOCK_MONOTONIC));
+        conns_reap(&s->conns, http_clock_ms(CLOCK_MONOTONIC));
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -675,6 +548,7 @@ struct http_server *http_start_tls(const char *addr, const char *token,
         return NULL;
     }
     pthread_mutex_init(&s->mu, NULL);
+    conns_init(&s->conns, CONN_LIMIT, REQUEST_TIMEOUT_MS, BUSY_TIMEOUT_MS);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
@@ -800,6 +674,7 @@ void http_stop(struct http_server *s)
     tls_free(&s->tls);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->reaper_cv);
+    conns_destroy(&s->conns);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
