@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,6 +27,7 @@
 
 #include "api.h"
 #include "conns.h"
+#include "handover.h"
 #include "listen.h"
 #include "log.h"
 #include "render.h"
@@ -52,13 +52,6 @@
 #define COMMAND_TIMEOUT_MS 10000
 #define TOKEN_MAX          4096
 
-/* A queued command and its hand-over state, guarded by the server's mutex. */
-struct pending {
-    struct command c;
-    bool done, abandoned;
-    struct pending *next;
-};
-
 struct http_server {
     struct MHD_Daemon *mhd;
     struct MHD_Daemon *retired; /* the listener before a TLS reload, until its connections end */
@@ -66,12 +59,10 @@ struct http_server {
     bool require_cert; /* --tls-client-ca: every request needs a client certificate */
     struct listen_socket ls;
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct view *view;
+    struct handover ho; /* the view and the commands, to and from the main loop */
+
+    pthread_mutex_t mu; /* guards what follows, and require_cert and mhd */
     char *token;
-    struct pending *head, *tail;
-    int evfd;
     bool stopping;
 
     struct conns conns; /* every open connection, and its limits */
@@ -192,33 +183,6 @@ static int64_t http_clock_ms(clockid_t clk)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Take a reference to the latest view (NULL before the first one). */
-static struct view *view_get(struct http_server *s)
-{
-    struct view *v;
-
-    pthread_mutex_lock(&s->mu);
-    v = s->view;
-    if (v)
-        v->refs++;
-    pthread_mutex_unlock(&s->mu);
-    return v;
-}
-
-/* Drop a reference to a view. */
-static void view_put(struct http_server *s, struct view *v)
-{
-    bool last;
-
-    if (v == NULL)
-        return;
-    pthread_mutex_lock(&s->mu);
-    last = --v->refs == 0;
-    pthread_mutex_unlock(&s->mu);
-    if (last)
-        free(v);
-}
-
 /* ---------------------------------------------------- connection limits */
 
 /* A connection was accepted: track it (conns_open pushes one out beyond CONN_LIMIT). */
@@ -321,52 +285,27 @@ static void requester_of(struct MHD_Connection *conn, char *out, size_t len)
 }
 
 /*
- * Hand a command to the main loop and wait for its answer.  On timeout the
- * command is abandoned: the main loop drops it if it has not started it.
+ * Hand a command to the main loop and answer what it answers; 504 when it
+ * does not within COMMAND_TIMEOUT_MS, 503 when the server stops meanwhile.
  */
 static enum MHD_Result run_command(struct http_server *s, struct MHD_Connection *conn,
-                                   struct command *c)
+                                   const struct command *c)
 {
-    struct pending *p = calloc(1, sizeof(*p));
     struct api_response r;
-    struct timespec until;
-    uint64_t one = 1;
-    int status;
-    json_t *body;
+    json_t *body = NULL;
+    int status = 500;
 
-    if (p == NULL)
+    switch (handover_submit(&s->ho, c, COMMAND_TIMEOUT_MS, &status, &body)) {
+    case HANDOVER_ANSWERED:
+        api_json(&r, status, body);
+        return respond(conn, &r);
+    case HANDOVER_STOPPING:
+        return respond_error(conn, 503, "unavailable", "the guard is stopping");
+    case HANDOVER_TIMEOUT:
+        return respond_error(conn, 504, "timeout", "the guard's loop did not answer within 10 s");
+    default:
         return respond_error(conn, 500, "internal", "out of memory");
-    p->c = *c;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += COMMAND_TIMEOUT_MS / 1000;
-    pthread_mutex_lock(&s->mu);
-    if (s->tail)
-        s->tail->next = p;
-    else
-        s->head = p;
-    s->tail = p;
-    pthread_mutex_unlock(&s->mu);
-    if (write(s->evfd, &one, sizeof(one)) < 0)
-        log_debug("eventfd write: %m");
-    pthread_mutex_lock(&s->mu);
-    while (!p->done && !s->stopping)
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
-            break;
-    if (!p->done) {
-        bool stopping = s->stopping;
-
-        p->abandoned = true;
-        pthread_mutex_unlock(&s->mu);
-        return respond_error(conn, stopping ? 503 : 504, stopping ? "unavailable" : "timeout",
-                             stopping ? "the guard is stopping"
-                                      : "the guard's loop did not answer within 10 s");
     }
-    status = p->c.status;
-    body = p->c.body;
-    pthread_mutex_unlock(&s->mu);
-    free(p);
-    api_json(&r, status, body);
-    return respond(conn, &r);
 }
 
 /* A request header's value, NULL when it was not sent. */
@@ -420,7 +359,7 @@ static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connectio
 static enum MHD_Result whole_request(struct http_server *s, struct MHD_Connection *conn,
                                      struct request *rq)
 {
-    struct view *v = view_get(s);
+    struct view *v = handover_get(&s->ho);
     struct api_request ar = {rq->route,
                              rq->body,
                              rq->len,
@@ -432,7 +371,7 @@ static enum MHD_Result whole_request(struct http_server *s, struct MHD_Connectio
     struct command c;
     bool command = api_answer(&ar, &c, &r);
 
-    view_put(s, v);
+    handover_put(&s->ho, v);
     if (!command)
         return respond(conn, &r);
     requester_of(conn, c.requester, sizeof(c.requester));
@@ -551,15 +490,13 @@ struct http_server *http_start_tls(const char *addr, const char *token,
     conns_init(&s->conns, CONN_LIMIT, REQUEST_TIMEOUT_MS, BUSY_TIMEOUT_MS);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
     pthread_cond_init(&s->reaper_cv, &ca);
     pthread_condattr_destroy(&ca);
     s->token = token ? strdup(token) : NULL;
-    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!listen_open(addr, &s->ls, err, errlen) || s->evfd < 0 || !tls_copy(tls, &s->tls)) {
-        if (s->evfd < 0)
-            snprintf(err, errlen, "could not create an eventfd: %s", strerror(errno));
-        else if (s->ls.fd >= 0)
+    s->ls.fd = -1;
+    if (!handover_init(&s->ho, err, errlen) || !listen_open(addr, &s->ls, err, errlen) ||
+        !tls_copy(tls, &s->tls)) {
+        if (s->ls.fd >= 0)
             snprintf(err, errlen, "out of memory");
         http_stop(s);
         return NULL;
@@ -643,13 +580,11 @@ bool http_set_tls(struct http_server *s, const struct tls_material *tls, char *e
 /* Stop serving: waiting handlers are answered 503, then threads end. */
 void http_stop(struct http_server *s)
 {
-    struct pending *p, *next;
-
     if (s == NULL)
         return;
+    handover_stop(&s->ho);
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
-    pthread_cond_broadcast(&s->cv);
     pthread_cond_broadcast(&s->reaper_cv);
     pthread_mutex_unlock(&s->mu);
     if (s->reaper_started)
@@ -661,18 +596,9 @@ void http_stop(struct http_server *s)
         close(s->ls.fd);
     if (s->ls.fd >= 0)
         listen_remove(&s->ls);
-    for (p = s->head; p; p = next) {
-        next = p->next;
-        json_decref(p->c.body);
-        free(p);
-    }
-    if (s->evfd >= 0)
-        close(s->evfd);
-    if (s->view && --s->view->refs == 0)
-        free(s->view);
+    handover_destroy(&s->ho);
     free(s->token);
     tls_free(&s->tls);
-    pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->reaper_cv);
     conns_destroy(&s->conns);
     pthread_mutex_destroy(&s->mu);
@@ -696,72 +622,29 @@ const char *http_bound(const struct http_server *s)
     return s->ls.bound;
 }
 
-/* Publish a new view; the server owns it from now on. */
+/* Publish a new view (see http.h); the main loop's turn also ends a replaced listener. */
 void http_publish(struct http_server *s, struct view *v)
 {
-    struct view *old;
-
-    stop_retired(s, false); /* the main loop's turn: a replaced listener may be done */
-    v->refs = 1;
-    pthread_mutex_lock(&s->mu);
-    old = s->view;
-    s->view = v;
-    if (old && --old->refs > 0)
-        old = NULL;
-    pthread_mutex_unlock(&s->mu);
-    free(old);
+    stop_retired(s, false);
+    handover_publish(&s->ho, v);
 }
 
 /* The eventfd that becomes readable when a command is queued. */
 int http_command_fd(const struct http_server *s)
 {
-    return s->evfd;
+    return handover_fd(&s->ho);
 }
 
-/* The next command to run, skipping those whose requester gave up. */
+/* The next command to run (handover_next). */
 struct command *http_next_command(struct http_server *s)
 {
-    struct pending *p;
-    uint64_t n;
-
-    if (read(s->evfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        log_debug("eventfd read: %m");
-    pthread_mutex_lock(&s->mu);
-    while ((p = s->head) != NULL) {
-        s->head = p->next;
-        if (s->head == NULL)
-            s->tail = NULL;
-        p->next = NULL;
-        if (!p->abandoned)
-            break;
-        log_warn("dropped a %s command from %s: the requester gave up waiting",
-                 p->c.type == CMD_ARM      ? "arm"
-                 : p->c.type == CMD_DISARM ? "disarm"
-                                           : "kill",
-                 p->c.requester);
-        free(p);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return p ? &p->c : NULL;
+    return handover_next(&s->ho);
 }
 
-/* Answer a command taken with http_next_command; takes the reference to body. */
+/* Answer a command taken with http_next_command (handover_answer). */
 void http_answer(struct http_server *s, struct command *c, int status, json_t *body)
 {
-    struct pending *p = (struct pending *)((char *)c - offsetof(struct pending, c));
-    bool drop;
-
-    pthread_mutex_lock(&s->mu);
-    p->c.status = status;
-    p->c.body = body;
-    p->done = true;
-    drop = p->abandoned;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    if (drop) {
-        json_decref(body);
-        free(p);
-    }
+    handover_answer(&s->ho, c, status, body);
 }
 
 /* The version of the libmicrohttpd loaded at run time, for --version. */
