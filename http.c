@@ -1,13 +1,15 @@
 /*
- * http.c - the HTTP server of the API: libmicrohttpd, one thread per
- * connection, behind connection, per-IP and time limits, and the hand-over
- * to the main loop
+ * http.c - the HTTP server of the API: libmicrohttpd (its only user), one
+ * thread per connection, held to the connection limits, and the handlers'
+ * side of the hand-over to the main loop; and the bearer token
  *
- * Requests are checked and answered by api.c (routes, bodies, answers);
- * GET routes from the latest view the main loop published, commands through
- * a queue and an eventfd to the main loop, the handler waiting for the
- * answer with a timeout.  Nothing here calls libpq or touches the guard's
- * state.  The listening socket is listen.c's, the TLS material tls.c's.
+ * A request's head and body go to api.c, which says what to answer (GET
+ * routes from the latest view the main loop published) or which command to
+ * hand to the main loop (handover.c); the handler waits for the loop's
+ * answer with a timeout.  conns.c picks the connections to push out, the
+ * reaper thread here ends those past their time.  The listening socket is
+ * listen.c's, the TLS material tls.c's.  Nothing here calls libpq or
+ * touches the guard's state.
  */
 #include "http.h"
 
@@ -15,12 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,7 +172,7 @@ bool http_bearer_ok(const char *expected, const char *header)
     return http_token_equal(expected, header);
 }
 
-/* ------------------------------------------------------------- handlers */
+/* ---------------------------------------------------- connection limits */
 
 /* Monotonic and wall-clock milliseconds. */
 static int64_t http_clock_ms(clockid_t clk)
@@ -182,8 +182,6 @@ static int64_t http_clock_ms(clockid_t clk)
     clock_gettime(clk, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-/* ---------------------------------------------------- connection limits */
 
 /* A connection was accepted: track it (conns_open pushes one out beyond CONN_LIMIT). */
 static void slot_open(struct http_server *s, struct MHD_Connection *conn, void **ctx)
@@ -240,6 +238,8 @@ static void *reaper_main(void *arg)
     pthread_mutex_unlock(&s->mu);
     return NULL;
 }
+
+/* ------------------------------------------------------------- handlers */
 
 /* Queue api.c's answer; takes r's text. */
 static enum MHD_Result respond(struct MHD_Connection *conn, struct api_response *r)

@@ -1,7 +1,8 @@
 /*
  * http.h - the HTTP server of the API: libmicrohttpd in its own threads,
- * the bearer token, the connection limits, and the hand-over to the main
- * loop; routes and answers are api.h's, the socket listen.h's, TLS tls.h's
+ * the bearer token, and the main loop's side of the hand-over; routes and
+ * answers are api.h's, the socket listen.h's, TLS tls.h's, the connection
+ * limits conns.h's, the view and command queue handover.h's
  *
  * The main loop publishes an immutable view of its state after each turn
  * (http_publish); handlers render from the latest view and never touch the
