@@ -25,9 +25,9 @@ void conns_init(struct conns *c, int limit, int64_t request_timeout_ms, int64_t 
 /* Free the set and what it still tracks. */
 void conns_destroy(struct conns *c)
 {
-    struct conn *next;
+    struct conns_slot *next;
 
-    for (struct conn *x = c->list; x; x = next) {
+    for (struct conns_slot *x = c->list; x; x = next) {
         next = x->next;
         free(x);
     }
@@ -36,7 +36,7 @@ void conns_destroy(struct conns *c)
 }
 
 /* Do two connections come from the same address (the port aside)? */
-static bool same_address(const struct conn *a, const struct conn *b)
+static bool same_address(const struct conns_slot *a, const struct conns_slot *b)
 {
     if (a->addr.ss_family != b->addr.ss_family)
         return false;
@@ -51,17 +51,17 @@ static bool same_address(const struct conn *a, const struct conn *b)
 }
 
 /* May this connection be pushed out: its request has not arrived whole? */
-static bool waiting(const struct conn *x)
+static bool waiting(const struct conns_slot *x)
 {
     return !x->busy && !x->pushed_out;
 }
 
 /* How many waiting connections share x's address.  Caller holds c->mu. */
-static int waiting_from(const struct conns *c, const struct conn *x)
+static int waiting_from(const struct conns *c, const struct conns_slot *x)
 {
     int n = 0;
 
-    for (const struct conn *y = c->list; y; y = y->next)
+    for (const struct conns_slot *y = c->list; y; y = y->next)
         n += waiting(y) && same_address(x, y);
     return n;
 }
@@ -71,12 +71,12 @@ static int waiting_from(const struct conns *c, const struct conn *x)
  * address with the most waiting connections, the oldest of those.  NULL
  * when every other one is answering.  Caller holds c->mu.
  */
-static struct conn *victim(const struct conns *c, const struct conn *new)
+static struct conns_slot *victim(const struct conns *c, const struct conns_slot *new)
 {
-    struct conn *best = NULL;
+    struct conns_slot *best = NULL;
     int best_n = 0;
 
-    for (struct conn *x = c->list; x; x = x->next) {
+    for (struct conns_slot *x = c->list; x; x = x->next) {
         int n;
 
         if (x == new || !waiting(x))
@@ -91,7 +91,7 @@ static struct conn *victim(const struct conns *c, const struct conn *new)
 }
 
 /* End a connection from outside its thread: its reads fail, it closes.  Caller holds c->mu. */
-static void push_out(struct conns *c, struct conn *x)
+static void push_out(struct conns *c, struct conns_slot *x)
 {
     x->pushed_out = true;
     c->live--;
@@ -99,9 +99,9 @@ static void push_out(struct conns *c, struct conn *x)
 }
 
 /* Track a new connection, pushing one out beyond the limit (see conns.h). */
-struct conn *conns_open(struct conns *c, int fd, const struct sockaddr *addr, int64_t now_ms)
+struct conns_slot *conns_open(struct conns *c, int fd, const struct sockaddr *addr, int64_t now_ms)
 {
-    struct conn *x = calloc(1, sizeof(*x)), *v;
+    struct conns_slot *x = calloc(1, sizeof(*x)), *v;
 
     if (x == NULL)
         return NULL;
@@ -126,7 +126,7 @@ struct conn *conns_open(struct conns *c, int fd, const struct sockaddr *addr, in
 }
 
 /* Forget a connection (see conns.h). */
-void conns_close(struct conns *c, struct conn *x)
+void conns_close(struct conns *c, struct conns_slot *x)
 {
     if (x == NULL)
         return;
@@ -144,7 +144,7 @@ void conns_close(struct conns *c, struct conn *x)
 }
 
 /* Mark a connection busy or waiting (see conns.h). */
-void conns_busy(struct conns *c, struct conn *x, bool busy, int64_t now_ms)
+void conns_busy(struct conns *c, struct conns_slot *x, bool busy, int64_t now_ms)
 {
     if (x == NULL)
         return;
@@ -158,7 +158,7 @@ void conns_busy(struct conns *c, struct conn *x, bool busy, int64_t now_ms)
 void conns_reap(struct conns *c, int64_t now_ms)
 {
     pthread_mutex_lock(&c->mu);
-    for (struct conn *x = c->list; x; x = x->next)
+    for (struct conns_slot *x = c->list; x; x = x->next)
         if (!x->pushed_out &&
             now_ms - x->since_ms > (x->busy ? c->busy_timeout_ms : c->request_timeout_ms)) {
             push_out(c, x);

@@ -12,13 +12,13 @@
 #include <sys/socket.h>
 
 /* One open connection (guarded by its conns' mutex). */
-struct conn {
+struct conns_slot {
     int fd;
     struct sockaddr_storage addr; /* family and address only: grouped by address, not port */
     int64_t since_ms;             /* monotonic: accepted, or its last answer was sent */
     bool busy;                    /* a whole request arrived and is being answered */
     bool pushed_out;              /* shut down by us; its thread is ending */
-    struct conn *prev, *next;
+    struct conns_slot *prev, *next;
 };
 
 /* The open connections and their limits. */
@@ -27,8 +27,8 @@ struct conns {
     int64_t request_timeout_ms; /* a request must arrive whole within this */
     int64_t busy_timeout_ms;    /* an answer must be sent within this */
     pthread_mutex_t mu;
-    struct conn *list; /* newest first */
-    int live;          /* of them, not pushed out */
+    struct conns_slot *list; /* newest first */
+    int live;                /* of them, not pushed out */
     unsigned long pushed_out, timed_out;
 };
 
@@ -39,11 +39,11 @@ void conns_destroy(struct conns *c);
 /* Track a connection accepted on fd from addr (NULL, unix: all one address) at now_ms;
    beyond the limit push out a waiting one of the address with the most waiting, the
    oldest of those, or this one when all others are answering.  NULL: out of memory. */
-struct conn *conns_open(struct conns *c, int fd, const struct sockaddr *addr, int64_t now_ms);
+struct conns_slot *conns_open(struct conns *c, int fd, const struct sockaddr *addr, int64_t now_ms);
 /* Forget a connection (NULL: untracked), before its socket is closed. */
-void conns_close(struct conns *c, struct conn *x);
+void conns_close(struct conns *c, struct conns_slot *x);
 /* Mark a connection (NULL: untracked) busy (its request is whole) or waiting, from now_ms. */
-void conns_busy(struct conns *c, struct conn *x, bool busy, int64_t now_ms);
+void conns_busy(struct conns *c, struct conns_slot *x, bool busy, int64_t now_ms);
 /* Push out every connection past its time at now_ms (waiting or busy timeout). */
 void conns_reap(struct conns *c, int64_t now_ms);
 

@@ -18,7 +18,7 @@
 struct rig {
     struct conns c;
     int ours[MAXC], peer[MAXC];
-    struct conn *x[MAXC];
+    struct conns_slot *x[MAXC];
     int n;
 };
 
