@@ -15,23 +15,46 @@
 #include "config.h"
 #include "log.h"
 
+#define TOO_LARGE "the body is limited to 8 KiB"
+
+/* What a GET route answers, from a view (there is one). */
+typedef void get_fn(const struct view *v, const struct api_request *rq, struct api_response *r);
+/* How the JSON object of a POST route's body becomes its command; false with err. */
+typedef bool parse_fn(json_t *o, struct command *c, char *err, size_t errlen);
+
+static get_fn get_health, get_ready, get_metrics, get_status, get_walsenders;
+static parse_fn parse_arm, parse_disarm, parse_callback, parse_kill;
+
+/* The routes (API.md): a GET route answers from the view, a POST route is a command. */
 static const struct route {
     const char *path;
     const char *method;
     enum route_id id;
+    get_fn *get;
+    parse_fn *parse;
+    enum command_type type;
 } routes[] = {
-    {"/health", "GET", R_HEALTH},
-    {"/ready", "GET", R_READY},
-    {"/metrics", "GET", R_METRICS},
-    {"/v1/status", "GET", R_STATUS},
-    {"/v1/walsenders", "GET", R_WALSENDERS},
-    {"/v1/arm", "POST", R_ARM},
-    {"/v1/disarm", "POST", R_DISARM},
-    {"/v1/callback", "POST", R_CALLBACK},
-    {"/v1/kill", "POST", R_KILL},
+    {"/health", "GET", R_HEALTH, get_health, NULL, 0},
+    {"/ready", "GET", R_READY, get_ready, NULL, 0},
+    {"/metrics", "GET", R_METRICS, get_metrics, NULL, 0},
+    {"/v1/status", "GET", R_STATUS, get_status, NULL, 0},
+    {"/v1/walsenders", "GET", R_WALSENDERS, get_walsenders, NULL, 0},
+    {"/v1/arm", "POST", R_ARM, NULL, parse_arm, CMD_ARM},
+    {"/v1/disarm", "POST", R_DISARM, NULL, parse_disarm, CMD_DISARM},
+    {"/v1/callback", "POST", R_CALLBACK, NULL, parse_callback, CMD_CALLBACK},
+    {"/v1/kill", "POST", R_KILL, NULL, parse_kill, CMD_KILL},
 };
 
 #define N_ROUTES ((int)(sizeof(routes) / sizeof(routes[0])))
+
+/* The table entry of a route id; NULL for R_NOT_FOUND, R_BAD_METHOD or junk. */
+static const struct route *route_of(int id)
+{
+    for (int i = 0; i < N_ROUTES; i++)
+        if (routes[i].id == (enum route_id)id)
+            return &routes[i];
+    return NULL;
+}
 
 /*
  * Find the route of a request.  Returns its id, R_NOT_FOUND, or
@@ -165,6 +188,15 @@ static bool parse_arm(json_t *o, struct command *c, char *err, size_t errlen)
     return true;
 }
 
+/* The fields of POST /v1/disarm. */
+static bool parse_disarm(json_t *o, struct command *c, char *err, size_t errlen)
+{
+    static const char *const allowed[] = {"reason", NULL};
+
+    return only_fields(o, allowed, err, errlen) &&
+           take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen);
+}
+
 /* The fields of POST /v1/callback: Patroni's ACTION ROLE SCOPE, all required. */
 static bool parse_callback(json_t *o, struct command *c, char *err, size_t errlen)
 {
@@ -196,17 +228,18 @@ static bool parse_callback(json_t *o, struct command *c, char *err, size_t errle
 bool api_parse_command(int route, const char *body, size_t len, struct command *c, char *err,
                        size_t errlen)
 {
-    static const char *const disarm_fields[] = {"reason", NULL};
+    const struct route *rt = route_of(route);
     json_error_t je;
     json_t *o;
     bool ok;
 
     memset(c, 0, sizeof(*c));
-    c->type = route == R_ARM      ? CMD_ARM
-              : route == R_DISARM ? CMD_DISARM
-              : route == R_KILL   ? CMD_KILL
-                                  : CMD_CALLBACK;
     c->deadline_ms = -1;
+    if (rt == NULL || rt->parse == NULL) {
+        snprintf(err, errlen, "this route takes no command");
+        return false;
+    }
+    c->type = rt->type;
     o = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : json_object();
     if (o == NULL) {
         snprintf(err, errlen, "malformed JSON at line %d column %d: %s", je.line, je.column,
@@ -218,15 +251,7 @@ bool api_parse_command(int route, const char *body, size_t len, struct command *
         json_decref(o);
         return false;
     }
-    if (c->type == CMD_ARM)
-        ok = parse_arm(o, c, err, errlen);
-    else if (c->type == CMD_CALLBACK)
-        ok = parse_callback(o, c, err, errlen);
-    else if (c->type == CMD_DISARM)
-        ok = only_fields(o, disarm_fields, err, errlen) &&
-             take_string(o, "reason", c->reason, sizeof(c->reason), err, errlen);
-    else
-        ok = parse_kill(o, c, err, errlen);
+    ok = rt->parse(o, c, err, errlen);
     json_decref(o);
     return ok;
 }
@@ -324,54 +349,71 @@ bool api_begin(const struct api_head *h, int *route, struct api_response *r)
         api_error(r, 415, "unsupported_media_type",
                   "POST bodies are JSON: send Content-Type: application/json", NULL);
     else if (h->content_length && strtoull(h->content_length, NULL, 10) > API_MAX_BODY)
-        api_error(r, 413, "too_large", "the body is limited to 8 KiB", NULL);
+        api_error(r, 413, "too_large", TOO_LARGE, NULL);
     else
         return true;
     return false;
 }
 
-/* Answer a GET route from the view. */
-static void answer_get(const struct api_request *rq, struct api_response *r)
+/* GET /health: 200 or 503 as render_health says. */
+static void get_health(const struct view *v, const struct api_request *rq, struct api_response *r)
 {
-    const struct view *v = rq->view;
     int status = 200;
-    json_t *body;
+    json_t *body = render_health(v, rq->mono_ms, &status);
 
-    if (v == NULL) {
-        api_error(r, 503, "unavailable", "the guard is starting", NULL);
-        return;
-    }
-    if (rq->route == R_METRICS) {
-        size_t len = 0;
-        char *text = render_metrics(v, rq->wall_ms, &len);
-
-        if (text == NULL)
-            api_error(r, 500, "internal", "out of memory", NULL);
-        else
-            *r = (struct api_response){200, text, len, "text/plain; version=0.0.4; charset=utf-8",
-                                       NULL};
-        return;
-    }
-    if (rq->route == R_HEALTH)
-        body = render_health(v, rq->mono_ms, &status);
-    else if (rq->route == R_READY)
-        body = render_ready(v, &status);
-    else if (rq->route == R_STATUS)
-        body = render_status(v);
-    else
-        body = render_walsenders(v);
     api_json(r, status, body);
+}
+
+/* GET /ready: 200 or 503 as render_ready says. */
+static void get_ready(const struct view *v, const struct api_request *rq, struct api_response *r)
+{
+    int status = 200;
+    json_t *body = render_ready(v, &status);
+
+    (void)rq;
+    api_json(r, status, body);
+}
+
+/* GET /metrics: Prometheus text. */
+static void get_metrics(const struct view *v, const struct api_request *rq, struct api_response *r)
+{
+    size_t len = 0;
+    char *text = render_metrics(v, rq->wall_ms, &len);
+
+    if (text == NULL)
+        api_error(r, 500, "internal", "out of memory", NULL);
+    else
+        *r =
+            (struct api_response){200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL};
+}
+
+/* GET /v1/status. */
+static void get_status(const struct view *v, const struct api_request *rq, struct api_response *r)
+{
+    (void)rq;
+    api_json(r, 200, render_status(v));
+}
+
+/* GET /v1/walsenders. */
+static void get_walsenders(const struct view *v, const struct api_request *rq,
+                           struct api_response *r)
+{
+    (void)rq;
+    api_json(r, 200, render_walsenders(v));
 }
 
 /* Answer a whole request or take its command (see api.h). */
 bool api_answer(const struct api_request *rq, struct command *c, struct api_response *r)
 {
+    const struct route *rt = route_of(rq->route);
     char err[300];
 
     if (rq->too_large)
-        api_error(r, 413, "too_large", "the body is limited to 8 KiB", NULL);
-    else if (rq->route < R_ARM)
-        answer_get(rq, r);
+        api_error(r, 413, "too_large", TOO_LARGE, NULL);
+    else if (rt && rt->get && rq->view == NULL)
+        api_error(r, 503, "unavailable", "the guard is starting", NULL);
+    else if (rt && rt->get)
+        rt->get(rq->view, rq, r);
     else if (!api_parse_command(rq->route, rq->body, rq->len, c, err, sizeof(err)))
         api_error(r, 400, "bad_request", err, NULL);
     else

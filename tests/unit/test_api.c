@@ -242,6 +242,19 @@ static void test_bad_bodies(void **state)
     bad_body(R_DISARM, "{\"" A63 "\xc3\xa9\":1}", "unknown field \"" A63 "?\"");
 }
 
+/* Only a POST route takes a command. */
+static void test_not_a_command(void **state)
+{
+    struct command c;
+    char err[64];
+
+    (void)state;
+    assert_false(api_parse_command(R_HEALTH, "{}", 2, &c, err, sizeof(err)));
+    assert_string_equal(err, "this route takes no command");
+    assert_false(api_parse_command(R_NOT_FOUND, "", 0, &c, err, sizeof(err)));
+    assert_string_equal(err, "this route takes no command");
+}
+
 /* Good bodies become commands for the main loop, with nothing answered yet. */
 static void test_commands(void **state)
 {
@@ -362,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_host),
         cmocka_unit_test(test_content),
         cmocka_unit_test(test_bad_bodies),
+        cmocka_unit_test(test_not_a_command),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_get),
