@@ -87,9 +87,8 @@ bool api_parse_command(int route, const char *body, size_t len, struct command *
 /* Check a request's head (route, method, Host, token, Content-Type, announced length):
    true with *route to read its body, false with the refusal in r. */
 bool api_begin(const struct api_head *h, int *route, struct api_response *r);
-/* Answer a whole request: true with the command of a POST route in c (requester "")
-   for the main loop, false with the answer in r (a GET served from the view, or a
-   body refused: 413, or 400 with the error named). */
+/* Answer a whole request: true with a POST route's command in c (requester "") for the
+   main loop, false with the answer in r (a GET from the view; 413; 400 naming the error). */
 bool api_answer(const struct api_request *rq, struct command *c, struct api_response *r);
 /* Fill r with a JSON answer, one line and a newline; takes the reference to body.
    A body that is NULL or cannot be rendered becomes a fixed error (500 if not one). */

@@ -36,9 +36,8 @@ struct conns {
 void conns_init(struct conns *c, int limit, int64_t request_timeout_ms, int64_t busy_timeout_ms);
 /* Free what conns_init set up and any connection still tracked. */
 void conns_destroy(struct conns *c);
-/* Track a connection accepted on fd from addr (NULL, unix: all one address) at now_ms;
-   beyond the limit push out a waiting one of the address with the most waiting, the
-   oldest of those, or this one when all others are answering.  NULL: out of memory. */
+/* Track a connection on fd from addr (NULL: unix) at now_ms; one too many pushes out the
+   oldest waiting one of the address with the most waiting (or this one).  NULL: no memory. */
 struct conns_slot *conns_open(struct conns *c, int fd, const struct sockaddr *addr, int64_t now_ms);
 /* Forget a connection (NULL: untracked), before its socket is closed. */
 void conns_close(struct conns *c, struct conns_slot *x);

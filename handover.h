@@ -44,9 +44,8 @@ void handover_publish(struct handover *h, struct view *v);
 struct view *handover_get(struct handover *h);
 /* Give back a reference taken with handover_get (NULL: none). */
 void handover_put(struct handover *h, struct view *v);
-/* Queue a copy of c for the main loop and wait up to timeout_ms for its answer (status
-   and body, a reference the caller takes); on timeout or stop the command is abandoned:
-   the loop drops it if it has not started it. */
+/* Queue a copy of c for the main loop, wait up to timeout_ms for its status and body (the
+   caller's reference); on timeout or stop it is abandoned, dropped if not yet started. */
 enum handover_end handover_submit(struct handover *h, const struct command *c, int64_t timeout_ms,
                                   int *status, json_t **body);
 /* The eventfd that becomes readable when a command is queued. */

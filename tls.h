@@ -14,9 +14,8 @@ struct tls_material {
     char *cert, *key, *client_ca; /* client_ca NULL: no client certificate asked for */
 };
 
-/* Read and check --tls-cert, --tls-key (its mode must pass private_ok, the token file's
-   rule), --tls-client-ca (each may be NULL or ""; a cert needs a key, a CA needs a cert,
-   TLS needs TCP); false with err naming the option, the file and what is wrong with it. */
+/* Read and check --tls-cert, --tls-key (its mode must pass private_ok) and --tls-client-ca
+   (NULL or "": not given); false with err naming the option, the file and what is wrong. */
 bool tls_read(const char *listen, const char *cert, const char *key, const char *client_ca,
               bool (*private_ok)(const struct stat *st), struct tls_material *tls, char *err,
               size_t errlen) __attribute__((warn_unused_result));
