@@ -5,7 +5,7 @@
 #    doc/demotion-guard.8, and every option of "run" has its
 #    DEMOTION_GUARD_<NAME> there and a "name =" line in
 #    packaging/demotion-guard.conf;
-#  - every HTTP route of http.c's table and every audit event of the README
+#  - every HTTP route of api.c's table and every audit event of the README
 #    is in the man page;
 #  - groff and man render it without a warning;
 #  - the sample configuration, with every example line uncommented, is
@@ -52,8 +52,8 @@ for o in $run_opts; do
     grep -Eq "^(# )?$o = " "$conf" || fail "packaging/demotion-guard.conf lacks \"$o = \""
 done
 
-routes=$(sed -n 's/^ *{"\(\/[a-z0-9/]*\)", "\([A-Z]*\)", R_.*/\2 \1/p' "$top/http.c")
-[ -n "$routes" ] || fail "no routes found in http.c"
+routes=$(sed -n 's/^ *{"\(\/[a-z0-9/]*\)", "\([A-Z]*\)", R_.*/\2 \1/p' "$top/api.c")
+[ -n "$routes" ] || fail "no routes found in api.c"
 printf '%s\n' "$routes" | while IFS= read -r r; do
     has_line ".B $r" "$man" || { echo "check-man: the man page lacks the route $r" >&2; exit 1; }
 done || failed=$((failed + 1))
