@@ -2,7 +2,7 @@
 # 3.4; node1 on 127.0.0.1, node2 on 127.0.0.2), with the test's stale
 # logical client on the leader's permanent slot.
 #
-# 1. Without the guard: etcd stops answering (SIGSTOP), the leader demotes
+# 1. Without the guard: etcd is killed (SIGKILL), the leader demotes
 #    itself (fast stop, "demoting self because DCS is not accessible") and
 #    stays in "stopping" for the whole observation window; when etcd comes
 #    back the other node takes over while the old leader is still stuck.
@@ -12,7 +12,7 @@
 # 2. With the guard beside the new leader (auto-detect: 3.0.2 has no
 #    before_stop): the same loss ends the leader's shutdown within the
 #    deadline plus a small margin; once etcd is back (the old leader's
-#    Patroni held meanwhile, so that it loses the leader race, which is
+#    Patroni ended meanwhile and started anew, so that it loses the leader race, which is
 #    otherwise a coin toss) the old leader rejoins as a replica without
 #    pg_rewind: the new leader was promoted exactly at the end of its
 #    shutdown checkpoint, carried by the physical walsender that the guard
@@ -74,10 +74,10 @@ note(sprintf('cluster up in %.1f s', time() - $t_start));
 my $pm1 = postmaster_pid($n1);
 my $slog1 = length(server_log($n1));
 
-my $t_freeze = etcd_freeze($etcd);
+my $t_lost = etcd_kill($etcd);
 my $t_stop = wait_stopping_fine($n1, 40);
 ok($t_stop, 'without the DCS Patroni stops the leader: postmaster.pid says "stopping"');
-note(sprintf('node1 stopping %.1f s after etcd froze', ($t_stop // time()) - $t_freeze));
+note(sprintf('node1 stopping %.1f s after etcd was killed', ($t_stop // time()) - $t_lost));
 ok(wait_patroni_log($n1, qr/demoting self because DCS is not accessible and I was a leader/, 30),
 	'Patroni: "demoting self because DCS is not accessible and I was a leader"');
 ok(observe_for($observe, sub { pidfile_status($n1) eq 'stopping' && proc_alive($pm1) },
@@ -88,7 +88,7 @@ unlike(substr(server_log($n1), $slog1), qr/checkpoint starting: shutdown/,
 	'no shutdown checkpoint was written');
 
 # etcd comes back: node2 takes over, node1 is still stuck.
-etcd_thaw($etcd);
+etcd_restart($etcd);
 ok(wait_leader($cl, $n2, 30), 'with the DCS back node2 takes over');
 is(pidfile_status($n1), 'stopping', 'while node1 is still "stopping"');
 # Patroni's leader key comes before the promotion itself: until node2 has
@@ -123,15 +123,15 @@ ok(wait_guard_polled($leader), 'the guard polled what exists now');
 my $pm2   = postmaster_pid($leader);
 my $plog  = length(patroni_log($leader));
 my $slog2 = length(server_log($leader));
-$t_freeze = etcd_freeze($etcd);
+$t_lost = etcd_kill($etcd);
 $t_stop = wait_stopping_fine($leader, 40);
 ok($t_stop, "without the DCS Patroni stops $leader->{name}");
 my $t_gone = wait_for(sub { !proc_alive($pm2) && time() }, $deadline + 20,
 	"postmaster $pm2 to exit", 0.01);
 ok($t_gone, "$leader->{name}'s shutdown ends with the guard running");
-my $took = ($t_gone || time()) - ($t_stop // $t_freeze);
-note(sprintf('scenario 2: "stopping" %.1f s after etcd froze; stopping -> postmaster exit %d ms (deadline %d ms)',
-		($t_stop // time()) - $t_freeze, $took * 1000, $deadline * 1000));
+my $took = ($t_gone || time()) - ($t_stop // $t_lost);
+note(sprintf('scenario 2: "stopping" %.1f s after etcd was killed; stopping -> postmaster exit %d ms (deadline %d ms)',
+		($t_stop // time()) - $t_lost, $took * 1000, $deadline * 1000));
 cmp_ok($took, '>=', $deadline - 0.5, 'it took about the deadline (the stale client held it up until then)');
 cmp_ok($took, '<=', $deadline + $margin, "it ended within the deadline plus ${margin} s");
 my ($l_recv, $l_down) = shutdown_times_in_log($leader, $slog2);
@@ -152,10 +152,10 @@ ok(wait_patroni_log($leader, qr/demoted self because DCS is not accessible and I
 # way back, its Patroni is ended until the other node leads, and a new one
 # started then; its PostgreSQL keeps running as a standby.  (Held with
 # SIGSTOP and let go instead, Patroni 3.0.2 acted once on the cluster it
-# had cached before the DCS froze, took the leader key back from the new
+# had cached before the DCS was lost, took the leader key back from the new
 # leader and promoted its own server: seen under load.)
 patroni_kill($leader);
-etcd_thaw($etcd);
+etcd_restart($etcd);
 ok(wait_leader($cl, $replica, 40), "with the DCS back $replica->{name} leads");
 start_node($leader);
 ok(wait_streaming($cl, $replica, $leader, 60),

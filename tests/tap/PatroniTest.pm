@@ -35,8 +35,8 @@
 # etcd, the guards, the consumers), so tests/run-tap shows them when a test
 # fails.  Every wait is bounded.  The END block here runs before
 # GuardTest's and the framework's: it kills the Patroni daemons, stops every
-# PostgreSQL they started with an immediate stop, and resumes and stops etcd,
-# also when a test died half-way (etcd stopped with SIGSTOP included).
+# PostgreSQL they started with an immediate stop, and stops etcd, also when a
+# test died half-way.
 package PatroniTest;
 
 use strict;
@@ -55,7 +55,7 @@ use Time::HiRes qw(time usleep);
 use GuardTest;
 
 our @EXPORT = qw(
-  free_port start_etcd etcd_healthy etcd_freeze etcd_thaw
+  free_port start_etcd etcd_healthy etcd_kill etcd_restart
   new_cluster start_node stop_node teardown_cluster
   rest_get cluster_members member_of wait_leader wait_streaming
   patronictl patroni_log wait_patroni_log server_log
@@ -184,8 +184,7 @@ sub start_etcd
 	my $peer   = free_port('127.0.0.1');
 	my $dir    = "$PostgreSQL::Test::Utils::tmp_check/" . GuardTest::test_name() . "_$tag";
 	make_path($dir);
-	my $e = GuardTest::start_bg($tag,
-		[ $ETCD, '--name', $tag, '--data-dir', "$dir/data",
+	my $cmd = [ $ETCD, '--name', $tag, '--data-dir', "$dir/data",
 		  '--listen-client-urls', "http://127.0.0.1:$client",
 		  '--advertise-client-urls', "http://127.0.0.1:$client",
 		  '--listen-peer-urls', "http://127.0.0.1:$peer",
@@ -193,8 +192,9 @@ sub start_etcd
 		  '--initial-cluster', "$tag=http://127.0.0.1:$peer",
 		  '--initial-cluster-token', GuardTest::test_name() . "-$tag",
 		  '--initial-cluster-state', 'new',
-		  '--logger', 'zap', '--log-outputs', 'stderr' ],
-		log_file($tag));
+		  '--logger', 'zap', '--log-outputs', 'stderr' ];
+	my $e = GuardTest::start_bg($tag, $cmd, log_file($tag));
+	$e->{cmd}  = $cmd;
 	$e->{port} = $client;
 	$e->{url}  = "http://127.0.0.1:$client";
 	push @etcds, $e;
@@ -212,23 +212,31 @@ sub etcd_healthy
 	return $r->{success} && $r->{content} =~ /"health"\s*:\s*"true"/;
 }
 
-# The DCS is lost: etcd stops answering (SIGSTOP; connections stay open,
-# requests time out, as with a partition).  etcd_thaw undoes it.
-sub etcd_freeze
+# The DCS is lost: etcd is killed (SIGKILL), so that every connection to it
+# ends at once and each of Patroni's threads sees the loss at the same
+# moment.  (Held with SIGSTOP instead, its connections stay open and time
+# out one by one: Patroni 3.0.2's next turn could then still read the
+# leader key from its watch cache, fail to renew it and stop PostgreSQL
+# with an immediate stop of its own, 1 s after the fast one; seen in
+# check-repeat.)  etcd_restart starts it again on the same data and ports.
+sub etcd_kill
 {
 	my ($e) = @_;
-	kill 'STOP', $e->{pid};
-	$e->{frozen} = 1;
-	note('etcd frozen (SIGSTOP)');
+	kill 'KILL', $e->{pid};
+	GuardTest::stop_proc($e, 5);
+	delete $e->{rc};
+	note('etcd killed (SIGKILL)');
 	return time();
 }
 
-sub etcd_thaw
+sub etcd_restart
 {
 	my ($e) = @_;
-	kill 'CONT', $e->{pid};
-	$e->{frozen} = 0;
-	note('etcd resumed (SIGCONT)');
+	my $n = GuardTest::start_bg($e->{name}, $e->{cmd}, $e->{log}, append => 1);
+	$e->{$_} = $n->{$_} for qw(h pid);
+	wait_for(sub { etcd_healthy($e) }, 30, 'etcd to be healthy again')
+	  or die "etcd did not become healthy again";
+	note('etcd started again');
 	return time();
 }
 
@@ -813,7 +821,6 @@ END
 	{
 		# Its data is of no further use: no graceful stop (which can take
 		# seconds with clients gone).
-		kill 'CONT', $e->{pid} if $e->{frozen};
 		kill 'KILL', $e->{pid} if proc_alive($e->{pid});
 		eval { GuardTest::stop_proc($e, 5) };
 	}
