@@ -54,13 +54,13 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSI
 
 MODULES = config log audit walsender proc pidfile policy render http client check watch hook version notify
 OBJS = $(MODULES:%=%.o) command.o guard.o
-# The unit tests: one a module.
+# The unit tests: one a module, and command.c's (its calls into guard.c faked in the test).
 # Each module is compiled once into UNIT_OBJ/libdg.a and every test links against it,
 # taking the modules it uses; make unit-asan builds into tests/unit/asan, apart.
 UNIT_OBJ ?= tests/unit/obj
 UNIT_BIN ?= tests/unit
 UNIT_LIB = $(UNIT_OBJ)/libdg.a
-UNIT_TESTS = $(MODULES:%=$(UNIT_BIN)/test_%)
+UNIT_TESTS = $(MODULES:%=$(UNIT_BIN)/test_%) $(UNIT_BIN)/test_command
 CONSUMER = tests/tools/logical-consumer
 
 .PHONY: fuzz fuzz-build valgrind soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
