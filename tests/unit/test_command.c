@@ -9,6 +9,11 @@
  */
 #include "unit_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "audit.h"
 #include "guard.h"
 
@@ -568,6 +573,92 @@ static void test_publish_without_http(void **state)
     command_publish(&f->g);
 }
 
+/* Send a raw HTTP/1.0 request to the server at "127.0.0.1:PORT"; the whole answer. */
+static char *exchange(const char *bound, const char *req)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char *buf = calloc(1, 65536);
+    size_t n = 0;
+    ssize_t r;
+
+    assert_non_null(buf);
+    sa.sin_port = htons((uint16_t)atoi(strchr(bound, ':') + 1));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    while (n < 65535 && (r = read(fd, buf + n, 65535 - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    return buf;
+}
+
+/* A client's POST /v1/arm, in its own thread: the main loop answers it. */
+static void *post_arm(void *arg)
+{
+    const char *bound = arg;
+
+    return exchange(bound, "POST /v1/arm HTTP/1.0\r\nContent-Type: application/json\r\n"
+                           "Content-Length: 31\r\n\r\n{\"reason\":\"maintenance window\"}");
+}
+
+/*
+ * One turn as the loop runs it, through a real HTTP server: a published
+ * view serves the status and the walsenders (the excluded slot marked), a
+ * POST is taken, run, published and answered, the answer after the view
+ * that shows its effect.
+ */
+static void test_turn_over_http(void **state)
+{
+    struct fx *f = *state;
+    struct command *cmds[4];
+    char err[512], *resp, bound[64];
+    pthread_t th;
+    void *answer = NULL;
+    int n = 0;
+
+    f->g.http = http_start("127.0.0.1:0", NULL, err, sizeof(err));
+    if (f->g.http == NULL)
+        fail_msg("%s", err);
+    snprintf(bound, sizeof(bound), "%s", http_bound(f->g.http));
+    command_publish(&f->g);
+    resp = exchange(bound, "GET /v1/status HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(resp, " 200 "));
+    assert_non_null(strstr(resp, "\"phase\":\"observing\""));
+    free(resp);
+    resp = exchange(bound, "GET /v1/walsenders HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(resp, "\"slot\":\"s1\""));
+    assert_non_null(strstr(resp, "\"excluded\":true"));
+    free(resp);
+
+    assert_int_equal(pthread_create(&th, NULL, post_arm, bound), 0);
+    for (int i = 0; i < 500 && n == 0; i++) {
+        command_take(&f->g, cmds, 4, &n);
+        if (n == 0)
+            usleep(10000);
+    }
+    if (n != 1) {
+        pthread_join(th, &answer);
+        fail_msg("no command taken; the client got: %s", (char *)answer);
+    }
+    assert_int_equal(cmds[0]->type, CMD_ARM);
+    command_run_early(&f->g, cmds[0]);
+    command_run_late(&f->g, cmds[0]);
+    command_publish(&f->g);
+    command_answer(&f->g, cmds[0]);
+    assert_int_equal(pthread_join(th, &answer), 0);
+    assert_non_null(answer);
+    assert_non_null(strstr(answer, " 200 "));
+    assert_non_null(strstr(answer, "\"reason\":\"maintenance window\""));
+    assert_non_null(strstr(answer, "\"phase\":\"armed\""));
+    free(answer);
+    resp = exchange(bound, "GET /v1/status HTTP/1.0\r\n\r\n");
+    assert_non_null(strstr(resp, "\"phase\":\"armed\""));
+    free(resp);
+    http_stop(f->g.http);
+    f->g.http = NULL;
+}
+
 #define FX_TEST(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
 
 int main(void)
@@ -584,6 +675,7 @@ int main(void)
         FX_TEST(test_kill_refusals),
         FX_TEST(test_kill_unavailable),
         FX_TEST(test_publish_without_http),
+        FX_TEST(test_turn_over_http),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

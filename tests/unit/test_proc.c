@@ -592,6 +592,81 @@ static void test_pin_refusals(void **state)
     proc_pin_release(&pm);
 }
 
+/*
+ * proc_terminate: the postmaster of postmaster.pid proven, then the
+ * walsender (its pidfd opened first): SIGTERM reaches it.  A walsender of
+ * a postmaster that is not running here, or one that fails its own proof,
+ * is sent nothing.
+ */
+static void test_terminate(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    pid_t child = spawn_sleeper();
+    struct proc_ident id = {.pid = child, .start_ticks = ticks_at(300)};
+    struct pidfile pf;
+
+    fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    pf.start_time = BTIME + 3700;
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "another time"));
+    pf.start_time = BTIME + 100;
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_PHYSICAL);
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "physical walsender"));
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    id.start_ticks++;
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "PID reused"));
+    id.start_ticks--;
+    if (!proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_true(reaped_by_sigterm(child));
+}
+
+/* Assert that proc_terminate_orphan refuses id with needle in the error. */
+static void orphan_refused(const char *root, long long pm_start, const struct proc_ident *id,
+                           const char *needle)
+{
+    char err[256] = "";
+
+    if (proc_terminate_orphan(root, PM_PID, pm_start, id, 15, err, sizeof(err)))
+        fail_msg("orphan %d signalled, expected \"%s\"", id->pid, needle);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+}
+
+/*
+ * An orphaned walsender (its postmaster gone: not running with the start
+ * time recorded) is sent SIGTERM once it is proven the same process,
+ * reparented, with a logical walsender's title; anything else is refused.
+ */
+static void test_terminate_orphan(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    pid_t child = spawn_sleeper();
+    struct proc_ident id = {.pid = child, .start_ticks = ticks_at(300)};
+    struct proc_ident gone = {.pid = 4242, .start_ticks = ticks_at(300)};
+
+    fake_tree(*state, root);
+    fake_process(root, child, 1, ticks_at(300), TITLE_LOGICAL);
+    orphan_refused(root, BTIME + 100, &id, "not known to be gone"); /* PM_PID still runs */
+    orphan_refused(root, 0, &id, "not known to be gone");
+    orphan_refused(root, BTIME + 3700, &gone, "process 4242"); /* no pidfd, or gone from the tree */
+    id.start_ticks++;
+    orphan_refused(root, BTIME + 3700, &id, "PID reused");
+    id.start_ticks--;
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    orphan_refused(root, BTIME + 3700, &id, "still a child");
+    fake_process(root, child, 1, ticks_at(300), TITLE_PHYSICAL);
+    orphan_refused(root, BTIME + 3700, &id, "no logical walsender's title");
+    fake_process(root, child, 1, ticks_at(300), TITLE_LOGICAL);
+    if (!proc_terminate_orphan(root, PM_PID, BTIME + 3700, &id, 15, err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_true(reaped_by_sigterm(child));
+}
+
 /* A pin set finds pins by PID and start time, from any hint; a sweep keeps only the seen ones. */
 static void test_pinset(void **state)
 {
@@ -661,6 +736,8 @@ int main(void)
         TREE_TEST(test_verify_postmaster_not_ours),
         TREE_TEST(test_pin_walsender),
         TREE_TEST(test_pin_refusals),
+        TREE_TEST(test_terminate),
+        TREE_TEST(test_terminate_orphan),
         cmocka_unit_test(test_pinset),
     };
 
