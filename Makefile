@@ -26,7 +26,6 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 CC ?= cc
-PG_BINDIR ?= /usr/lib/postgresql/15/bin
 # The majors of make check-matrix (tests/matrix/versions.sh has their builds).
 PG_VERSIONS ?= 10 11 12 13 14 15 16 17 18
 
@@ -53,9 +52,15 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log audit walsender proc policy render api listen tls conns handover http token transport client_render client check watch hook version notify
+MODULES = config log audit walsender proc pidfile policy render api listen tls conns handover http token transport client_render client check watch hook version notify
 OBJS = $(MODULES:%=%.o) command.o guard.o
-UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
+# The unit tests: one a module, and command.c's (its calls into guard.c faked in the test).
+# Each module is compiled once into UNIT_OBJ/libdg.a and every test links against it,
+# taking the modules it uses; make unit-asan builds into tests/unit/asan, apart.
+UNIT_OBJ ?= tests/unit/obj
+UNIT_BIN ?= tests/unit
+UNIT_LIB = $(UNIT_OBJ)/libdg.a
+UNIT_TESTS = $(MODULES:%=$(UNIT_BIN)/test_%) $(UNIT_BIN)/test_command
 CONSUMER = tests/tools/logical-consumer
 
 .PHONY: fuzz fuzz-build valgrind soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
@@ -71,17 +76,27 @@ demotion-guard: $(OBJS)
 $(CONSUMER): tests/tools/logical_consumer.c
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
 
-# Unit tests: each module's test links the module sources it needs.
-tests/unit/test_%: tests/unit/test_%.c $(MODULES:%=%.c) $(wildcard *.h)
-	$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(filter-out guard.c,$(MODULES:%=%.c)) $(PKG_LIBS) -lcmocka -lpthread $(LDFLAGS)
+$(UNIT_OBJ)/%.o: %.c $(wildcard *.h)
+	@mkdir -p $(UNIT_OBJ)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(UNIT_OBJ)/notify.o: .with-systemd
+
+$(UNIT_LIB): $(MODULES:%=$(UNIT_OBJ)/%.o) $(UNIT_OBJ)/command.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(UNIT_BIN)/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(UNIT_LIB)
+	@mkdir -p $(UNIT_BIN)
+	$(CC) $(ALL_CFLAGS) -I. -o $@ $< $(UNIT_LIB) $(PKG_LIBS) -lcmocka -lpthread $(LDFLAGS)
 
 unit: $(UNIT_TESTS)
 	@for t in $(UNIT_TESTS); do ./$$t || exit 1; done
 
 # The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 unit-asan:
-	$(MAKE) -B unit CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-	@rm -f $(UNIT_TESTS)
+	$(MAKE) unit UNIT_OBJ=tests/unit/asan/obj UNIT_BIN=tests/unit/asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 tap: all
 	./tests/run-tap
@@ -165,7 +180,7 @@ FUZZ_TARGETS = duration config_file config_args client_args pidfile proc_stat pr
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_WARN = $(filter-out -Wformat=2 -Wno-format-truncation,$(WARN))
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(FUZZ_WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' -g -O1 $(FUZZ_SAN)
-FUZZ_OBJS = $(patsubst %,fuzz/build/obj/%.o,$(filter-out guard,$(MODULES)))
+FUZZ_OBJS = $(MODULES:%=fuzz/build/obj/%.o)
 FUZZ_BINS = $(FUZZ_TARGETS:%=fuzz/build/%)
 .SECONDARY: $(FUZZ_OBJS)
 
@@ -194,7 +209,7 @@ format-check:
 
 clean:
 	rm -f demotion-guard *.o $(CONSUMER) $(UNIT_TESTS)
-	rm -rf tmp_check tests/tap/tmp_check fuzz/build
+	rm -rf tmp_check tests/tap/tmp_check fuzz/build tests/unit/obj tests/unit/asan
 
 # install, dist, deb, deb-test, docker-check
 include packaging/packaging.mk

@@ -1,6 +1,8 @@
 /*
- * proc.h - PostgreSQL as a process: postmaster.pid, /proc/PID/{stat,cmdline},
- * identity checks and the one signal the guard ever sends (SIGTERM)
+ * proc.h - PostgreSQL's processes under /proc (stat, cmdline, the
+ * postmaster's children), the proven identity of a walsender, pidfds and
+ * the one signal the guard ever sends (SIGTERM); the postmaster itself and
+ * its postmaster.pid are pidfile.h's, included here for every user of both
  *
  * The /proc root and the data directory are parameters so that unit tests
  * can point them at fixtures.
@@ -12,35 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum pm_status {
-    PM_STATUS_UNKNOWN,
-    PM_STATUS_STARTING,
-    PM_STATUS_STOPPING,
-    PM_STATUS_READY,
-    PM_STATUS_STANDBY
-};
-
-enum pidfile_result { PIDFILE_OK, PIDFILE_MISSING, PIDFILE_INVALID };
-
-/* What /proc says of the PID in postmaster.pid. */
-enum pm_proc {
-    PM_PROC_MATCH,   /* that process runs and started when postmaster.pid says */
-    PM_PROC_ABSENT,  /* no such process visible (gone, or another PID namespace) */
-    PM_PROC_MISMATCH /* a process with that PID started at another time: not ours */
-};
-
-/* What postmaster.pid says (PostgreSQL >= 10 layout). */
-struct pidfile {
-    int pid;
-    char datadir[1024];
-    long long start_time; /* epoch seconds */
-    int port;
-    char socket_dir[1024];
-    int nlines;            /* how many lines were present */
-    enum pm_status status; /* line 8; UNKNOWN while not yet written */
-    dev_t dir_dev;         /* the data directory it was read from (and line 2 names); */
-    ino_t dir_ino;         /* 0 when not read by proc_read_pidfile: proves nothing */
-};
+#include "pidfile.h"
 
 /* The parts of /proc/PID/stat the guard uses. */
 struct proc_stat {
@@ -80,32 +54,16 @@ struct proc_child {
     char title[256];
 };
 
-const char *pm_status_name(enum pm_status st);
-/* Parse the text of postmaster.pid; lines 1 (PID), 2 (data dir), 3 (start time) must be valid. */
-bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-/*
- * Read PGDATA/postmaster.pid: a regular file (not a symbolic link) whose
- * line 2 names PGDATA itself (same device and inode); INVALID with err otherwise.
- */
-enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
-                                      size_t errlen);
+/* Parse the text of /proc/PID/stat (the command name may hold spaces and parentheses). */
 bool proc_parse_stat(const char *text, struct proc_stat *st) __attribute__((warn_unused_result));
+/* Read and parse ROOT/PID/stat; false when gone, unparsable or another PID's. */
 bool proc_read_stat(const char *proc_root, int pid, struct proc_stat *st)
     __attribute__((warn_unused_result));
+/* The process title (the first string of ROOT/PID/cmdline) into buf; false when gone or empty. */
 bool proc_read_title(const char *proc_root, int pid, char *buf, size_t len)
     __attribute__((warn_unused_result));
 /* Classify a title by the rules of PostgreSQL major (0: unknown, any major's forms). */
 enum proc_title proc_parse_title(const char *title, int major);
-/* The major version in DIR/PG_VERSION (10, 13, 18, ...), 0 when unreadable. */
-int proc_read_major(const char *pgdata);
-/*
- * Is the PID of pf the postmaster of pf's data directory: visible, working
- * in that directory, started when line 3 says?  why says what failed.
- */
-enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
-                                   size_t len);
-enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf);
 /*
  * The children of pm_pid under ROOT, each with its title's kind: every
  * child, whatever its title, so that a walsender known from SQL is found
@@ -113,6 +71,7 @@ enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *
  */
 int proc_list_children(const char *proc_root, int pm_pid, int major, struct proc_child *out,
                        int max);
+/* Does the process hold files under PGDATA/base/ open (a logical walsender reads catalogs)? */
 bool proc_opens_database_files(const char *proc_root, int pid, const char *pgdata);
 /*
  * Prove that id (PID and start time recorded while SQL showed it as a
@@ -137,7 +96,6 @@ bool proc_terminate_orphan(const char *proc_root, int pm_pid, long long pm_start
 bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struct proc_ident *id,
                     int major, bool logical, char *err, size_t errlen)
     __attribute__((warn_unused_result));
-bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len);
 
 /*
  * A process held by a pidfd and proven after the pidfd was opened.  A
@@ -180,6 +138,7 @@ bool proc_pin_exited(const struct proc_pin *pin);
 bool proc_pin_signal(const struct proc_pin *pin) __attribute__((warn_unused_result));
 /* Close the pin's pidfd. */
 void proc_pin_release(struct proc_pin *pin);
+/* An empty set: no postmaster pinned, no walsenders. */
 void proc_pinset_init(struct proc_pinset *s);
 /* The pin of id (same PID and start time) in s, or NULL; the search starts at index hint. */
 struct proc_pin *proc_pinset_find(struct proc_pinset *s, const struct proc_ident *id, int hint);

@@ -110,20 +110,39 @@ note('node1 callbacks: ' . join(', ', map { "$_->{action} $_->{role} reset=" . (
 		audit_events($g1, 'patroni_callback')));
 note('node2 callbacks: ' . join(', ', map { "$_->{action} $_->{role} reset=" . ($_->{reset} ? 1 : 0) }
 		audit_events($g2, 'patroni_callback')));
-# Patroni's on_stop / on_role_change that came after the pre-promote arm
-# (callbacks are asynchronous: the order is not fixed) reset it.
-my @resetting = grep { $_->{action} =~ /^on_(stop|role_change)$/ && @armed1 && $_->{ts} gt $armed1[0]{ts} }
-  audit_events($g1, 'patroni_callback');
-# Whatever the order, what the operator needs holds: node1's guard is not
-# left armed (by a callback's reset, or because its shutdown ended the arm).
-ok(!@resetting || (grep { $_->{reset} } @resetting),
-	@resetting ? "one of them reset node1's arm ($resetting[0]{action})"
-	: 'no on_stop/on_role_change came after the arm: nothing to reset');
+# Whatever the order of the callbacks, what the operator needs holds:
+# node1's guard is not left armed (by a callback's reset, or because its
+# shutdown ended the arm).
+my $phase_of = sub {
+	my ($st, $s) = http_req($g1, 'GET', '/v1/status');
+	return $st == 200 ? $s->{phase} // '' : '';
+};
 my $phase1;
-ok( wait_until(
-		sub { my ($st, $s1) = http_req($g1, 'GET', '/v1/status'); $phase1 = $s1->{phase} // ''; $st == 200 && $phase1 ne 'armed' },
-		15, "node1's guard not armed"),
+ok(wait_until(sub { $phase1 = $phase_of->(); $phase1 ne '' && $phase1 ne 'armed' }, 15, "node1's guard not armed"),
 	"node1's guard is not left armed (phase $phase1)");
+
+# Patroni runs the callbacks asynchronously: whether its on_stop and
+# on_role_change came after the switchover's arm is not fixed.  The order
+# is forced here, so that the reset is checked every time: node2's
+# pre-promote (the command Patroni ran) arms node1's guard again, then
+# node1's callback, the command Patroni runs, with Patroni's arguments.
+for my $action ('on_stop', 'on_role_change')
+{
+	ok(wait_until(sub { $phase_of->() eq 'observing' }, 30, "node1's guard to observe"),
+		"$action: node1's guard observes its replica");
+	my ($prc, $perr) = run_hook('pre-promote', '--self', 'node2', '--patroni-url', $n2->{rest},
+		'--guard-port', $cl->{guard_port}, '--deadline', '30s');
+	is($prc, 0, "$action: node2's pre-promote, run again, exits 0") or diag($perr);
+	is($phase_of->(), 'armed', "$action: node1's guard is armed by it");
+	my $seen = () = $cb_of->($g1, $action, 'replica');
+	my ($crc, $cerr) = run_hook('callback', $action, 'replica', $cl->{scope}, '--url', $g1->{url});
+	is($crc, 0, "$action: node1's callback exits 0") or diag($cerr);
+	my @cb;
+	ok(wait_until(sub { @cb = $cb_of->($g1, $action, 'replica'); @cb > $seen }, 15, "$action audited"),
+		"$action: node1's guard recorded the callback");
+	ok(@cb && $cb[-1]{reset}, "$action after the arm reset it (audit patroni_callback reset true)");
+	isnt($phase_of->(), 'armed', "$action: node1's guard is no longer armed");
+}
 
 # ---------------------------------------------------------------------------
 # 4. before-stop then a fast stop, on the leader node2, Patroni paused.

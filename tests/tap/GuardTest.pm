@@ -61,13 +61,14 @@ sub log_file
 	return "$PostgreSQL::Test::Utils::log_path/" . test_name() . "_$what.log";
 }
 
-# Calls $cond every 100 ms until it returns true or $timeout seconds pass.
-# Returns the condition's last value (false on timeout, after a diag naming
-# $what).  Never dies.
+# Calls $cond every $interval seconds (0.1; finer for measurements) until
+# it returns true or $timeout seconds pass.  Returns the condition's last
+# value (false on timeout, after a diag naming $what).  Never dies.
 sub wait_until
 {
-	my ($cond, $timeout, $what) = @_;
-	$timeout //= $TIMEOUT;
+	my ($cond, $timeout, $what, $interval) = @_;
+	$timeout  //= $TIMEOUT;
+	$interval //= 0.1;
 	my $end = time() + $timeout;
 	while (1)
 	{
@@ -78,7 +79,7 @@ sub wait_until
 			diag("timed out after ${timeout}s waiting for " . ($what // 'a condition'));
 			return $r;
 		}
-		usleep(100_000);
+		usleep($interval * 1_000_000);
 	}
 }
 
@@ -340,6 +341,8 @@ sub make_stale
 # Starts the guard against $node with the given extra options, audit log
 # and log file named after $tag.  Returns the process hash with {audit} and
 # {log}.  Waits until it logged "observing" unless wait_observing => 0.
+# %opts: dsn, no_pgdata, listen (default off: or in @$args), wrap (a command
+# prefix, e.g. unshare; sets {wrapped}).
 sub start_guard
 {
 	my ($node, $tag, $args, %opts) = @_;
@@ -347,12 +350,13 @@ sub start_guard
 	my $audit = log_file("guard_${tag}_audit");
 	unlink $log, $audit;
 	my $dsn = $opts{dsn} // $node->connstr('postgres');
-	my @cmd = ($ENV{DG_BIN}, 'run', '--dsn', $dsn,
+	my @cmd = (@{ $opts{wrap} // [] }, $ENV{DG_BIN}, 'run', '--dsn', $dsn,
 		($opts{no_pgdata} ? () : ('--pgdata', $node->data_dir)),
 		'--poll-interval', '250ms', '--audit-log', $audit, '--log-level', 'debug',
-		'--listen', 'off', @$args);
+		'--listen', $opts{listen} // 'off', @$args);
 	my $p = start_bg("guard $tag", \@cmd, $log);
 	$p->{audit} = $audit;
+	$p->{wrapped} = 1 if $opts{wrap};
 	if (!defined $opts{wait_observing} || $opts{wait_observing})
 	{
 		wait_log($p, qr/state "waiting" -> "observing"/, 1)
@@ -437,16 +441,16 @@ sub wait_log
 # Waits until the guard has run its walsender query $times (2) times after
 # this call, so that what exists now (consumers, lags) is known to it:
 # looks for its query (SELECT r.pid, ... pg_stat_replication ...) in
-# pg_stat_activity.  Returns false (after a diag) on timeout: callers
-# assert it, ok(wait_guard_polled($node), ...).
+# pg_stat_activity.  A timeout fails the test (whether or not the caller
+# asserts the result too) and returns false.
 sub wait_guard_polled
 {
 	my ($node, $times) = @_;
 	$times //= 2;
-	for (1 .. $times)
+	for my $i (1 .. $times)
 	{
 		my $since = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
-		wait_until(
+		next if wait_until(
 			sub {
 				$node->safe_psql('postgres',
 					"SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
@@ -454,7 +458,9 @@ sub wait_guard_polled
 					  . "AND query_start > '$since'") > 0;
 			},
 			$TIMEOUT,
-			"the guard to poll pg_stat_replication") or return 0;
+			"the guard to poll pg_stat_replication");
+		fail("the guard polled pg_stat_replication (poll $i of $times within ${TIMEOUT}s)");
+		return 0;
 	}
 	return 1;
 }

@@ -51,7 +51,7 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
 use GuardTest;
 
 our @EXPORT = qw(
@@ -118,24 +118,11 @@ sub skip_without_patroni
 	return;
 }
 
-# Like GuardTest::wait_until, with a finer poll interval (seconds) for
-# measurements.  Returns the condition's last value; never dies.
+# GuardTest::wait_until (its optional 4th argument: a finer poll interval,
+# in seconds, for measurements), under the name the Patroni tests use.
 sub wait_for
 {
-	my ($cond, $timeout, $what, $interval) = @_;
-	$interval //= 0.1;
-	my $end = time() + $timeout;
-	while (1)
-	{
-		my $r = $cond->();
-		return $r if $r;
-		if (time() >= $end)
-		{
-			diag("timed out after ${timeout}s waiting for " . ($what // 'a condition'));
-			return $r;
-		}
-		usleep($interval * 1_000_000);
-	}
+	return GuardTest::wait_until(@_);
 }
 
 # A TCP port that is free on every address in @addrs (127.0.0.1 always),
@@ -607,40 +594,18 @@ sub wait_stopping_fine
 }
 
 # Starts the guard beside $n (its own address and the cluster's guard
-# port) with the given extra options; audit log and log named after $tag.
-# %opts: dsn, no_pgdata, listen, wrap (a command prefix, e.g. unshare),
-# wait_observing (default yes).  Returns the process hash with {audit},
-# {url}.
+# port): GuardTest::start_guard listening there, with the same %opts (dsn,
+# no_pgdata, listen, wrap, wait_observing).  A guard seen connected is
+# returned once its API shows a view past "waiting" (GuardTest::guard_url).
+# Returns the process hash with {audit}, {url}.
 sub start_cluster_guard
 {
 	my ($n, $tag, $args, %opts) = @_;
-	my $log   = log_file("guard_$tag");
-	my $audit = log_file("guard_${tag}_audit");
-	unlink $log, $audit;
 	my $listen = $opts{listen} // "$n->{ip}:$n->{guard_port}";
-	my @cmd = (@{ $opts{wrap} // [] }, $ENV{DG_BIN}, 'run', '--dsn', $opts{dsn} // $n->connstr('postgres'),
-		($opts{no_pgdata} ? () : ('--pgdata', $n->{data})),
-		'--poll-interval', '250ms', '--audit-log', $audit, '--log-level', 'debug',
-		'--listen', $listen, @$args);
-	my $g = GuardTest::start_bg("guard $tag", \@cmd, $log);
-	$g->{audit} = $audit;
-	$g->{wrapped} = 1 if $opts{wrap};
-	$g->{url}   = "http://$listen" unless $listen eq 'off';
-	if (!defined $opts{wait_observing} || $opts{wait_observing})
-	{
-		wait_log($g, qr/state "waiting" -> "observing"/, 1)
-		  or die "guard $tag did not connect";
-		# The API shows a turn's state once the turn ends, a moment after
-		# its log line: wait for a view past "waiting".
-		wait_for(
-			sub {
-				my ($st, $j) = http_req($g, 'GET', '/v1/status');
-				$st == 200 && ($j->{phase} // 'waiting') ne 'waiting';
-			},
-			30, "guard ${tag}'s API to show it connected")
-		  or die "guard ${tag}'s API does not show it connected"
-		  if $g->{url};
-	}
+	my $g = start_guard($n, $tag, $args, %opts, listen => $listen);
+	return $g if $listen eq 'off';
+	$g->{url} = "http://$listen";
+	guard_url($g) if $g->{observing};
 	return $g;
 }
 

@@ -1,400 +1,16 @@
 /*
- * test_proc.c - postmaster.pid parsing, /proc/PID/stat parsing, and the
- * identity checks, run against fake /proc trees in a temporary directory.
- * The only signals sent from here go to children this test forked (the pin
- * tests: a pidfd reaches its process or nothing).
+ * test_proc.c - /proc/PID/stat parsing, process titles, the postmaster's
+ * children, and the identity checks and pins of walsenders, run against
+ * fake /proc trees in a temporary directory (fake_proc.h; postmaster.pid
+ * and the postmaster's proof are test_pidfile.c's).  The only signals sent
+ * from here go to children this test forked (the pin tests: a pidfd
+ * reaches its process or nothing).
  */
-#include "unit_util.h"
-
-#include "proc.h"
+#include "fake_proc.h"
 
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-#define BTIME            1700000000LL
-#define PM_PID           1000
-#define OTHER_PM_PID     2000
-#define LOGICAL_PID      1001
-#define PHYSICAL_PID     1002
-#define CHECKPOINTER_PID 1003
-#define FOREIGN_WS_PID   1004
-
-#define TITLE_LOGICAL  "postgres: walsender postgres [local] START_REPLICATION"
-#define TITLE_PHYSICAL "postgres: 15/main: walsender rep 127.0.0.1(5000) streaming 0/3000148"
-
-static const char pg15_pidfile[] = "4242\n"
-                                   "/var/lib/postgresql/15/main\n"
-                                   "1700000100\n"
-                                   "5432\n"
-                                   "/var/run/postgresql\n"
-                                   "*\n"
-                                   "  5432001    131072\n"
-                                   "ready   \n";
-
-/* A /proc/PID/stat line with the given identity (fields 5-21 are filler). */
-static void stat_line(char *buf, size_t len, int pid, const char *comm, int ppid,
-                      unsigned long long ticks)
-{
-    snprintf(buf, len,
-             "%d (%s) S %d %d %d 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %llu 123456 789 "
-             "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
-             pid, comm, ppid, ppid, ppid, ticks);
-}
-
-/* Clock ticks a process started at, given its start in seconds after boot. */
-static unsigned long long ticks_at(long long secs)
-{
-    return (unsigned long long)(secs * sysconf(_SC_CLK_TCK));
-}
-
-/* Make ROOT/PID with stat and (if title) cmdline, as PostgreSQL's ps display leaves it. */
-static void fake_process(const char *root, int pid, int ppid, unsigned long long ticks,
-                         const char *title)
-{
-    char name[64], line[512], dir[PATH_MAX];
-
-    snprintf(name, sizeof(name), "%d", pid);
-    ut_path(dir, root, name);
-    if (mkdir(dir, 0700) != 0)
-        assert_int_equal(errno, EEXIST); /* made again: another identity for the same PID */
-    stat_line(line, sizeof(line), pid, "postgres", ppid, ticks);
-    ut_write_file(dir, "stat", line);
-    if (title) {
-        char cmd[512];
-        size_t n = strlen(title);
-
-        memcpy(cmd, title, n);
-        memset(cmd + n, '\0', 8); /* title, its NUL and some cleared argv space */
-        ut_write_bytes(dir, "cmdline", cmd, n + 8);
-    }
-}
-
-/* The fixture's data directory (DIR/data), set by fake_tree(). */
-static char fixture_datadir[PATH_MAX];
-
-/*
- * A pidfile for PM_PID whose line 3 says start_time, read back from the
- * fixture's data directory (line 2 names it): what the guard reads.
- */
-static struct pidfile fake_pidfile(long long start_time)
-{
-    struct pidfile pf;
-    char text[PATH_MAX + 128], err[512] = "";
-
-    assert_true(snprintf(text, sizeof(text), "%d\n%s\n%lld\n5432\n/tmp\n*\n  1 2\nstopping\n",
-                         PM_PID, fixture_datadir, start_time) < (int)sizeof(text));
-    ut_write_file(fixture_datadir, "postmaster.pid", text);
-    if (proc_read_pidfile(fixture_datadir, &pf, err, sizeof(err)) != PIDFILE_OK)
-        fail_msg("fixture postmaster.pid refused: %s", err);
-    return pf;
-}
-
-/* Make ROOT/PID/cwd a link to DIR/NAME, as /proc shows a working directory. */
-static void fake_cwd(const char *root, int pid, const char *dir, const char *name)
-{
-    char pdir[PATH_MAX], link[PATH_MAX], target[PATH_MAX], pids[16];
-
-    snprintf(pids, sizeof(pids), "%d", pid);
-    ut_path(pdir, root, pids);
-    ut_path(link, pdir, "cwd");
-    ut_path(target, dir, name);
-    (void)unlink(link);
-    assert_int_equal(symlink(target, link), 0);
-}
-
-/*
- * Build ROOT (= DIR/proc): boot time, a postmaster started 100 s after boot
- * working in DIR/data, its logical and physical walsenders, a checkpointer,
- * and a walsender of another postmaster (working in DIR/other), plus
- * entries that are not processes.
- */
-static void fake_tree(const char *dir, char *root)
-{
-    ut_mkdir(dir, "proc");
-    ut_path(root, dir, "proc");
-    ut_write_file(root, "stat", "cpu  1 2 3 4\nintr 0\nctxt 5\nbtime 1700000000\nprocesses 9\n");
-    fake_process(root, PM_PID, 1, ticks_at(100) + 7, "/usr/lib/postgresql/15/bin/postgres");
-    fake_process(root, LOGICAL_PID, PM_PID, ticks_at(200), TITLE_LOGICAL);
-    fake_process(root, PHYSICAL_PID, PM_PID, ticks_at(201), TITLE_PHYSICAL);
-    fake_process(root, CHECKPOINTER_PID, PM_PID, ticks_at(101), "postgres: checkpointer");
-    fake_process(root, OTHER_PM_PID, 1, ticks_at(50), "/usr/lib/postgresql/14/bin/postgres");
-    fake_process(root, FOREIGN_WS_PID, OTHER_PM_PID, ticks_at(202), TITLE_LOGICAL);
-    fake_process(root, 1005, PM_PID, ticks_at(203), NULL); /* no cmdline: skipped */
-    ut_mkdir(root, "1006");                                /* no stat: skipped */
-    ut_mkdir(root, "self");
-    ut_mkdir(root, "sys");
-    ut_write_file(root, "1007x", "");
-    ut_mkdir(dir, "data");
-    ut_mkdir(dir, "other");
-    ut_path(fixture_datadir, dir, "data");
-    fake_cwd(root, PM_PID, dir, "data");
-    fake_cwd(root, OTHER_PM_PID, dir, "other");
-}
-
-/* Parse a pidfile text that must be accepted. */
-static struct pidfile parse_ok(const char *text)
-{
-    struct pidfile pf;
-    char err[256] = "";
-
-    if (!proc_parse_pidfile(text, &pf, err, sizeof(err)))
-        fail_msg("refused: %s", err);
-    return pf;
-}
-
-/* Assert that a pidfile text is refused with an error containing needle. */
-static void parse_bad(const char *text, const char *needle)
-{
-    struct pidfile pf;
-    char err[256] = "";
-
-    assert_false(proc_parse_pidfile(text, &pf, err, sizeof(err)));
-    if (strstr(err, needle) == NULL)
-        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
-}
-
-/* A complete PostgreSQL 15 postmaster.pid fills every field. */
-static void test_pidfile_full(void **state)
-{
-    struct pidfile pf = parse_ok(pg15_pidfile);
-
-    (void)state;
-    assert_int_equal(pf.pid, 4242);
-    assert_string_equal(pf.datadir, "/var/lib/postgresql/15/main");
-    assert_int_equal(pf.start_time, 1700000100);
-    assert_int_equal(pf.port, 5432);
-    assert_string_equal(pf.socket_dir, "/var/run/postgresql");
-    assert_int_equal(pf.nlines, 8);
-    assert_int_equal(pf.status, PM_STATUS_READY);
-}
-
-/*
- * A line longer than the parser's buffer is refused, not cut: cut to 1023
- * bytes, "/data/a////...////b" (another directory, whose file a copy would
- * be) read as "/data/a////", and "0000...0004242xyz" as PID 4242.  Found
- * by fuzz/pidfile.
- */
-static void test_pidfile_long_line(void **state)
-{
-    char text[4096], pad[1100];
-
-    (void)state;
-    memset(pad, '/', sizeof(pad) - 1);
-    pad[sizeof(pad) - 1] = '\0';
-    snprintf(text, sizeof(text), "4242\n/data/a%sb\n1700000100\n5432\n/tmp\n", pad);
-    parse_bad(text, "line 2: longer than 1023 bytes");
-    memset(pad, '0', sizeof(pad) - 1);
-    memcpy(pad + 1019, "4242xyz", 8);
-    snprintf(text, sizeof(text), "%s\n/data/a\n1700000100\n", pad);
-    parse_bad(text, "line 1: longer than 1023 bytes");
-    /* 1023 bytes still fit */
-    memset(pad, '/', 1022);
-    pad[1022] = '\0';
-    snprintf(text, sizeof(text), "4242\n/%s\n1700000100\n", pad);
-    assert_int_equal(strlen(parse_ok(text).datadir), 1023);
-}
-
-/* Line 8 as PostgreSQL pads it maps to each status; other text is UNKNOWN. */
-static void test_pidfile_status_line(void **state)
-{
-    static const struct {
-        const char *line;
-        enum pm_status st;
-    } cases[] = {{"ready   ", PM_STATUS_READY},   {"stopping", PM_STATUS_STOPPING},
-                 {"standby ", PM_STATUS_STANDBY}, {"starting", PM_STATUS_STARTING},
-                 {"ready", PM_STATUS_READY},      {"", PM_STATUS_UNKNOWN},
-                 {"Ready   ", PM_STATUS_UNKNOWN}, {"stopped ", PM_STATUS_UNKNOWN},
-                 {"  ready ", PM_STATUS_UNKNOWN}};
-    char text[512];
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        snprintf(text, sizeof(text), "1\n/d\n1700000100\n5432\n/tmp\n*\n  1 2\n%s\n",
-                 cases[i].line);
-        assert_int_equal(parse_ok(text).status, cases[i].st);
-    }
-    assert_string_equal(pm_status_name(PM_STATUS_UNKNOWN), "unknown");
-    assert_string_equal(pm_status_name(PM_STATUS_STARTING), "starting");
-    assert_string_equal(pm_status_name(PM_STATUS_STOPPING), "stopping");
-    assert_string_equal(pm_status_name(PM_STATUS_READY), "ready");
-    assert_string_equal(pm_status_name(PM_STATUS_STANDBY), "standby");
-}
-
-/*
- * Lines 4 to 8 may be absent (not written yet): their fields stay empty, the
- * status UNKNOWN.  Lines 1 to 3 prove whose file it is and must be there.
- */
-static void test_pidfile_partial(void **state)
-{
-    struct pidfile pf;
-
-    (void)state;
-    pf = parse_ok("4242\n/data\n1700000100\n");
-    assert_int_equal(pf.nlines, 3);
-    assert_int_equal(pf.start_time, 1700000100);
-    assert_int_equal(pf.port, 0);
-    assert_string_equal(pf.socket_dir, "");
-    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
-    pf = parse_ok("4242\n/data\n1700000100\n5432\n/tmp\n*\n  5432001 131072\n");
-    assert_int_equal(pf.nlines, 7);
-    assert_int_equal(pf.port, 5432);
-    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
-    pf = parse_ok("4242\n/data\n1700000100\n99999\n");
-    assert_int_equal(pf.port, 0);
-}
-
-/* Without a data directory (line 2) and a start time (line 3) nothing is proven. */
-static void test_pidfile_needs_lines_2_3(void **state)
-{
-    (void)state;
-    parse_bad("4242", "line 2");
-    parse_bad("1\n", "line 2");
-    parse_bad("4242\n\n1700000100\n", "line 2");
-    parse_bad("4242\ndata\n1700000100\n", "found \"data\"");
-    parse_bad("4242\n/data\n", "line 3");
-    parse_bad("4242\n/data\n\n5432\n", "line 3");
-    parse_bad("4242\n/data\nnot-a-time\n99999\n", "found \"not-a-time\"");
-    parse_bad("4242\n/data\n0\n", "line 3");
-    parse_bad("4242\n/data\n-5\n", "line 3");
-}
-
-/* Line 1 must be a plain positive PID; each refusal says what was found. */
-static void test_pidfile_bad_pid(void **state)
-{
-    (void)state;
-    parse_bad("", "line 1");
-    parse_bad("\n/data\n", "line 1");
-    parse_bad("-4242\n/data\n1700000100\n", "single-user backend");
-    parse_bad("0\n/data\n", "PID 0");
-    parse_bad("postgres\n/data\n", "\"postgres\"");
-    parse_bad("4242abc\n/data\n", "\"4242abc\"");
-    parse_bad("4242 \n/data\n", "line 1");
-    parse_bad(" 4242\n/data\n", "line 1");
-    parse_bad("99999999999\n/data\n", "99999999999");
-    parse_bad("99999999999999999999999\n", "line 1");
-}
-
-/* CRLF line ends (never written by PostgreSQL) are refused: line 1 is "4242\r". */
-static void test_pidfile_crlf(void **state)
-{
-    (void)state;
-    parse_bad("4242\r\n/data\r\n1700000100\r\n", "line 1");
-}
-
-/* Write DIR/postmaster.pid: PID, then line 2 = datadir, then rest (may be ""). */
-static void write_pidfile(const char *dir, int pid, const char *datadir, const char *rest)
-{
-    char text[PATH_MAX + 256];
-
-    assert_true(snprintf(text, sizeof(text), "%d\n%s\n%s", pid, datadir, rest) < (int)sizeof(text));
-    ut_write_file(dir, "postmaster.pid", text);
-}
-
-/* Assert that DIR's postmaster.pid is INVALID with an error containing needle. */
-static void read_bad(const char *dir, const char *needle)
-{
-    struct pidfile pf;
-    char err[512] = "";
-
-    if (proc_read_pidfile(dir, &pf, err, sizeof(err)) != PIDFILE_INVALID)
-        fail_msg("postmaster.pid in \"%s\" not refused, expected \"%s\"", dir, needle);
-    if (strstr(err, needle) == NULL)
-        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
-}
-
-/* proc_read_pidfile: MISSING without the file, OK with it, INVALID when it is bad. */
-static void test_read_pidfile(void **state)
-{
-    struct pidfile pf;
-    char err[512], path[PATH_MAX];
-
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
-    assert_non_null(strstr(err, "postmaster.pid"));
-    write_pidfile(*state, 4242, *state, "1700000100\n5432\n/tmp\n*\n  1 2\nready   \n");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_OK);
-    assert_int_equal(pf.pid, 4242);
-    assert_int_equal(pf.status, PM_STATUS_READY);
-    ut_write_file(*state, "postmaster.pid", "-4242\n");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_INVALID);
-    assert_non_null(strstr(err, "single-user"));
-    ut_path(path, *state, "postmaster.pid");
-    assert_int_equal(proc_read_pidfile(path, &pf, err, sizeof(err)), PIDFILE_INVALID);
-    ut_write_file(*state, "postmaster.pid", "");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
-}
-
-/*
- * Line 2 must name the directory the file was read from (same device and
- * inode; another path to it is fine): another cluster's postmaster.pid
- * copied here, or a file naming no directory, is refused, and so are files
- * without the lines the proof needs ("1\n" once made PID 1 the postmaster).
- */
-static void test_read_pidfile_foreign(void **state)
-{
-    char a[PATH_MAX], b[PATH_MAX], alias[PATH_MAX], gone[PATH_MAX];
-    struct pidfile pf;
-    char err[512] = "";
-
-    ut_mkdir(*state, "a");
-    ut_mkdir(*state, "b");
-    ut_path(a, *state, "a");
-    ut_path(b, *state, "b");
-    ut_path(alias, *state, "alias-of-a");
-    ut_path(gone, *state, "gone");
-    assert_int_equal(symlink(a, alias), 0);
-    write_pidfile(a, 4242, b, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    read_bad(a, "line 2");
-    read_bad(a, b);
-    write_pidfile(a, 4242, gone, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    read_bad(a, gone);
-    write_pidfile(a, 4242, "", "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    read_bad(a, "line 2");
-    ut_write_file(a, "postmaster.pid", "1\n");
-    read_bad(a, "line 2");
-    write_pidfile(a, 4242, a, "");
-    read_bad(a, "line 3");
-    write_pidfile(a, 4242, a, "yesterday\n5432\n");
-    read_bad(a, "line 3");
-    write_pidfile(a, 4242, alias, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    assert_int_equal(proc_read_pidfile(a, &pf, err, sizeof(err)), PIDFILE_OK);
-    assert_int_equal(pf.start_time, 1700000100);
-    assert_int_equal(pf.status, PM_STATUS_STOPPING);
-}
-
-/* A postmaster.pid that is a symbolic link (to another cluster's) is refused. */
-static void test_read_pidfile_symlink(void **state)
-{
-    char a[PATH_MAX], b[PATH_MAX], target[PATH_MAX], link[PATH_MAX];
-
-    ut_mkdir(*state, "a");
-    ut_mkdir(*state, "b");
-    ut_path(a, *state, "a");
-    ut_path(b, *state, "b");
-    write_pidfile(b, 4242, b, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    ut_path(target, b, "postmaster.pid");
-    ut_path(link, a, "postmaster.pid");
-    assert_int_equal(symlink(target, link), 0);
-    read_bad(a, "symbolic link");
-    /* even one whose line 2 would name this directory */
-    write_pidfile(b, 4242, a, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    read_bad(a, "symbolic link");
-}
-
-/* A FIFO or a directory as postmaster.pid is refused, without blocking. */
-static void test_read_pidfile_not_regular(void **state)
-{
-    char a[PATH_MAX], fifo[PATH_MAX];
-
-    ut_mkdir(*state, "a");
-    ut_path(a, *state, "a");
-    ut_path(fifo, a, "postmaster.pid");
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    read_bad(a, "not a regular file");
-    assert_int_equal(unlink(fifo), 0);
-    ut_mkdir(a, "postmaster.pid");
-    read_bad(a, "not a regular file");
-}
 
 /* A normal stat line gives pid, comm, state, parent and start ticks. */
 static void test_parse_stat_normal(void **state)
@@ -632,28 +248,6 @@ static void test_title_not_walsender(void **state)
             check_title(others[i], major, TITLE_OTHER);
 }
 
-/* PG_VERSION gives the major: "13", "9.6" (9); anything else 0. */
-static void test_read_major(void **state)
-{
-    char dir[PATH_MAX];
-
-    ut_path(dir, *state, "pgdata-major");
-    mkdir(dir, 0700);
-    assert_int_equal(proc_read_major(dir), 0);
-    ut_write_file(dir, "PG_VERSION", "13\n");
-    assert_int_equal(proc_read_major(dir), 13);
-    ut_write_file(dir, "PG_VERSION", "18");
-    assert_int_equal(proc_read_major(dir), 18);
-    ut_write_file(dir, "PG_VERSION", "9.6\n");
-    assert_int_equal(proc_read_major(dir), 9);
-    ut_write_file(dir, "PG_VERSION", "x13\n");
-    assert_int_equal(proc_read_major(dir), 0);
-    ut_write_file(dir, "PG_VERSION", "");
-    assert_int_equal(proc_read_major(dir), 0);
-    ut_write_file(dir, "PG_VERSION", "-1\n");
-    assert_int_equal(proc_read_major(dir), 0);
-}
-
 /* Find pid in a list of children; NULL when absent. */
 static const struct proc_child *child_of(const struct proc_child *c, int n, int pid)
 {
@@ -739,104 +333,6 @@ static void test_list_children_limits(void **state)
     assert_int_equal(proc_list_children(root, 4242, 15, ws, 1), 0);
     ut_path(gone, *state, "no-such-proc");
     assert_int_equal(proc_list_children(gone, PM_PID, 15, ws, 1), -1);
-}
-
-/* The postmaster matches when btime + start ticks agrees with line 3 within the slack. */
-static void test_check_postmaster(void **state)
-{
-    char root[PATH_MAX];
-    struct pidfile pf;
-
-    fake_tree(*state, root);
-    pf = fake_pidfile(BTIME + 100);
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
-    pf.start_time = BTIME + 103;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
-    pf.start_time = BTIME + 100 + 3600;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    pf.start_time = BTIME + 90;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    pf = fake_pidfile(BTIME + 100);
-    pf.pid = 4242;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_ABSENT);
-}
-
-/* Assert that proc_can_signal refuses pf with a reason containing needle. */
-static void cannot_signal(const char *root, const struct pidfile *pf, const char *needle)
-{
-    char why[512] = "";
-
-    if (proc_can_signal(root, pf, why, sizeof(why)))
-        fail_msg("signal path open, expected \"%s\"", needle);
-    if (strstr(why, needle) == NULL)
-        fail_msg("reason \"%s\" does not contain \"%s\"", why, needle);
-}
-
-/*
- * The postmaster's working directory must be the data directory the file
- * was read from: a postmaster working elsewhere is not this directory's.
- */
-static void test_check_postmaster_cwd(void **state)
-{
-    char root[PATH_MAX], other[PATH_MAX];
-    struct pidfile pf;
-
-    fake_tree(*state, root);
-    pf = fake_pidfile(BTIME + 100);
-    fake_cwd(root, PM_PID, *state, "other");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    ut_path(other, *state, "other");
-    cannot_signal(root, &pf, other);
-    fake_cwd(root, PM_PID, *state, "data");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
-}
-
-/*
- * A working directory that cannot be seen proves nothing: refused, where
- * the old check skipped the comparison and let the PID through.
- */
-static void test_check_postmaster_no_cwd(void **state)
-{
-    char root[PATH_MAX], link[PATH_MAX];
-    struct pidfile pf;
-
-    fake_tree(*state, root);
-    pf = fake_pidfile(BTIME + 100);
-    assert_true(snprintf(link, sizeof(link), "%s/%d/cwd", root, PM_PID) < (int)sizeof(link));
-    assert_int_equal(unlink(link), 0);
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    cannot_signal(root, &pf, "working directory");
-}
-
-/*
- * A postmaster.pid in the data directory that names this directory on
- * line 2 but another postmaster's PID (one working in another directory)
- * is not this directory's postmaster.
- */
-static void test_check_postmaster_foreign_pid(void **state)
-{
-    char root[PATH_MAX], other[PATH_MAX];
-    struct pidfile pf;
-
-    fake_tree(*state, root);
-    pf = fake_pidfile(BTIME + 50);
-    pf.pid = OTHER_PM_PID;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    ut_path(other, *state, "other");
-    cannot_signal(root, &pf, other);
-}
-
-/* Without a boot time the start time cannot be compared: refused, not assumed. */
-static void test_check_postmaster_no_btime(void **state)
-{
-    char root[PATH_MAX];
-    struct pidfile pf;
-
-    fake_tree(*state, root);
-    pf = fake_pidfile(BTIME + 100);
-    ut_write_file(root, "stat", "cpu  1 2 3 4\n");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
-    cannot_signal(root, &pf, "boot time");
 }
 
 /* Run proc_verify_walsender; on refusal check that err contains needle. */
@@ -1096,6 +592,81 @@ static void test_pin_refusals(void **state)
     proc_pin_release(&pm);
 }
 
+/*
+ * proc_terminate: the postmaster of postmaster.pid proven, then the
+ * walsender (its pidfd opened first): SIGTERM reaches it.  A walsender of
+ * a postmaster that is not running here, or one that fails its own proof,
+ * is sent nothing.
+ */
+static void test_terminate(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    pid_t child = spawn_sleeper();
+    struct proc_ident id = {.pid = child, .start_ticks = ticks_at(300)};
+    struct pidfile pf;
+
+    fake_tree(*state, root);
+    pf = fake_pidfile(BTIME + 100);
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    pf.start_time = BTIME + 3700;
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "another time"));
+    pf.start_time = BTIME + 100;
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_PHYSICAL);
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "physical walsender"));
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    id.start_ticks++;
+    assert_false(proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)));
+    assert_non_null(strstr(err, "PID reused"));
+    id.start_ticks--;
+    if (!proc_terminate(root, &pf, &id, 15, true, err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_true(reaped_by_sigterm(child));
+}
+
+/* Assert that proc_terminate_orphan refuses id with needle in the error. */
+static void orphan_refused(const char *root, long long pm_start, const struct proc_ident *id,
+                           const char *needle)
+{
+    char err[256] = "";
+
+    if (proc_terminate_orphan(root, PM_PID, pm_start, id, 15, err, sizeof(err)))
+        fail_msg("orphan %d signalled, expected \"%s\"", id->pid, needle);
+    if (strstr(err, needle) == NULL)
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+}
+
+/*
+ * An orphaned walsender (its postmaster gone: not running with the start
+ * time recorded) is sent SIGTERM once it is proven the same process,
+ * reparented, with a logical walsender's title; anything else is refused.
+ */
+static void test_terminate_orphan(void **state)
+{
+    char root[PATH_MAX], err[256] = "";
+    pid_t child = spawn_sleeper();
+    struct proc_ident id = {.pid = child, .start_ticks = ticks_at(300)};
+    struct proc_ident gone = {.pid = 4242, .start_ticks = ticks_at(300)};
+
+    fake_tree(*state, root);
+    fake_process(root, child, 1, ticks_at(300), TITLE_LOGICAL);
+    orphan_refused(root, BTIME + 100, &id, "not known to be gone"); /* PM_PID still runs */
+    orphan_refused(root, 0, &id, "not known to be gone");
+    orphan_refused(root, BTIME + 3700, &gone, "process 4242"); /* no pidfd, or gone from the tree */
+    id.start_ticks++;
+    orphan_refused(root, BTIME + 3700, &id, "PID reused");
+    id.start_ticks--;
+    fake_process(root, child, PM_PID, ticks_at(300), TITLE_LOGICAL);
+    orphan_refused(root, BTIME + 3700, &id, "still a child");
+    fake_process(root, child, 1, ticks_at(300), TITLE_PHYSICAL);
+    orphan_refused(root, BTIME + 3700, &id, "no logical walsender's title");
+    fake_process(root, child, 1, ticks_at(300), TITLE_LOGICAL);
+    if (!proc_terminate_orphan(root, PM_PID, BTIME + 3700, &id, 15, err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_true(reaped_by_sigterm(child));
+}
+
 /* A pin set finds pins by PID and start time, from any hint; a sweep keeps only the seen ones. */
 static void test_pinset(void **state)
 {
@@ -1143,17 +714,6 @@ static void test_pinset(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pidfile_full),
-        cmocka_unit_test(test_pidfile_long_line),
-        cmocka_unit_test(test_pidfile_status_line),
-        cmocka_unit_test(test_pidfile_partial),
-        cmocka_unit_test(test_pidfile_needs_lines_2_3),
-        cmocka_unit_test(test_pidfile_bad_pid),
-        cmocka_unit_test(test_pidfile_crlf),
-        TREE_TEST(test_read_pidfile),
-        TREE_TEST(test_read_pidfile_foreign),
-        TREE_TEST(test_read_pidfile_symlink),
-        TREE_TEST(test_read_pidfile_not_regular),
         cmocka_unit_test(test_parse_stat_normal),
         cmocka_unit_test(test_parse_stat_tricky_comm),
         cmocka_unit_test(test_parse_stat_exactly_22_fields),
@@ -1165,15 +725,9 @@ int main(void)
         cmocka_unit_test(test_title_is_walsender),
         cmocka_unit_test(test_title_not_walsender),
         cmocka_unit_test(test_title_not_streaming),
-        TREE_TEST(test_read_major),
         TREE_TEST(test_list_children),
         TREE_TEST(test_list_children_file),
         TREE_TEST(test_list_children_limits),
-        TREE_TEST(test_check_postmaster),
-        TREE_TEST(test_check_postmaster_cwd),
-        TREE_TEST(test_check_postmaster_no_cwd),
-        TREE_TEST(test_check_postmaster_foreign_pid),
-        TREE_TEST(test_check_postmaster_no_btime),
         TREE_TEST(test_verify_ok),
         TREE_TEST(test_verify_refusals),
         TREE_TEST(test_verify_expect_logical),
@@ -1182,6 +736,8 @@ int main(void)
         TREE_TEST(test_verify_postmaster_not_ours),
         TREE_TEST(test_pin_walsender),
         TREE_TEST(test_pin_refusals),
+        TREE_TEST(test_terminate),
+        TREE_TEST(test_terminate_orphan),
         cmocka_unit_test(test_pinset),
     };
 
