@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
 

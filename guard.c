@@ -28,6 +28,7 @@
 #include "audit.h"
 #include "check.h"
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "hook.h"
 #include "http.h"
@@ -35,6 +36,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "proc.h"
+#include "render.h"
 #include "version.h"
 #include "walsender.h"
 
@@ -55,33 +57,6 @@
 #define FDS_NOT_FOR_PINS 128
 
 extern char **environ;
-
-/* Monotonic milliseconds. */
-int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic microseconds: the guard's own figures at the deadline. */
-int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Milliseconds since the epoch. */
-int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Watch the data directory for postmaster.pid changes (best effort). */
 static void watch_pgdata(struct guard *g)
@@ -311,17 +286,16 @@ static void probe_smart_shutdown(struct guard *g)
 /* Run the poll query when due; fills g->ws with a complete list. */
 static void sql_poll(struct guard *g, int64_t now, bool force)
 {
-    struct timespec t0, t1;
+    int64_t t0;
     char err[512];
     bool ok;
 
     if (!walsender_connected(g->sql) || (!force && now < g->next_poll_ms))
         return;
     g->next_poll_ms = now + g->cfg.poll_interval_ms;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mono_us();
     ok = walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    g->last_poll_us = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    g->last_poll_us = mono_us() - t0;
     if (!ok) {
         /* at a fast stop the server ends our session before the last snapshot */
         log_msg(force ? LOG_DEBUG : LOG_WARN, "poll query failed: %s", err);
@@ -391,12 +365,12 @@ static bool classify_child(const struct guard *g, const struct proc_child *c, en
 static void proc_scan(struct guard *g)
 {
     static struct proc_child found[MAX_PROC_WALSENDERS];
-    struct timespec t0, t1;
+    int64_t t0;
     int n, kept = 0;
 
     if (!g->signal_ok || g->pf_state != PIDFILE_OK || g->ws != NULL)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mono_us();
     n = proc_list_children(g->proc_root, g->pf.pid, g->pg_major, found, MAX_PROC_WALSENDERS);
     if (n < 0) {
         log_warn("could not list processes in \"%s\": %m", g->proc_root);
@@ -424,9 +398,8 @@ static void proc_scan(struct guard *g)
         kept++;
     }
     g->n_ws = kept;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    log_debug("/proc scan: %d walsender(s) among %d children in %ld us", kept, n,
-              (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
+    log_debug("/proc scan: %d walsender(s) among %d children in %lld us", kept, n,
+              (long long)(mono_us() - t0));
 }
 
 /*
@@ -996,14 +969,9 @@ static void shutdown_started(struct guard *g, const struct observation *obs)
     audit_set_string(f, "trigger", obs->stopping_why);
     if (obs->began_ms > 0 && obs->began_ms < obs->now_ms) {
         /* when the shutdown began (postmaster.pid's change time), on the wall clock */
-        int64_t at = wall_ms() - (obs->now_ms - obs->began_ms);
-        time_t sec = (time_t)(at / 1000);
-        struct tm tm;
         char ts[40];
 
-        gmtime_r(&sec, &tm);
-        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at % 1000));
+        render_time(wall_ms() - (obs->now_ms - obs->began_ms), ts, sizeof(ts));
         audit_set_string(f, "began", ts);
     }
     json_object_set_new(f, "postmaster_pid",

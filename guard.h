@@ -96,9 +96,6 @@ struct guard {
 };
 
 int guard_run(int argc, char **argv);
-int64_t mono_ms(void);
-int64_t mono_us(void);
-int64_t wall_ms(void);
 bool guard_use_sql(const struct guard *g);
 const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
                             size_t sqlerrlen, char *err, size_t errlen);

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct ws_session {
@@ -57,15 +57,6 @@ static const char info_query[] =
     " CASE WHEN pg_has_role('pg_read_all_settings', 'MEMBER')"
     "  THEN current_setting('data_directory') ELSE '' END,"
     " (SELECT setting::int FROM pg_settings WHERE name = 'wal_sender_timeout')";
-
-/* Monotonic milliseconds. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Parse 1 to 8 hex digits at *p into *out, stopping at stop; advances *p.
@@ -229,7 +220,7 @@ static bool wait_socket(int sock, short events, int64_t deadline)
 {
     for (;;) {
         struct pollfd pfd = {.fd = sock, .events = events};
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - mono_ms();
         int rc;
 
         if (left <= 0)
@@ -299,7 +290,7 @@ static PGresult *run_query(struct ws_session *s, const char *sql, int nparams,
         walsender_disconnect(s);
         return NULL;
     }
-    return wait_result(s, now_ms() + timeout_ms, err, errlen);
+    return wait_result(s, mono_ms() + timeout_ms, err, errlen);
 }
 
 /* Copy a text column into a fixed buffer, truncating. */
@@ -365,7 +356,7 @@ enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, 
 {
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
     const char *const vals[] = {dsn, "demotion-guard", NULL};
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = mono_ms() + timeout_ms;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     enum ws_connect_result r;
 
