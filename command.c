@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "version.h"
 
 /* Take every pending command (at most max) for this turn. */
 void command_take(struct guard *g, struct command **cmds, int max, int *n)
@@ -284,7 +285,7 @@ void command_publish(struct guard *g)
     }
     v->mono_ms = now;
     v->wall_ms = wall;
-    v->version = DG_VERSION;
+    v->version = version_string();
     snprintf(v->listen, sizeof(v->listen), "%s", http_bound(g->http));
     v->phase = g->policy.phase;
     v->phase_since_wall_ms = wall - (now - g->policy.phase_since_ms);

@@ -1076,7 +1076,7 @@ static void log_config(struct guard *g, const char *what)
     log_info("demotion-guard %s %s: dsn \"%s\", pgdata \"%s\", deadline %lldms, "
              "stall-after %lldms, kill-stalled-at-shutdown %s, poll-interval %lldms, "
              "physical-deadline %s, %d excluded slot pattern(s)%s",
-             DG_VERSION, what, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
+             version_string(), what, dsn, g->pgdata, (long long)g->cfg.deadline_ms,
              (long long)g->cfg.stall_after_ms, g->cfg.kill_stalled ? "yes" : "no",
              (long long)g->cfg.poll_interval_ms, g->cfg.physical_deadline_ms < 0 ? "off" : "on",
              g->cfg.n_exclude_slot, g->cfg.dry_run ? ", dry run: nothing will be terminated" : "");

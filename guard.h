@@ -19,10 +19,6 @@
 #include "proc.h"
 #include "walsender.h"
 
-#ifndef DG_VERSION
-#define DG_VERSION "0.0.0-unknown"
-#endif
-
 /*
  * A postmaster as the guard remembers it: PID and start time (line 3 of
  * postmaster.pid, proven against /proc when the signal path is open).  PIDs

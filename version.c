@@ -14,9 +14,15 @@
 #include "notify.h"
 #include "walsender.h"
 
+/* the one fallback: every other module asks version_string() */
 #ifndef DG_VERSION
 #define DG_VERSION "unknown"
 #endif
+
+const char *version_string(void)
+{
+    return DG_VERSION;
+}
 
 /*
  * PQlibVersion() as PostgreSQL prints it: 150018 is "15.18", 90624 (before
