@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "walsender.h"
+#include "pgsql.h"
 
 struct audit;
 

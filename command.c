@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "pgsql.h"
 #include "version.h"
 
 /* Take every pending command (at most max) for this turn. */
@@ -163,7 +164,7 @@ static void kill_walsenders(struct guard *g, struct command *c)
     bool failed = false;
     char why[300];
 
-    if (!walsender_connected(g->sql) && !g->signal_ok) {
+    if (!pgsql_connected(g->sql) && !g->signal_ok) {
         snprintf(why, sizeof(why),
                  "PostgreSQL is unreachable (%s) and the signal path is "
                  "unavailable (%s)",
@@ -233,7 +234,7 @@ static void view_postgresql(const struct guard *g, struct view *v)
     static const char *const pf[] = {"ok", "missing", "invalid"};
     const struct ws_server_info *in = &g->info;
 
-    v->sql_up = walsender_connected(g->sql);
+    v->sql_up = pgsql_connected(g->sql);
     v->attempted = g->attempted;
     snprintf(v->sql_error, sizeof(v->sql_error), "%s", g->sql_error);
     v->info = g->info;

@@ -34,11 +34,11 @@
 #include "http.h"
 #include "log.h"
 #include "notify.h"
+#include "pgsql.h"
 #include "policy.h"
 #include "proc.h"
 #include "render.h"
 #include "version.h"
-#include "walsender.h"
 
 #define CONNECT_TIMEOUT_MS   3000
 #define QUERY_TIMEOUT_MS     3000
@@ -196,14 +196,14 @@ static void schedule_reconnect(struct guard *g, int64_t now)
 static void sql_connect(struct guard *g, int64_t now, bool *gone_hint)
 {
     char err[512];
-    enum ws_connect_result r;
+    enum pgsql_connect_result r;
 
-    if (walsender_connected(g->sql) || now < g->next_connect_ms)
+    if (pgsql_connected(g->sql) || now < g->next_connect_ms)
         return;
-    r = walsender_connect(g->sql, g->cfg.dsn, CONNECT_TIMEOUT_MS, &g->info, err, sizeof(err));
+    r = pgsql_connect(g->sql, g->cfg.dsn, CONNECT_TIMEOUT_MS, &g->info, err, sizeof(err));
     g->attempted = true;
-    snprintf(g->sql_error, sizeof(g->sql_error), "%s", r == WS_CONNECTED ? "" : err);
-    if (r == WS_CONNECTED) {
+    snprintf(g->sql_error, sizeof(g->sql_error), "%s", r == PGSQL_CONNECTED ? "" : err);
+    if (r == PGSQL_CONNECTED) {
         report_privileges(g);
         g->ever_connected = true;
         g->backoff_ms = BACKOFF_MIN_MS;
@@ -212,9 +212,9 @@ static void sql_connect(struct guard *g, int64_t now, bool *gone_hint)
         *gone_hint = true; /* a server that accepts sessions is not the one shutting down */
         return;
     }
-    if (r == WS_REJECTED && (g->saw_57p01 || (!g->ever_connected && g->pf_state != PIDFILE_OK)))
+    if (r == PGSQL_REJECTED && (g->saw_57p01 || (!g->ever_connected && g->pf_state != PIDFILE_OK)))
         g->sql_stopping = true;
-    if (r == WS_UNREACHABLE)
+    if (r == PGSQL_UNREACHABLE)
         *gone_hint = true;
     log_msg(g->policy.phase == PHASE_WAITING && g->backoff_ms > BACKOFF_MIN_MS ? LOG_DEBUG
                                                                                : LOG_INFO,
@@ -227,7 +227,7 @@ static void sql_check(struct guard *g, int64_t now)
 {
     char state[6] = "";
 
-    if (!walsender_connected(g->sql) || walsender_check_session(g->sql, state, sizeof(state)))
+    if (!pgsql_connected(g->sql) || pgsql_check_session(g->sql, state, sizeof(state)))
         return;
     log_info("session to PostgreSQL ended%s%s", state[0] ? " with SQLSTATE " : "", state);
     snprintf(g->sql_error, sizeof(g->sql_error), "session ended%s%s",
@@ -277,7 +277,7 @@ static void probe_smart_shutdown(struct guard *g)
 {
     if (g->pf_state == PIDFILE_OK || g->sql_stopping)
         return;
-    if (walsender_probe(g->cfg.dsn) == WS_REJECTED) {
+    if (pgsql_probe(g->cfg.dsn) == PGSQL_REJECTED) {
         log_info("new sessions are refused (57P03) while ours lives: a smart shutdown");
         g->sql_stopping = true;
     }
@@ -290,16 +290,16 @@ static void sql_poll(struct guard *g, int64_t now, bool force)
     char err[512];
     bool ok;
 
-    if (!walsender_connected(g->sql) || (!force && now < g->next_poll_ms))
+    if (!pgsql_connected(g->sql) || (!force && now < g->next_poll_ms))
         return;
     g->next_poll_ms = now + g->cfg.poll_interval_ms;
     t0 = mono_us();
-    ok = walsender_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err));
+    ok = pgsql_snapshot(g->sql, QUERY_TIMEOUT_MS, &g->ws, &g->n_ws, err, sizeof(err));
     g->last_poll_us = mono_us() - t0;
     if (!ok) {
         /* at a fast stop the server ends our session before the last snapshot */
         log_msg(force ? LOG_DEBUG : LOG_WARN, "poll query failed: %s", err);
-        if (strcmp(walsender_last_sqlstate(g->sql), "57P01") == 0)
+        if (strcmp(pgsql_last_sqlstate(g->sql), "57P01") == 0)
             g->saw_57p01 = true;
         return;
     }
@@ -425,7 +425,7 @@ static void read_pidfile(struct guard *g)
     if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
         log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
     if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->pf_read) &&
-        !walsender_connected(g->sql)) {
+        !pgsql_connected(g->sql)) {
         int major = proc_read_major(g->pgdata);
 
         if (major)
@@ -624,12 +624,12 @@ static void observe(struct guard *g, struct observation *obs)
     /* at the deadline, the pinned walsenders are signalled before anything is scanned */
     g->deadline_turn = g->policy.stopping_seen && g->policy.clock_running && !g->deadline_done &&
                        now >= g->policy.deadline_at_ms && g->pins.n > 0;
-    if (!walsender_connected(g->sql) &&
-        (pid_stopping || g->sql_stopping || g->policy.stopping_seen) && !g->deadline_turn)
+    if (!pgsql_connected(g->sql) && (pid_stopping || g->sql_stopping || g->policy.stopping_seen) &&
+        !g->deadline_turn)
         proc_scan(g);
     memset(obs, 0, sizeof(*obs));
     obs->now_ms = now;
-    obs->sql_up = walsender_connected(g->sql);
+    obs->sql_up = pgsql_connected(g->sql);
     /*
      * A readable postmaster.pid is the authority: a 57P03 while it does not
      * say "stopping" comes from a server starting up (crash recovery) or a
@@ -701,7 +701,7 @@ void guard_audit_termination(struct guard *g, const struct tracked *t, const cha
  */
 bool guard_use_sql(const struct guard *g)
 {
-    return walsender_connected(g->sql) && !(g->policy.stopping_seen && g->signal_ok);
+    return pgsql_connected(g->sql) && !(g->policy.stopping_seen && g->signal_ok);
 }
 
 /*
@@ -723,8 +723,7 @@ const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqle
                    ? "signal"
                    : NULL;
     if (guard_use_sql(g)) {
-        if (walsender_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr,
-                                sqlerrlen) &&
+        if (pgsql_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr, sqlerrlen) &&
             signalled)
             return "sql";
         if (sqlerr[0] == '\0')
@@ -1061,9 +1060,9 @@ static void decide(struct guard *g, const struct observation *obs)
  */
 static void release_session(struct guard *g, bool snapshot_taken)
 {
-    if (!walsender_connected(g->sql) || !g->policy.stopping_seen || !snapshot_taken)
+    if (!pgsql_connected(g->sql) || !g->policy.stopping_seen || !snapshot_taken)
         return;
-    walsender_disconnect(g->sql);
+    pgsql_disconnect(g->sql);
     log_info("closed own session: the server is shutting down");
 }
 
@@ -1072,7 +1071,7 @@ static void log_config(struct guard *g, const char *what)
 {
     char dsn[1024];
 
-    walsender_scrub_dsn(g->cfg.dsn, dsn, sizeof(dsn));
+    pgsql_scrub_dsn(g->cfg.dsn, dsn, sizeof(dsn));
     log_info("demotion-guard %s %s: dsn \"%s\", pgdata \"%s\", deadline %lldms, "
              "stall-after %lldms, kill-stalled-at-shutdown %s, poll-interval %lldms, "
              "physical-deadline %s, %d excluded slot pattern(s)%s",
@@ -1089,7 +1088,7 @@ static bool validate(const struct config *cfg, char *err, size_t errlen)
     struct stat st;
     char why[512];
 
-    if (!walsender_check_dsn(cfg->dsn, why, sizeof(why))) {
+    if (!pgsql_check_dsn(cfg->dsn, why, sizeof(why))) {
         /* the value is not repeated: it may hold a password */
         snprintf(err, errlen, "invalid value for option \"--dsn\" (%s): %s",
                  config_origin(cfg, "dsn"), why);
@@ -1234,7 +1233,7 @@ static void reload(struct guard *g)
         return;
     }
     if (strcmp(nc.dsn, g->cfg.dsn) != 0)
-        walsender_disconnect(g->sql);
+        pgsql_disconnect(g->sql);
     load_token(g, &nc);
     load_tls(g, &nc);
     config_free(&g->cfg);
@@ -1275,18 +1274,18 @@ static bool wait_event(struct guard *g, bool *hup)
 {
     struct pollfd pfd[4] = {{.fd = g->sigfd, .events = POLLIN},
                             {.fd = g->inofd, .events = POLLIN},
-                            {.fd = walsender_socket(g->sql), .events = POLLIN},
+                            {.fd = pgsql_socket(g->sql), .events = POLLIN},
                             {.fd = g->http ? http_command_fd(g->http) : -1, .events = POLLIN}};
     int64_t now_us = mono_us(), now = now_us / 1000, at = policy_next_wakeup(&g->policy, now);
     int64_t deadline = g->policy.deadline_at_ms, wait_us;
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     struct timespec ts;
 
-    if (walsender_connected(g->sql) && g->next_poll_ms < at)
+    if (pgsql_connected(g->sql) && g->next_poll_ms < at)
         at = g->next_poll_ms;
-    if (!walsender_connected(g->sql) && !pidfile_stopping(g) && g->next_connect_ms < at)
+    if (!pgsql_connected(g->sql) && !pidfile_stopping(g) && g->next_connect_ms < at)
         at = g->next_connect_ms; /* no attempts while postmaster.pid says stopping */
-    if (g->policy.stopping_seen && walsender_connected(g->sql))
+    if (g->policy.stopping_seen && pgsql_connected(g->sql))
         at = now; /* the last snapshot, then the session is closed */
     if (g->policy.stopping_seen || g->inowd < 0)
         at = at < now + SHUTDOWN_TICK_MS ? at : now + SHUTDOWN_TICK_MS;
@@ -1355,7 +1354,7 @@ static bool setup(struct guard *g)
         log_error("could not create signalfd: %m");
         return false;
     }
-    g->sql = walsender_session_new();
+    g->sql = pgsql_session_new();
     g->audit = audit_open(g->cfg.audit_log);
     if (g->sql == NULL || g->audit == NULL) {
         log_error("out of memory");
@@ -1433,7 +1432,7 @@ int guard_run(int argc, char **argv)
     http_stop(g.http);
     free(g.token);
     http_tls_free(&g.tls);
-    walsender_session_free(g.sql);
+    pgsql_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);
     proc_pinset_clear(&g.pins);

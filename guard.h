@@ -15,9 +15,9 @@
 
 #include "config.h"
 #include "http.h"
+#include "pgsql.h"
 #include "policy.h"
 #include "proc.h"
-#include "walsender.h"
 
 /*
  * A postmaster as the guard remembers it: PID and start time (line 3 of
@@ -36,7 +36,7 @@ struct guard {
     const char *proc_root;
     char pgdata[PATH_MAX]; /* --pgdata, or data_directory from SQL */
 
-    struct ws_session *sql;
+    struct pgsql_session *sql;
     struct ws_server_info info;
     bool ever_connected;
     bool saw_57p01;    /* our session was ended by a shutdown */

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "walsender.h"
+#include "pgsql.h"
 
 enum phase {
     PHASE_WAITING,

@@ -12,7 +12,7 @@
 #include "client.h"
 #include "http.h"
 #include "notify.h"
-#include "walsender.h"
+#include "pgsql.h"
 
 /* the one fallback: every other module asks version_string() */
 #ifndef DG_VERSION
@@ -43,7 +43,7 @@ void version_print(FILE *out)
 {
     char libpq[32];
 
-    version_format_libpq(walsender_libpq_version(), libpq, sizeof(libpq));
+    version_format_libpq(pgsql_libpq_version(), libpq, sizeof(libpq));
     fprintf(out, "demotion-guard %s (libpq %s, libmicrohttpd %s, jansson %s, libcurl %s%s)\n",
             DG_VERSION, libpq, http_mhd_version(), jansson_version_str(), client_curl_version(),
             notify_supported() ? ", systemd notify" : "");

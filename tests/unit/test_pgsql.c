@@ -1,10 +1,10 @@
 /*
- * test_walsender.c - the parts of walsender.c that need no server: LSN
+ * test_pgsql.c - the parts of pgsql.c that need no server: LSN
  * parsing, formatting and arithmetic, and scrubbing passwords from conninfo
  */
 #include "unit_util.h"
 
-#include "walsender.h"
+#include "pgsql.h"
 
 /* Parse an LSN that must be accepted. */
 static uint64_t lsn(const char *s)
@@ -97,7 +97,7 @@ static void test_lsn_diff(void **state)
 static void scrub(const char *dsn, char *out, size_t len)
 {
     memset(out, 'Z', len);
-    walsender_scrub_dsn(dsn, out, len);
+    pgsql_scrub_dsn(dsn, out, len);
     assert_true(memchr(out, '\0', len) != NULL);
 }
 
@@ -197,12 +197,12 @@ static void test_check_dsn(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_true(walsender_check_dsn("", err, sizeof(err)));
-    assert_true(walsender_check_dsn("host=/tmp port=5432 dbname=postgres", err, sizeof(err)));
-    assert_true(walsender_check_dsn("postgresql://u@localhost/db", err, sizeof(err)));
-    assert_false(walsender_check_dsn("foo", err, sizeof(err)));
+    assert_true(pgsql_check_dsn("", err, sizeof(err)));
+    assert_true(pgsql_check_dsn("host=/tmp port=5432 dbname=postgres", err, sizeof(err)));
+    assert_true(pgsql_check_dsn("postgresql://u@localhost/db", err, sizeof(err)));
+    assert_false(pgsql_check_dsn("foo", err, sizeof(err)));
     assert_non_null(strstr(err, "missing \"=\""));
-    assert_false(walsender_check_dsn("host=/tmp bogus=1", err, sizeof(err)));
+    assert_false(pgsql_check_dsn("host=/tmp bogus=1", err, sizeof(err)));
     assert_non_null(strstr(err, "bogus"));
     assert_null(strchr(err, '\n'));
 }
@@ -212,7 +212,7 @@ static void test_poll_query_by_version(void **state)
 {
     (void)state;
     for (int v = 100000; v <= 180000; v += 10000) {
-        const char *q = walsender_poll_query(v);
+        const char *q = pgsql_poll_query(v);
 
         assert_non_null(strstr(q, "pg_stat_replication"));
         assert_non_null(strstr(q, "WaitForStandbyConfirmation"));

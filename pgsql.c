@@ -1,11 +1,11 @@
 /*
- * walsender.c - PostgreSQL as SQL
+ * pgsql.c - PostgreSQL as SQL: the guard's session, the only user of libpq
  *
  * The guard's one session: connected without blocking, every query sent
  * asynchronously and waited for with a deadline, cancelled and dropped when
  * the deadline passes.  A dropped session is reconnected by the caller.
  */
-#include "walsender.h"
+#include "pgsql.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "log.h"
 
-struct ws_session {
+struct pgsql_session {
     PGconn *conn;
     char sqlstate[6];
     int version_num; /* of the connected server */
@@ -137,30 +137,30 @@ const char *ws_kind_name(enum ws_kind k)
 }
 
 /* The poll query that fits a server of this version. */
-const char *walsender_poll_query(int version_num)
+const char *pgsql_poll_query(int version_num)
 {
     return version_num >= 170000 ? poll_query_17 : poll_query_10;
 }
 
 /* Allocate an unconnected session. */
-struct ws_session *walsender_session_new(void)
+struct pgsql_session *pgsql_session_new(void)
 {
-    return calloc(1, sizeof(struct ws_session));
+    return calloc(1, sizeof(struct pgsql_session));
 }
 
 /* Close and free a session. */
-void walsender_session_free(struct ws_session *s)
+void pgsql_session_free(struct pgsql_session *s)
 {
     if (s == NULL)
         return;
-    walsender_disconnect(s);
+    pgsql_disconnect(s);
     free(s);
 }
 
 /* Remember the SQLSTATE of errors that arrive while idle (57P01 at shutdown). */
 static void notice_receiver(void *arg, const PGresult *res)
 {
-    struct ws_session *s = arg;
+    struct pgsql_session *s = arg;
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
     if (state && strncmp(state, "01", 2) != 0 && strncmp(state, "00", 2) != 0)
@@ -171,7 +171,7 @@ static void notice_receiver(void *arg, const PGresult *res)
  * Can libpq parse this conninfo or URI?  False with libpq's reason in err:
  * a DSN it cannot parse will never connect, so it is a configuration error.
  */
-bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
+bool pgsql_check_dsn(const char *dsn, char *err, size_t errlen)
 {
     char *msg = NULL;
     PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
@@ -190,7 +190,7 @@ bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
  * Copy a conninfo without its passwords (password, sslpassword), for logs: key=value pairs are
  * rebuilt from libpq's parse of it; a string libpq cannot parse is hidden.
  */
-void walsender_scrub_dsn(const char *dsn, char *out, size_t len)
+void pgsql_scrub_dsn(const char *dsn, char *out, size_t len)
 {
     PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
     size_t used = 0;
@@ -240,7 +240,7 @@ static bool wait_socket(int sock, short events, int64_t deadline)
  * orphaned query).  Returns the last result (caller clears it) or NULL with
  * err filled.
  */
-static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, size_t errlen)
+static PGresult *wait_result(struct pgsql_session *s, int64_t deadline, char *err, size_t errlen)
 {
     PGresult *res, *last = NULL;
 
@@ -249,7 +249,7 @@ static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, 
             if (!wait_socket(PQsocket(s->conn), POLLIN, deadline)) {
                 PQclear(last);
                 snprintf(err, errlen, "query timed out; session dropped");
-                walsender_disconnect(s);
+                pgsql_disconnect(s);
                 return NULL;
             }
             if (!PQconsumeInput(s->conn))
@@ -270,14 +270,14 @@ static PGresult *wait_result(struct ws_session *s, int64_t deadline, char *err, 
         err[strcspn(err, "\n")] = '\0';
         PQclear(last);
         if (PQstatus(s->conn) == CONNECTION_BAD)
-            walsender_disconnect(s);
+            pgsql_disconnect(s);
         return NULL;
     }
     return last;
 }
 
 /* Send a query and wait for its tuples; NULL with err on any failure. */
-static PGresult *run_query(struct ws_session *s, const char *sql, int nparams,
+static PGresult *run_query(struct pgsql_session *s, const char *sql, int nparams,
                            const char *const *params, int timeout_ms, char *err, size_t errlen)
 {
     if (s->conn == NULL) {
@@ -287,7 +287,7 @@ static PGresult *run_query(struct ws_session *s, const char *sql, int nparams,
     if (!PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
         snprintf(err, errlen, "%s", PQerrorMessage(s->conn));
         err[strcspn(err, "\n")] = '\0';
-        walsender_disconnect(s);
+        pgsql_disconnect(s);
         return NULL;
     }
     return wait_result(s, mono_ms() + timeout_ms, err, errlen);
@@ -300,8 +300,8 @@ static void copy_col(char *dst, size_t len, const PGresult *res, int row, int co
 }
 
 /* Read the role's powers and the server's facts right after connecting. */
-static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_info *info, char *err,
-                      size_t errlen)
+static bool read_info(struct pgsql_session *s, int timeout_ms, struct ws_server_info *info,
+                      char *err, size_t errlen)
 {
     PGresult *res = run_query(s, info_query, 0, NULL, timeout_ms, err, errlen);
 
@@ -323,26 +323,26 @@ static bool read_info(struct ws_session *s, int timeout_ms, struct ws_server_inf
 }
 
 /*
- * Does a server answer new sessions, and how?  WS_CONNECTED when it would
- * accept one, WS_REJECTED when it refuses with 57P03 (shutting down, or
- * starting up), WS_UNREACHABLE when nobody answers.  Blocks for at most
+ * Does a server answer new sessions, and how?  PGSQL_CONNECTED when it would
+ * accept one, PGSQL_REJECTED when it refuses with 57P03 (shutting down, or
+ * starting up), PGSQL_UNREACHABLE when nobody answers.  Blocks for at most
  * libpq's smallest connect_timeout (2 s); on a local socket it takes a few
  * milliseconds.
  */
-enum ws_connect_result walsender_probe(const char *dsn)
+enum pgsql_connect_result pgsql_probe(const char *dsn)
 {
     const char *const keys[] = {"dbname", "connect_timeout", NULL};
     const char *const vals[] = {dsn, "1", NULL};
 
     switch (PQpingParams(keys, vals, 1)) {
     case PQPING_OK:
-        return WS_CONNECTED;
+        return PGSQL_CONNECTED;
     case PQPING_REJECT:
-        return WS_REJECTED;
+        return PGSQL_REJECTED;
     case PQPING_NO_RESPONSE:
-        return WS_UNREACHABLE;
+        return PGSQL_UNREACHABLE;
     default:
-        return WS_FAILED;
+        return PGSQL_FAILED;
     }
 }
 
@@ -351,55 +351,55 @@ enum ws_connect_result walsender_probe(const char *dsn)
  * On failure err holds libpq's message and the result says whether the
  * server is there but refusing sessions (shutting down or starting).
  */
-enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
-                                         struct ws_server_info *info, char *err, size_t errlen)
+enum pgsql_connect_result pgsql_connect(struct pgsql_session *s, const char *dsn, int timeout_ms,
+                                        struct ws_server_info *info, char *err, size_t errlen)
 {
     const char *const keys[] = {"dbname", "fallback_application_name", NULL};
     const char *const vals[] = {dsn, "demotion-guard", NULL};
     int64_t deadline = mono_ms() + timeout_ms;
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    enum ws_connect_result r;
+    enum pgsql_connect_result r;
 
-    walsender_disconnect(s);
+    pgsql_disconnect(s);
     s->sqlstate[0] = '\0';
     s->conn = PQconnectStartParams(keys, vals, 1);
     if (s->conn == NULL) {
         snprintf(err, errlen, "out of memory");
-        return WS_FAILED;
+        return PGSQL_FAILED;
     }
     while (PQstatus(s->conn) != CONNECTION_BAD && st != PGRES_POLLING_OK &&
            st != PGRES_POLLING_FAILED) {
         if (!wait_socket(PQsocket(s->conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
                          deadline)) {
             snprintf(err, errlen, "connection timed out after %d ms", timeout_ms);
-            walsender_disconnect(s);
-            return WS_UNREACHABLE;
+            pgsql_disconnect(s);
+            return PGSQL_UNREACHABLE;
         }
         st = PQconnectPoll(s->conn);
     }
     if (st != PGRES_POLLING_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(s->conn));
         err[strcspn(err, "\n")] = '\0';
-        walsender_disconnect(s);
-        r = walsender_probe(dsn);
-        return r == WS_CONNECTED ? WS_FAILED : r; /* it answers, but not to us */
+        pgsql_disconnect(s);
+        r = pgsql_probe(dsn);
+        return r == PGSQL_CONNECTED ? PGSQL_FAILED : r; /* it answers, but not to us */
     }
     PQsetNoticeReceiver(s->conn, notice_receiver, s);
     if (!read_info(s, timeout_ms, info, err, errlen)) {
-        walsender_disconnect(s);
-        return WS_FAILED;
+        pgsql_disconnect(s);
+        return PGSQL_FAILED;
     }
-    return WS_CONNECTED;
+    return PGSQL_CONNECTED;
 }
 
 /* Is there a session? */
-bool walsender_connected(const struct ws_session *s)
+bool pgsql_connected(const struct pgsql_session *s)
 {
     return s->conn != NULL;
 }
 
 /* Close the session, if any. */
-void walsender_disconnect(struct ws_session *s)
+void pgsql_disconnect(struct pgsql_session *s)
 {
     if (s->conn)
         PQfinish(s->conn);
@@ -407,13 +407,13 @@ void walsender_disconnect(struct ws_session *s)
 }
 
 /* The session's socket for poll(), -1 when there is none. */
-int walsender_socket(const struct ws_session *s)
+int pgsql_socket(const struct pgsql_session *s)
 {
     return s->conn ? PQsocket(s->conn) : -1;
 }
 
 /* The SQLSTATE of the last error seen on this session ("" if none). */
-const char *walsender_last_sqlstate(const struct ws_session *s)
+const char *pgsql_last_sqlstate(const struct pgsql_session *s)
 {
     return s->sqlstate;
 }
@@ -423,7 +423,7 @@ const char *walsender_last_sqlstate(const struct ws_session *s)
  * session has ended (it is then dropped), with the SQLSTATE the server gave,
  * e.g. 57P01 when it was terminated by a shutdown.
  */
-bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
+bool pgsql_check_session(struct pgsql_session *s, char *sqlstate, size_t len)
 {
     if (s->conn == NULL)
         return false;
@@ -433,7 +433,7 @@ bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
     if (read_ok && PQstatus(s->conn) == CONNECTION_OK)
         return true;
     snprintf(sqlstate, len, "%s", s->sqlstate);
-    walsender_disconnect(s);
+    pgsql_disconnect(s);
     return false;
 }
 
@@ -464,13 +464,13 @@ static bool parse_row(const PGresult *res, int i, struct walsender *w)
 /*
  * Run the poll query.  On success *rows is a malloc'd array of *n
  * walsenders (caller frees).  On failure err says why; the session may have
- * been dropped (check walsender_connected()).
+ * been dropped (check pgsql_connected()).
  */
-bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
-                        char *err, size_t errlen)
+bool pgsql_snapshot(struct pgsql_session *s, int timeout_ms, struct walsender **rows, int *n,
+                    char *err, size_t errlen)
 {
     PGresult *res =
-        run_query(s, walsender_poll_query(s->version_num), 0, NULL, timeout_ms, err, errlen);
+        run_query(s, pgsql_poll_query(s->version_num), 0, NULL, timeout_ms, err, errlen);
     int nt;
 
     *rows = NULL;
@@ -501,8 +501,8 @@ bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender *
  * says whether PostgreSQL signalled it (false: gone or changed).  False
  * with err (and the SQLSTATE kept) when SQL refused, e.g. 42501.
  */
-bool walsender_terminate(struct ws_session *s, const struct walsender *w, int timeout_ms,
-                         bool *signalled, char *err, size_t errlen)
+bool pgsql_terminate(struct pgsql_session *s, const struct walsender *w, int timeout_ms,
+                     bool *signalled, char *err, size_t errlen)
 {
     static const char logical_sql[] =
         "SELECT pg_terminate_backend(r.pid) FROM pg_stat_replication r"
@@ -526,7 +526,7 @@ bool walsender_terminate(struct ws_session *s, const struct walsender *w, int ti
 }
 
 /* The version of the libpq loaded at run time (150018 for 15.18), for --version. */
-int walsender_libpq_version(void)
+int pgsql_libpq_version(void)
 {
     return PQlibVersion();
 }

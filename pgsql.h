@@ -1,11 +1,11 @@
 /*
- * walsender.h - PostgreSQL as SQL: the guard's session, the poll query over
+ * pgsql.h - PostgreSQL as SQL: the guard's session, the poll query over
  * pg_stat_replication, LSN arithmetic, pg_terminate_backend()
  *
  * The only module that sees libpq; nothing here exposes PGconn or PGresult.
  */
-#ifndef DG_WALSENDER_H
-#define DG_WALSENDER_H
+#ifndef DG_PGSQL_H
+#define DG_PGSQL_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,11 +38,11 @@ struct walsender {
 };
 
 /* What a connection attempt found. */
-enum ws_connect_result {
-    WS_CONNECTED,
-    WS_REJECTED,    /* the server answered but refuses sessions: 57P03 */
-    WS_UNREACHABLE, /* nobody answered */
-    WS_FAILED       /* anything else: authentication, bad conninfo, ... */
+enum pgsql_connect_result {
+    PGSQL_CONNECTED,
+    PGSQL_REJECTED,    /* the server answered but refuses sessions: 57P03 */
+    PGSQL_UNREACHABLE, /* nobody answered */
+    PGSQL_FAILED       /* anything else: authentication, bad conninfo, ... */
 };
 
 /* What the connected role may do, read once per connection. */
@@ -58,27 +58,25 @@ struct ws_server_info {
     char data_directory[1024]; /* "" when the role may not read it */
 };
 
-struct ws_session;
+struct pgsql_session;
 
-struct ws_session *walsender_session_new(void);
-void walsender_session_free(struct ws_session *s);
-enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
-                                         struct ws_server_info *info, char *err, size_t errlen);
-enum ws_connect_result walsender_probe(const char *dsn);
-bool walsender_connected(const struct ws_session *s);
-void walsender_disconnect(struct ws_session *s);
-int walsender_socket(const struct ws_session *s);
-bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
+struct pgsql_session *pgsql_session_new(void);
+void pgsql_session_free(struct pgsql_session *s);
+enum pgsql_connect_result pgsql_connect(struct pgsql_session *s, const char *dsn, int timeout_ms,
+                                        struct ws_server_info *info, char *err, size_t errlen);
+enum pgsql_connect_result pgsql_probe(const char *dsn);
+bool pgsql_connected(const struct pgsql_session *s);
+void pgsql_disconnect(struct pgsql_session *s);
+int pgsql_socket(const struct pgsql_session *s);
+bool pgsql_check_session(struct pgsql_session *s, char *sqlstate, size_t len)
     __attribute__((warn_unused_result));
-bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
-                        char *err, size_t errlen) __attribute__((warn_unused_result));
-bool walsender_terminate(struct ws_session *s, const struct walsender *w, int timeout_ms,
-                         bool *signalled, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-const char *walsender_last_sqlstate(const struct ws_session *s);
-void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
-bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+bool pgsql_snapshot(struct pgsql_session *s, int timeout_ms, struct walsender **rows, int *n,
+                    char *err, size_t errlen) __attribute__((warn_unused_result));
+bool pgsql_terminate(struct pgsql_session *s, const struct walsender *w, int timeout_ms,
+                     bool *signalled, char *err, size_t errlen) __attribute__((warn_unused_result));
+const char *pgsql_last_sqlstate(const struct pgsql_session *s);
+void pgsql_scrub_dsn(const char *dsn, char *out, size_t len);
+bool pgsql_check_dsn(const char *dsn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
 void lsn_format(uint64_t lsn, char *buf, size_t len);
@@ -91,8 +89,8 @@ bool ws_lag_bytes(const struct walsender *w, int64_t *lag);
 /* "logical", "physical" or "unproven". */
 const char *ws_kind_name(enum ws_kind k);
 /* The poll query for a server of this server_version_num (exposed for unit tests). */
-const char *walsender_poll_query(int version_num);
+const char *pgsql_poll_query(int version_num);
 
-int walsender_libpq_version(void);
+int pgsql_libpq_version(void);
 
 #endif
