@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "pgsql.h"
+#include "walsender.h"
 
 struct audit;
 

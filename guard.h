@@ -15,9 +15,11 @@
 
 #include "config.h"
 #include "http.h"
-#include "pgsql.h"
 #include "policy.h"
 #include "proc.h"
+#include "walsender.h"
+
+struct pgsql_session; /* pgsql.h: the SQL session, the only user of libpq */
 
 /*
  * A postmaster as the guard remembers it: PID and start time (line 3 of

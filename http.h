@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "pgsql.h"
 #include "policy.h"
 #include "render.h"
+#include "walsender.h"
 
 #define HTTP_MAX_BODY 8192
 

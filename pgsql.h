@@ -1,8 +1,9 @@
 /*
  * pgsql.h - PostgreSQL as SQL: the guard's session, the poll query over
- * pg_stat_replication, LSN arithmetic, pg_terminate_backend()
+ * pg_stat_replication, pg_terminate_backend(), conninfo checks
  *
  * The only module that sees libpq; nothing here exposes PGconn or PGresult.
+ * What it reads is plain data (walsender.h).
  */
 #ifndef DG_PGSQL_H
 #define DG_PGSQL_H
@@ -11,31 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/*
- * Logical and physical come from SQL (the active slot's type), or from /proc
- * when proven there; unproven: a postmaster child that looks like a logical
- * walsender but cannot be proven one without SQL (PostgreSQL 10-13 titles).
- */
-enum ws_kind { WS_LOGICAL, WS_PHYSICAL, WS_UNPROVEN };
-
-/* One walsender as the guard knows it, from SQL and/or from /proc. */
-struct walsender {
-    int pid;
-    unsigned long long start_ticks; /* /proc/PID/stat field 22; 0: not visible */
-    enum ws_kind kind;
-    bool lsn_known; /* false: NULL columns (no pg_read_all_stats) or /proc only */
-    uint64_t sent_lsn, write_lsn, flush_lsn;
-    bool failover;     /* PostgreSQL 17+: the slot is a failover slot */
-    bool standby_wait; /* waits for synchronized_standby_slots (WaitForStandbyConfirmation) */
-    bool orphaned;     /* still alive after its postmaster is gone (SIGKILLed) */
-    char title[128];   /* the process title, when only /proc saw it */
-    char slot[64];
-    char database[64];
-    char usename[64];
-    char application_name[64];
-    char client_addr[64];
-    char state[16];
-};
+#include "walsender.h"
 
 /* What a connection attempt found. */
 enum pgsql_connect_result {
@@ -45,52 +22,44 @@ enum pgsql_connect_result {
     PGSQL_FAILED       /* anything else: authentication, bad conninfo, ... */
 };
 
-/* What the connected role may do, read once per connection. */
-struct ws_server_info {
-    char role[64];
-    bool superuser;
-    bool read_all_stats;
-    bool signal_backend;
-    bool in_recovery;
-    int version_num;
-    int backend_pid;
-    int wal_sender_timeout_ms; /* 0: disabled */
-    char data_directory[1024]; /* "" when the role may not read it */
-};
-
+/* The guard's one session to PostgreSQL (opaque). */
 struct pgsql_session;
 
+/* Allocate an unconnected session (NULL when out of memory). */
 struct pgsql_session *pgsql_session_new(void);
+/* Close and free a session. */
 void pgsql_session_free(struct pgsql_session *s);
+/* Connect within timeout_ms and read info; on failure err says why. */
 enum pgsql_connect_result pgsql_connect(struct pgsql_session *s, const char *dsn, int timeout_ms,
                                         struct ws_server_info *info, char *err, size_t errlen);
+/* Would the server accept a session now?  (PQping: a 57P03 refusal is PGSQL_REJECTED.) */
 enum pgsql_connect_result pgsql_probe(const char *dsn);
+/* Is there a session? */
 bool pgsql_connected(const struct pgsql_session *s);
+/* Close the session, if any. */
 void pgsql_disconnect(struct pgsql_session *s);
+/* The session's socket for poll(), -1 when there is none. */
 int pgsql_socket(const struct pgsql_session *s);
+/* Read what arrived while idle; false (sqlstate set) when the server ended the session. */
 bool pgsql_check_session(struct pgsql_session *s, char *sqlstate, size_t len)
     __attribute__((warn_unused_result));
+/* Run the poll query: *rows becomes the complete list of walsenders (caller frees). */
 bool pgsql_snapshot(struct pgsql_session *s, int timeout_ms, struct walsender **rows, int *n,
                     char *err, size_t errlen) __attribute__((warn_unused_result));
+/* pg_terminate_backend() of w, if it is still that walsender; *signalled: it was. */
 bool pgsql_terminate(struct pgsql_session *s, const struct walsender *w, int timeout_ms,
                      bool *signalled, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The SQLSTATE of the last error seen on this session ("" if none). */
 const char *pgsql_last_sqlstate(const struct pgsql_session *s);
+/* The DSN with every password replaced, for logs. */
 void pgsql_scrub_dsn(const char *dsn, char *out, size_t len);
+/* Can libpq parse this DSN?  False with err when not. */
 bool pgsql_check_dsn(const char *dsn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
-void lsn_format(uint64_t lsn, char *buf, size_t len);
-uint64_t lsn_diff(uint64_t a, uint64_t b);
-/* What the server waits for the client to confirm: flush, or write when flush is 0 (0: none yet).
- */
-uint64_t ws_confirmed(const struct walsender *w);
-/* sent - confirmed in bytes (negative: confirmed ahead of sent); false before any confirmation. */
-bool ws_lag_bytes(const struct walsender *w, int64_t *lag);
-/* "logical", "physical" or "unproven". */
-const char *ws_kind_name(enum ws_kind k);
 /* The poll query for a server of this server_version_num (exposed for unit tests). */
 const char *pgsql_poll_query(int version_num);
 
+/* The version of the libpq loaded at run time (150018 for 15.18), for --version. */
 int pgsql_libpq_version(void);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "pgsql.h"
+#include "walsender.h"
 
 enum phase {
     PHASE_WAITING,

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "pgsql.h"
 #include "policy.h"
+#include "walsender.h"
 
 enum trigger { TRIGGER_API, TRIGGER_BEFORE_STOP, TRIGGER_PRE_PROMOTE, TRIGGER_SHUTDOWN };
 enum method { METHOD_SQL, METHOD_SIGNAL };

@@ -1,6 +1,6 @@
 /* lsn.c - lsn_parse, and lsn_format of what it read reads back the same. */
 #include "fuzz.h"
-#include "pgsql.h"
+#include "walsender.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
