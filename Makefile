@@ -53,8 +53,9 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log clock audit walsender pgsql proc policy render http client check watch hook version notify
-OBJS = $(MODULES:%=%.o) command.o guard.o
+MODULES = config log clock audit walsender pgsql proc policy render http client check watch hook version notify \
+          session observe settings
+OBJS = $(MODULES:%=%.o) command.o guard.o main.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 

@@ -1,8 +1,10 @@
 /*
  * guard.h - the daemon: its state, the event loop, the state machine driver
  *
- * struct guard is shared by guard.c (the loop) and command.c (what the
- * HTTP API asks of the loop, and the view it publishes); nothing else sees it.
+ * struct guard is shared by the modules of the daemon: guard.c (the loop),
+ * observe.c (what it sees), session.c (its SQL session), settings.c (its
+ * configuration) and command.c (what the HTTP API asks of the loop, and the
+ * view it publishes); nothing else sees it.
  */
 #ifndef DG_GUARD_H
 #define DG_GUARD_H
@@ -20,6 +22,9 @@
 #include "walsender.h"
 
 struct pgsql_session; /* pgsql.h: the SQL session, the only user of libpq */
+
+/* The most walsenders listed from /proc in one turn, and pinned for the deadline. */
+#define MAX_PROC_WALSENDERS 4096
 
 /*
  * A postmaster as the guard remembers it: PID and start time (line 3 of
@@ -93,6 +98,7 @@ struct guard {
     int64_t last_poll_wall_ms;
 };
 
+/* "demotion-guard run": load the configuration (exit 2 when wrong), then loop until SIGTERM. */
 int guard_run(int argc, char **argv);
 bool guard_use_sql(const struct guard *g);
 const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
