@@ -16,6 +16,7 @@
 #include "guard.h"
 #include "log.h"
 #include "pgsql.h"
+#include "terminate.h"
 #include "version.h"
 
 /* Take every pending command (at most max) for this turn. */
@@ -135,23 +136,27 @@ static json_t *kill_one(struct guard *g, struct command *c, const struct action 
 {
     struct tracked *t = &g->policy.t[a->index];
     char err[512] = "", sqlerr[256] = "";
-    const char *method = NULL, *result = "excluded";
+    const char *result = "excluded";
+    enum method m = METHOD_SIGNAL;
+    bool has_method = false;
 
     if (a->type == ACT_WOULD_TERMINATE) {
         result = "would_terminate";
-        method = guard_use_sql(g) ? "sql" : "signal";
-        guard_audit_termination(g, t, "would_terminate", method, REASON_API, NULL, NULL, c);
+        m = terminate_method(g);
+        has_method = true;
+        terminate_audit(g, t, OUTCOME_WOULD_TERMINATE, m, REASON_API, NULL, NULL, c);
     } else if (a->type == ACT_TERMINATE) {
-        method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
-        result = method ? "terminated" : "failed";
-        guard_audit_termination(g, t, method ? "terminated" : "terminate_failed", method,
-                                REASON_API, sqlerr, err, c);
-        policy_record(&g->policy, a->index, method != NULL, mono_ms());
-        *failed |= method == NULL;
+        has_method = terminate_walsender(g, t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err));
+        result = has_method ? "terminated" : "failed";
+        terminate_audit(g, t, has_method ? OUTCOME_TERMINATED : OUTCOME_FAILED, m, REASON_API,
+                        sqlerr, err, c);
+        policy_record(&g->policy, a->index, has_method, mono_ms());
+        *failed |= !has_method;
     }
     return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?}", "pid", t->w.pid, "slot", t->w.slot, "kind",
                      ws_kind_name(t->w.kind), "application_name", t->w.application_name, "result",
-                     result, "method", method, "error", err[0] ? err : NULL);
+                     result, "method", has_method ? method_name(m) : NULL, "error",
+                     err[0] ? err : NULL);
 }
 
 /* POST /v1/kill, on the list this turn's snapshot refreshed: the policy selects, this carries out.

@@ -36,11 +36,11 @@
 #include "render.h"
 #include "session.h"
 #include "settings.h"
+#include "terminate.h"
 
-#define TERMINATE_TIMEOUT_MS 1000
-#define SHUTDOWN_TICK_MS     100
-#define HTTP_RETRY_MS        10000
-#define MAX_COMMANDS         32
+#define SHUTDOWN_TICK_MS 100
+#define HTTP_RETRY_MS    10000
+#define MAX_COMMANDS     32
 /* a turn due this close before the deadline waits for the deadline instead:
    a /proc scan then would still be running when the deadline comes */
 #define PRE_DEADLINE_QUIET_MS 30
@@ -48,109 +48,6 @@
 #define FDS_NOT_FOR_PINS 128
 
 extern char **environ;
-
-/*
- * Record a termination (or its failure, or a dry run's would-be) in the
- * audit log, the counters and the shutdown summary.  c: the API command
- * that asked for it, or NULL.
- */
-void guard_audit_termination(struct guard *g, const struct tracked *t, const char *event,
-                             const char *method, enum reason r, const char *sqlerr,
-                             const char *error, const struct command *c)
-{
-    json_t *f = audit_walsender_fields(&t->w);
-    bool done = strcmp(event, "terminated") == 0;
-
-    if (method)
-        json_object_set_new(f, "method", json_string(method));
-    json_object_set_new(f, "reason", json_string(reason_name(r)));
-    if (sqlerr && sqlerr[0])
-        audit_set_string(f, "sql_error", sqlerr);
-    if (error && error[0])
-        audit_set_string(f, "error", error);
-    if (c) {
-        audit_set_string(f, "requester", c->requester);
-        if (c->reason[0])
-            audit_set_string(f, "note", c->reason);
-    }
-    if (done)
-        g->c.terminations[strcmp(method, "sql") == 0 ? METHOD_SQL : METHOD_SIGNAL][r]++;
-    else if (strcmp(event, "terminate_failed") == 0)
-        g->c.terminate_failures[r]++;
-    if (done && g->summary)
-        json_array_append(g->summary, f);
-    audit_emit(g->audit, event, f);
-}
-
-/*
- * Try SQL first?  While the session works, yes; once the server is shutting
- * down the signal is preferred when available: the server is ending the
- * session and a query on it could wait.
- */
-bool guard_use_sql(const struct guard *g)
-{
-    return pgsql_connected(g->sql) && !(g->policy.stopping_seen && g->signal_ok);
-}
-
-/*
- * End one walsender: pg_terminate_backend() while the session works, else
- * (or when SQL refuses, e.g. a superuser's walsender) a verified SIGTERM.
- * Returns the method used, or NULL with err when neither worked; sqlerr
- * keeps why SQL was not enough, if it was tried.
- */
-const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
-                            size_t sqlerrlen, char *err, size_t errlen)
-{
-    struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
-    bool signalled;
-
-    sqlerr[0] = '\0';
-    if (t->w.orphaned)
-        return proc_terminate_orphan(g->proc_root, g->stop_pm.pid, g->stop_pm.start_time, &id,
-                                     g->pg_major, err, errlen)
-                   ? "signal"
-                   : NULL;
-    if (guard_use_sql(g)) {
-        if (pgsql_terminate(g->sql, &t->w, TERMINATE_TIMEOUT_MS, &signalled, sqlerr, sqlerrlen) &&
-            signalled)
-            return "sql";
-        if (sqlerr[0] == '\0')
-            snprintf(sqlerr, sqlerrlen, "pg_terminate_backend(%d): no such walsender any more",
-                     t->w.pid);
-    }
-    if (!g->signal_ok) {
-        snprintf(err, errlen, "signal path unavailable: %s", g->signal_why);
-        return NULL;
-    }
-    if (!proc_terminate(g->proc_root, &g->pf, &id, g->pg_major, t->w.kind == WS_LOGICAL, err,
-                        errlen))
-        return NULL;
-    return "signal";
-}
-
-/*
- * Say once that a physical walsender outlives the deadline and will not be
- * ended (no --physical-deadline), and what bounds it: PostgreSQL's
- * wal_sender_timeout, which ends it only if its standby falls silent.
- */
-static void report_holding(struct guard *g, const struct tracked *t)
-{
-    json_t *f = audit_walsender_fields(&t->w);
-    int ms = g->info.wal_sender_timeout_ms;
-    char bound[160];
-
-    if (ms > 0)
-        snprintf(bound, sizeof(bound), "wal_sender_timeout (%d ms) if its standby is silent", ms);
-    else
-        snprintf(bound, sizeof(bound), "%s",
-                 g->info.version_num ? "nothing: wal_sender_timeout is 0"
-                                     : "wal_sender_timeout (unknown)");
-    audit_set_string(f, "bound", bound);
-    audit_emit(g->audit, "holding", f);
-    log_warn("physical walsender %d (\"%s\") is still there after the deadline and may hold the "
-             "shutdown up; it is not ended without --physical-deadline; bound: %s",
-             t->w.pid, t->w.application_name, bound);
-}
 
 /* Count a termination for the guard's own figures, when it was for the deadline. */
 static void note_deadline_signal(struct guard *g, enum reason r, int64_t at_us)
@@ -172,41 +69,43 @@ static void act(struct guard *g, const struct action *a, int64_t now, bool signa
 {
     struct tracked *t = &g->policy.t[a->index];
     char err[512] = "", sqlerr[256] = "";
-    const char *method;
+    enum method method = METHOD_SIGNAL;
+    bool done;
 
     switch (a->type) {
     case ACT_SKIP_EXCLUDED:
         log_warn("not terminating walsender %d: slot \"%s\" is excluded", t->w.pid, t->w.slot);
         return;
     case ACT_REPORT_HOLDING:
-        report_holding(g, t);
+        terminate_report_holding(g, t);
         return;
     case ACT_REPORT_UNPROVEN:
         snprintf(err, sizeof(err),
                  "process %d (\"%s\") looks like a logical walsender, but PostgreSQL %d's titles "
                  "cannot prove it one without SQL, which never showed it: not signalled",
                  t->w.pid, t->w.title, g->pg_major);
-        guard_audit_termination(g, t, "terminate_failed", NULL, a->reason, NULL, err, NULL);
+        terminate_audit(g, t, OUTCOME_FAILED, METHOD_SIGNAL, a->reason, NULL, err, NULL);
         log_warn("%s; if it holds the shutdown up, end it by hand (kill -TERM %d)", err, t->w.pid);
         return;
     case ACT_WOULD_TERMINATE:
-        guard_audit_termination(g, t, "would_terminate", guard_use_sql(g) ? "sql" : "signal",
-                                a->reason, NULL, NULL, NULL);
+        terminate_audit(g, t, OUTCOME_WOULD_TERMINATE, terminate_method(g), a->reason, NULL, NULL,
+                        NULL);
         return;
     case ACT_TERMINATE:
         break;
     }
-    method = signalled ? "signal" : guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
-    if (method && !signalled)
+    done =
+        signalled || terminate_walsender(g, t, &method, sqlerr, sizeof(sqlerr), err, sizeof(err));
+    if (done && !signalled)
         note_deadline_signal(g, a->reason, mono_us());
-    if (method) {
+    if (done) {
         if (!t->terminated)
-            guard_audit_termination(g, t, "terminated", method, a->reason, sqlerr, NULL, NULL);
+            terminate_audit(g, t, OUTCOME_TERMINATED, method, a->reason, sqlerr, NULL, NULL);
         policy_record(&g->policy, a->index, true, now);
         return;
     }
     if (!t->reported)
-        guard_audit_termination(g, t, "terminate_failed", NULL, a->reason, sqlerr, err, NULL);
+        terminate_audit(g, t, OUTCOME_FAILED, method, a->reason, sqlerr, err, NULL);
     else
         log_debug("terminating walsender %d failed again: %s", t->w.pid, err);
     policy_record(&g->policy, a->index, false, now);
@@ -312,7 +211,7 @@ static int signal_pinned(struct guard *g, const struct policy_output *out, bool 
     int64_t t0 = mono_us(), t1 = t0;
     int n = 0, failed = 0;
 
-    if (pin == NULL || guard_use_sql(g) || proc_pin_exited(&g->pins.pm)) {
+    if (pin == NULL || terminate_use_sql(g) || proc_pin_exited(&g->pins.pm)) {
         free(pin);
         return 0;
     }

@@ -3,8 +3,9 @@
  *
  * struct guard is shared by the modules of the daemon: guard.c (the loop),
  * observe.c (what it sees), session.c (its SQL session), settings.c (its
- * configuration) and command.c (what the HTTP API asks of the loop, and the
- * view it publishes); nothing else sees it.
+ * configuration), terminate.c (ending one walsender) and command.c (what
+ * the HTTP API asks of the loop, and the view it publishes); nothing else
+ * sees it.
  */
 #ifndef DG_GUARD_H
 #define DG_GUARD_H
@@ -100,12 +101,6 @@ struct guard {
 
 /* "demotion-guard run": load the configuration (exit 2 when wrong), then loop until SIGTERM. */
 int guard_run(int argc, char **argv);
-bool guard_use_sql(const struct guard *g);
-const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
-                            size_t sqlerrlen, char *err, size_t errlen);
-void guard_audit_termination(struct guard *g, const struct tracked *t, const char *event,
-                             const char *method, enum reason r, const char *sqlerr,
-                             const char *error, const struct command *c);
 
 /* command.c */
 void command_take(struct guard *g, struct command **cmds, int max, int *n);
