@@ -64,7 +64,7 @@ static void arm(struct guard *g, struct command *c)
     g->c.arms[tr]++;
     audit_emit(g->audit, "armed",
                json_pack("{s:s,s:s,s:I,s:s}", "trigger", trigger_name(tr), "reason",
-                         c->reason[0] ? c->reason : trigger_name(tr), "deadline_ms",
+                         c->reason[0] ? c->reason : trigger_name(tr), "deadline_left_ms",
                          (json_int_t)(g->policy.deadline_at_ms - now), "requester", c->requester));
     g->next_poll_ms = now; /* a fresh snapshot in this very turn */
     render_time(wall_ms() + (g->policy.deadline_at_ms - now), at, sizeof(at));
