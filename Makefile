@@ -54,8 +54,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSI
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
 MODULES = config log clock audit walsender pgsql proc policy render http client check watch hook version notify \
-          session observe settings terminate
-OBJS = $(MODULES:%=%.o) command.o guard.o main.o
+          session observe settings terminate command
+OBJS = $(MODULES:%=%.o) guard.o main.o
 UNIT_TESTS = $(MODULES:%=tests/unit/test_%)
 CONSUMER = tests/tools/logical-consumer
 
