@@ -52,15 +52,17 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log audit walsender proc pidfile policy render api listen tls conns handover http token transport client_render client check watch hook version notify
-OBJS = $(MODULES:%=%.o) command.o guard.o
-# The unit tests: one a module, and command.c's (its calls into guard.c faked in the test).
-# Each module is compiled once into UNIT_OBJ/libdg.a and every test links against it,
-# taking the modules it uses; make unit-asan builds into tests/unit/asan, apart.
+MODULES = config log clock audit walsender pgsql proc pidfile policy render api listen tls conns handover http \
+          token transport client_render client check watch hook version notify session observe settings \
+          terminate command
+OBJS = $(MODULES:%=%.o) guard.o main.o
+# The unit tests: one a module.  Each module is compiled once into
+# UNIT_OBJ/libdg.a and every test links against it, taking the modules it
+# uses; make unit-asan builds into tests/unit/asan, apart.
 UNIT_OBJ ?= tests/unit/obj
 UNIT_BIN ?= tests/unit
 UNIT_LIB = $(UNIT_OBJ)/libdg.a
-UNIT_TESTS = $(MODULES:%=$(UNIT_BIN)/test_%) $(UNIT_BIN)/test_command
+UNIT_TESTS = $(MODULES:%=$(UNIT_BIN)/test_%)
 CONSUMER = tests/tools/logical-consumer
 
 .PHONY: fuzz fuzz-build valgrind soak timeline-check demo-test check-patroni4 docs-check rules-check all check check-matrix check-repeat unit unit-asan tap demo deps install clean format format-check bench bench-http bench-majors bench-slow coverage layout
@@ -82,7 +84,7 @@ $(UNIT_OBJ)/%.o: %.c $(wildcard *.h)
 
 $(UNIT_OBJ)/notify.o: .with-systemd
 
-$(UNIT_LIB): $(MODULES:%=$(UNIT_OBJ)/%.o) $(UNIT_OBJ)/command.o
+$(UNIT_LIB): $(MODULES:%=$(UNIT_OBJ)/%.o)
 	rm -f $@
 	$(AR) rcs $@ $^
 

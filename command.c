@@ -12,8 +12,12 @@
 #include <string.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "guard.h"
 #include "log.h"
+#include "pgsql.h"
+#include "terminate.h"
+#include "version.h"
 
 /* Take every pending command (at most max) for this turn. */
 void command_take(struct guard *g, struct command **cmds, int max, int *n)
@@ -60,7 +64,7 @@ static void arm(struct guard *g, struct command *c)
     g->c.arms[tr]++;
     audit_emit(g->audit, "armed",
                json_pack("{s:s,s:s,s:I,s:s}", "trigger", trigger_name(tr), "reason",
-                         c->reason[0] ? c->reason : trigger_name(tr), "deadline_ms",
+                         c->reason[0] ? c->reason : trigger_name(tr), "deadline_left_ms",
                          (json_int_t)(g->policy.deadline_at_ms - now), "requester", c->requester));
     g->next_poll_ms = now; /* a fresh snapshot in this very turn */
     render_time(wall_ms() + (g->policy.deadline_at_ms - now), at, sizeof(at));
@@ -132,23 +136,27 @@ static json_t *kill_one(struct guard *g, struct command *c, const struct action 
 {
     struct tracked *t = &g->policy.t[a->index];
     char err[512] = "", sqlerr[256] = "";
-    const char *method = NULL, *result = "excluded";
+    const char *result = "excluded";
+    enum method m = METHOD_SIGNAL;
+    bool has_method = false;
 
     if (a->type == ACT_WOULD_TERMINATE) {
         result = "would_terminate";
-        method = guard_use_sql(g) ? "sql" : "signal";
-        guard_audit_termination(g, t, "would_terminate", method, REASON_API, NULL, NULL, c);
+        m = terminate_method(g);
+        has_method = true;
+        terminate_audit(g, t, OUTCOME_WOULD_TERMINATE, m, REASON_API, NULL, NULL, c);
     } else if (a->type == ACT_TERMINATE) {
-        method = guard_terminate(g, t, sqlerr, sizeof(sqlerr), err, sizeof(err));
-        result = method ? "terminated" : "failed";
-        guard_audit_termination(g, t, method ? "terminated" : "terminate_failed", method,
-                                REASON_API, sqlerr, err, c);
-        policy_record(&g->policy, a->index, method != NULL, mono_ms());
-        *failed |= method == NULL;
+        has_method = terminate_walsender(g, t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err));
+        result = has_method ? "terminated" : "failed";
+        terminate_audit(g, t, has_method ? OUTCOME_TERMINATED : OUTCOME_FAILED, m, REASON_API,
+                        sqlerr, err, c);
+        policy_record(&g->policy, a->index, has_method, mono_ms());
+        *failed |= !has_method;
     }
     return json_pack("{s:i,s:s,s:s,s:s,s:s,s:s?,s:s?}", "pid", t->w.pid, "slot", t->w.slot, "kind",
                      ws_kind_name(t->w.kind), "application_name", t->w.application_name, "result",
-                     result, "method", method, "error", err[0] ? err : NULL);
+                     result, "method", has_method ? method_name(m) : NULL, "error",
+                     err[0] ? err : NULL);
 }
 
 /* POST /v1/kill, on the list this turn's snapshot refreshed: the policy selects, this carries out.
@@ -161,7 +169,7 @@ static void kill_walsenders(struct guard *g, struct command *c)
     bool failed = false;
     char why[300];
 
-    if (!walsender_connected(g->sql) && !g->signal_ok) {
+    if (!pgsql_connected(g->sql) && !g->signal_ok) {
         snprintf(why, sizeof(why),
                  "PostgreSQL is unreachable (%s) and the signal path is "
                  "unavailable (%s)",
@@ -231,7 +239,7 @@ static void view_postgresql(const struct guard *g, struct view *v)
     static const char *const pf[] = {"ok", "missing", "invalid"};
     const struct ws_server_info *in = &g->info;
 
-    v->sql_up = walsender_connected(g->sql);
+    v->sql_up = pgsql_connected(g->sql);
     v->attempted = g->attempted;
     snprintf(v->sql_error, sizeof(v->sql_error), "%s", g->sql_error);
     v->info = g->info;
@@ -283,7 +291,7 @@ void command_publish(struct guard *g)
     }
     v->mono_ms = now;
     v->wall_ms = wall;
-    v->version = DG_VERSION;
+    v->version = version_string();
     snprintf(v->listen, sizeof(v->listen), "%s", http_bound(g->http));
     v->phase = g->policy.phase;
     v->phase_since_wall_ms = wall - (now - g->policy.phase_since_ms);

@@ -1,8 +1,11 @@
 /*
  * guard.h - the daemon: its state, the event loop, the state machine driver
  *
- * struct guard is shared by guard.c (the loop) and command.c (what the
- * HTTP API asks of the loop, and the view it publishes); nothing else sees it.
+ * struct guard is shared by the modules of the daemon: guard.c (the loop),
+ * observe.c (what it sees), session.c (its SQL session), settings.c (its
+ * configuration), terminate.c (ending one walsender) and command.c (what
+ * the HTTP API asks of the loop, and the view it publishes); nothing else
+ * sees it.
  */
 #ifndef DG_GUARD_H
 #define DG_GUARD_H
@@ -19,9 +22,10 @@
 #include "proc.h"
 #include "walsender.h"
 
-#ifndef DG_VERSION
-#define DG_VERSION "0.0.0-unknown"
-#endif
+struct pgsql_session; /* pgsql.h: the SQL session, the only user of libpq */
+
+/* The most walsenders listed from /proc in one turn, and pinned for the deadline. */
+#define MAX_PROC_WALSENDERS 4096
 
 /*
  * A postmaster as the guard remembers it: PID and start time (line 3 of
@@ -40,7 +44,7 @@ struct guard {
     const char *proc_root;
     char pgdata[PATH_MAX]; /* --pgdata, or data_directory from SQL */
 
-    struct ws_session *sql;
+    struct pgsql_session *sql;
     struct ws_server_info info;
     bool ever_connected;
     bool saw_57p01;    /* our session was ended by a shutdown */
@@ -95,22 +99,19 @@ struct guard {
     int64_t last_poll_wall_ms;
 };
 
+/* "demotion-guard run": load the configuration (exit 2 when wrong), then loop until SIGTERM. */
 int guard_run(int argc, char **argv);
-int64_t mono_ms(void);
-int64_t mono_us(void);
-int64_t wall_ms(void);
-bool guard_use_sql(const struct guard *g);
-const char *guard_terminate(struct guard *g, const struct tracked *t, char *sqlerr,
-                            size_t sqlerrlen, char *err, size_t errlen);
-void guard_audit_termination(struct guard *g, const struct tracked *t, const char *event,
-                             const char *method, enum reason r, const char *sqlerr,
-                             const char *error, const struct command *c);
 
-/* command.c */
+/* command.c: what the HTTP API asks of the loop, and the view it publishes */
+/* Take every pending API command (at most max) for this turn. */
 void command_take(struct guard *g, struct command **cmds, int max, int *n);
+/* Run arm, disarm and Patroni callbacks: before this turn's observation. */
 void command_run_early(struct guard *g, struct command *c);
+/* Run kills on the list this turn refreshed, and note the phase in the other answers. */
 void command_run_late(struct guard *g, struct command *c);
+/* Send a command's answer (after the view that shows its effect is published). */
 void command_answer(struct guard *g, struct command *c);
+/* Publish this turn's state for the HTTP handlers. */
 void command_publish(struct guard *g);
 
 #endif

@@ -11,12 +11,18 @@
 
 #include "http.h"
 #include "notify.h"
+#include "pgsql.h"
 #include "transport.h"
-#include "walsender.h"
 
+/* the one fallback: every other module asks version_string() */
 #ifndef DG_VERSION
 #define DG_VERSION "unknown"
 #endif
+
+const char *version_string(void)
+{
+    return DG_VERSION;
+}
 
 /*
  * PQlibVersion() as PostgreSQL prints it: 150018 is "15.18", 90624 (before
@@ -37,7 +43,7 @@ void version_print(FILE *out)
 {
     char libpq[32];
 
-    version_format_libpq(walsender_libpq_version(), libpq, sizeof(libpq));
+    version_format_libpq(pgsql_libpq_version(), libpq, sizeof(libpq));
     fprintf(out, "demotion-guard %s (libpq %s, libmicrohttpd %s, jansson %s, libcurl %s%s)\n",
             DG_VERSION, libpq, http_mhd_version(), jansson_version_str(), transport_curl_version(),
             notify_supported() ? ", systemd notify" : "");

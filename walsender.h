@@ -1,8 +1,9 @@
 /*
- * walsender.h - PostgreSQL as SQL: the guard's session, the poll query over
- * pg_stat_replication, LSN arithmetic, pg_terminate_backend()
+ * walsender.h - a walsender as the guard knows it, as plain data: its
+ * kind, its LSNs and their arithmetic, what the server says of itself
  *
- * The only module that sees libpq; nothing here exposes PGconn or PGresult.
+ * No libpq: the policy, the renderers, the audit log and the HTTP layer
+ * include this; only the SQL session (pgsql.h) fills it from PostgreSQL.
  */
 #ifndef DG_WALSENDER_H
 #define DG_WALSENDER_H
@@ -37,15 +38,7 @@ struct walsender {
     char state[16];
 };
 
-/* What a connection attempt found. */
-enum ws_connect_result {
-    WS_CONNECTED,
-    WS_REJECTED,    /* the server answered but refuses sessions: 57P03 */
-    WS_UNREACHABLE, /* nobody answered */
-    WS_FAILED       /* anything else: authentication, bad conninfo, ... */
-};
-
-/* What the connected role may do, read once per connection. */
+/* What the connected role may do and the server reports, read once per connection (pgsql.c). */
 struct ws_server_info {
     char role[64];
     bool superuser;
@@ -58,30 +51,11 @@ struct ws_server_info {
     char data_directory[1024]; /* "" when the role may not read it */
 };
 
-struct ws_session;
-
-struct ws_session *walsender_session_new(void);
-void walsender_session_free(struct ws_session *s);
-enum ws_connect_result walsender_connect(struct ws_session *s, const char *dsn, int timeout_ms,
-                                         struct ws_server_info *info, char *err, size_t errlen);
-enum ws_connect_result walsender_probe(const char *dsn);
-bool walsender_connected(const struct ws_session *s);
-void walsender_disconnect(struct ws_session *s);
-int walsender_socket(const struct ws_session *s);
-bool walsender_check_session(struct ws_session *s, char *sqlstate, size_t len)
-    __attribute__((warn_unused_result));
-bool walsender_snapshot(struct ws_session *s, int timeout_ms, struct walsender **rows, int *n,
-                        char *err, size_t errlen) __attribute__((warn_unused_result));
-bool walsender_terminate(struct ws_session *s, const struct walsender *w, int timeout_ms,
-                         bool *signalled, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-const char *walsender_last_sqlstate(const struct ws_session *s);
-void walsender_scrub_dsn(const char *dsn, char *out, size_t len);
-bool walsender_check_dsn(const char *dsn, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
-
+/* Parse "X/Y" (hex halves, as PostgreSQL prints an LSN) into *out; false on anything else. */
 bool lsn_parse(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+/* Format an LSN the way PostgreSQL does: %X/%X. */
 void lsn_format(uint64_t lsn, char *buf, size_t len);
+/* a - b in bytes, 0 when b is ahead. */
 uint64_t lsn_diff(uint64_t a, uint64_t b);
 /* What the server waits for the client to confirm: flush, or write when flush is 0 (0: none yet).
  */
@@ -90,9 +64,5 @@ uint64_t ws_confirmed(const struct walsender *w);
 bool ws_lag_bytes(const struct walsender *w, int64_t *lag);
 /* "logical", "physical" or "unproven". */
 const char *ws_kind_name(enum ws_kind k);
-/* The poll query for a server of this server_version_num (exposed for unit tests). */
-const char *walsender_poll_query(int version_num);
-
-int walsender_libpq_version(void);
 
 #endif

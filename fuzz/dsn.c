@@ -1,5 +1,5 @@
 /*
- * dsn.c - --dsn: walsender_check_dsn and walsender_scrub_dsn (what the
+ * dsn.c - --dsn: pgsql_check_dsn and pgsql_scrub_dsn (what the
  * log and /v1/status show of it).  A password in the DSN never shows,
  * whatever the rest of it looks like.
  */
@@ -7,7 +7,7 @@
 #include <libpq-fe.h>
 
 #include "fuzz.h"
-#include "walsender.h"
+#include "pgsql.h"
 
 /*
  * The password libpq reads from dsn, when it is made of letters and digits
@@ -46,9 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512], out[1024];
 
     err[0] = '\0';
-    if (!walsender_check_dsn(s, err, sizeof(err)) && err[0] == '\0')
+    if (!pgsql_check_dsn(s, err, sizeof(err)) && err[0] == '\0')
         abort();
-    walsender_scrub_dsn(s, out, sizeof(out));
+    pgsql_scrub_dsn(s, out, sizeof(out));
     if (!FUZZ_TERMINATED(out))
         abort();
     pw = password_of(s);

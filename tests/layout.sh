@@ -5,6 +5,7 @@
 # include graph), then checks, failing when one breaks:
 #   - libpq-fe.h, microhttpd.h and curl/curl.h each have one user (the one
 #     module that speaks to PostgreSQL, serves HTTP, asks HTTP);
+#   - no header includes pgsql.h (the libpq module's) but itself;
 #   - policy.c does no I/O: it includes only the C headers of plain data and
 #     calls no function that reads, writes, signals, logs or tells time;
 #   - no function runs past 60 lines (a function is "NAME(...)" then "{" at
@@ -30,6 +31,11 @@ for h in libpq-fe.h microhttpd.h curl/curl.h; do
     echo "layout: <$h>: ${users:-no user}"
     [ "$count" -le 1 ] || bad "<$h> has $count users ($users): keep it to one module"
 done
+
+# The libpq module's header is for the .c files that run SQL; a header
+# that needs a walsender's fields includes walsender.h, which has no libpq.
+users=$(grep -l '^#include "pgsql.h"' ./*.h | sed 's|^\./||' | grep -vx pgsql.h | xargs)
+[ -z "$users" ] || bad "headers include pgsql.h ($users): include walsender.h, or pgsql.h in the .c file"
 
 allowed='stdbool.h stdint.h stddef.h stdio.h stdlib.h string.h inttypes.h limits.h policy.h config.h walsender.h'
 for i in $(sed -n 's/^#include [<"]\([^>"]*\)[>"].*/\1/p' policy.c); do

@@ -57,6 +57,8 @@ ok($done, 'audit: shutdown_completed');
 my @started = audit_events($guard, 'shutdown_started');
 is(scalar @started, 1, 'audit: one shutdown_started');
 is($started[0]{postmaster_pid}, $pm, 'shutdown_started names the postmaster') if @started;
+is($started[0]{deadline_ms}, $deadline * 1000, 'shutdown_started: deadline_ms is the configured --deadline')
+	if @started;
 
 my @term = audit_events($guard, 'terminated');
 is(scalar @term, 1, 'audit: exactly one walsender terminated');

@@ -84,7 +84,7 @@ my @armed1 = grep { $_->{trigger} eq 'pre_promote' } wait_audit($g1, 'armed', 1)
 is(scalar @armed1, 1, "node1's guard was armed by node2's pre-promote (trigger pre_promote)");
 like(substr(patroni_log($n2), $plog2), qr/^demotion-guard: pre-promote: armed \Q$g1->{url}\E \(phase \w+\)$/m,
 	"node2's pre-promote says it armed $g1->{url} (its output is in Patroni's log)");
-is($armed1[0]{deadline_ms} // 0, 30000, 'with the hook\'s --deadline') if @armed1;
+is($armed1[0]{deadline_left_ms} // 0, 30000, 'with the hook\'s --deadline') if @armed1;
 is(scalar(grep { $_->{trigger} eq 'pre_promote' } audit_events($g2, 'armed')), 0,
 	'node2\'s own guard was not armed by its pre-promote');
 my @term1 = audit_events($g1, 'terminated');

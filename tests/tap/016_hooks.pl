@@ -116,7 +116,8 @@ for my $p ($g, $g2)
 {
 	my @a = grep { $_->{trigger} eq 'pre_promote' } wait_audit($p, 'armed');
 	is(scalar @a, 1, "$p->{name}: armed with trigger pre_promote");
-	is($a[0]{deadline_ms}, 30000, "$p->{name}: with the hook's deadline") if @a;
+	is($a[0]{deadline_left_ms}, 30000, "$p->{name}: with the hook's deadline") if @a;
+	ok(@a && !exists $a[0]{deadline_ms}, "$p->{name}: armed says deadline_left_ms, not deadline_ms");
 }
 for my $u ($url, $url2)
 {

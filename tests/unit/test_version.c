@@ -54,10 +54,23 @@ static void test_print_shape(void **state)
     free(text);
 }
 
+/* version_string() is the build's DG_VERSION (the Makefile always passes one), never empty. */
+static void test_version_string(void **state)
+{
+    (void)state;
+    assert_non_null(version_string());
+    assert_true(version_string()[0] != '\0');
+    assert_true(strchr(version_string(), ' ') == NULL);
+#ifdef DG_VERSION
+    assert_string_equal(version_string(), DG_VERSION);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_libpq),
+        cmocka_unit_test(test_version_string),
         cmocka_unit_test_setup_teardown(test_print_shape, ut_tmpdir_setup, ut_tmpdir_teardown),
     };
 

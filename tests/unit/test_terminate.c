@@ -1,0 +1,171 @@
+/*
+ * test_terminate.c - terminate.c without a server or a signal: each
+ * outcome's audit line and counter (the method written only when one was
+ * used, the API's requester and note), the method a dry run reports, and
+ * the refusal when neither SQL nor the signal path is open
+ */
+#include "unit_util.h"
+
+#include "audit.h"
+#include "guard.h"
+#include "pgsql.h"
+#include "terminate.h"
+
+/* A guard with no session, its audit log in DIR/audit.json, a shutdown summary open. */
+static struct guard *new_guard(const char *dir, char *path)
+{
+    struct guard *g = calloc(1, sizeof(*g));
+
+    assert_non_null(g);
+    ut_path(path, dir, "audit.json");
+    g->audit = audit_open(path);
+    g->sql = pgsql_session_new();
+    g->summary = json_array();
+    assert_non_null(g->audit);
+    assert_non_null(g->sql);
+    return g;
+}
+
+static void free_guard(struct guard *g)
+{
+    audit_close(g->audit);
+    pgsql_session_free(g->sql);
+    json_decref(g->summary);
+    free(g);
+}
+
+/* The logical walsender every test ends. */
+static struct tracked orders(void)
+{
+    struct tracked t = {.w = {.pid = 4711, .start_ticks = 99, .kind = WS_LOGICAL}};
+
+    snprintf(t.w.slot, sizeof(t.w.slot), "orders");
+    return t;
+}
+
+/* The audit log's one line, parsed. */
+static json_t *only_line(struct guard *g, const char *path)
+{
+    char *text;
+    json_t *o;
+
+    audit_flush(g->audit);
+    text = ut_read_file(path);
+    assert_int_equal(ut_count_lines(text), 1);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(o);
+    return o;
+}
+
+/* The events' names, spelled where they are written. */
+static void test_outcome_event(void **state)
+{
+    (void)state;
+    assert_string_equal(outcome_event(OUTCOME_TERMINATED), "terminated");
+    assert_string_equal(outcome_event(OUTCOME_FAILED), "terminate_failed");
+    assert_string_equal(outcome_event(OUTCOME_WOULD_TERMINATE), "would_terminate");
+}
+
+/* terminated: the method, counted by method and reason, added to the shutdown's summary. */
+static void test_terminated_counts(void **state)
+{
+    char path[PATH_MAX];
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = orders();
+    json_t *o;
+
+    terminate_audit(g, &t, OUTCOME_TERMINATED, METHOD_SQL, REASON_DEADLINE, "", NULL, NULL);
+    o = only_line(g, path);
+    assert_string_equal(json_string_value(json_object_get(o, "event")), "terminated");
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "sql");
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "deadline");
+    assert_string_equal(json_string_value(json_object_get(o, "slot")), "orders");
+    assert_null(json_object_get(o, "sql_error"));
+    json_decref(o);
+    assert_int_equal(g->c.terminations[METHOD_SQL][REASON_DEADLINE], 1);
+    assert_int_equal(g->c.terminations[METHOD_SIGNAL][REASON_DEADLINE], 0);
+    assert_int_equal(json_array_size(g->summary), 1);
+    free_guard(g);
+}
+
+/* terminate_failed: no method, the errors kept, counted by reason only, not in the summary. */
+static void test_failed_counts(void **state)
+{
+    char path[PATH_MAX];
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = orders();
+    json_t *o;
+
+    terminate_audit(g, &t, OUTCOME_FAILED, METHOD_SQL, REASON_STALLED, "42501: denied", "no path",
+                    NULL);
+    o = only_line(g, path);
+    assert_string_equal(json_string_value(json_object_get(o, "event")), "terminate_failed");
+    assert_null(json_object_get(o, "method"));
+    assert_string_equal(json_string_value(json_object_get(o, "sql_error")), "42501: denied");
+    assert_string_equal(json_string_value(json_object_get(o, "error")), "no path");
+    json_decref(o);
+    assert_int_equal(g->c.terminate_failures[REASON_STALLED], 1);
+    assert_int_equal(g->c.terminations[METHOD_SQL][REASON_STALLED], 0);
+    assert_int_equal(json_array_size(g->summary), 0);
+    free_guard(g);
+}
+
+/* would_terminate from the API: the method it would use, its requester and note; no counter. */
+static void test_would_terminate_api(void **state)
+{
+    char path[PATH_MAX];
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = orders();
+    struct command c = {0};
+    json_t *o;
+
+    snprintf(c.requester, sizeof(c.requester), "unix");
+    snprintf(c.reason, sizeof(c.reason), "maintenance");
+    assert_int_equal(terminate_method(g), METHOD_SIGNAL); /* no session: the signal */
+    terminate_audit(g, &t, OUTCOME_WOULD_TERMINATE, terminate_method(g), REASON_API, NULL, NULL,
+                    &c);
+    o = only_line(g, path);
+    assert_string_equal(json_string_value(json_object_get(o, "event")), "would_terminate");
+    assert_string_equal(json_string_value(json_object_get(o, "method")), "signal");
+    assert_string_equal(json_string_value(json_object_get(o, "reason")), "api");
+    assert_string_equal(json_string_value(json_object_get(o, "requester")), "unix");
+    assert_string_equal(json_string_value(json_object_get(o, "note")), "maintenance");
+    json_decref(o);
+    for (int m = 0; m < N_METHODS; m++)
+        assert_int_equal(g->c.terminations[m][REASON_API], 0);
+    assert_int_equal(g->c.terminate_failures[REASON_API], 0);
+    free_guard(g);
+}
+
+/* Neither SQL (no session) nor the signal path: false, and err says why the path is shut. */
+static void test_no_way_to_end(void **state)
+{
+    char path[PATH_MAX], sqlerr[256] = "x", err[512] = "";
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = orders();
+    enum method m = METHOD_SQL;
+
+    assert_false(terminate_use_sql(g));
+    g->signal_ok = false;
+    snprintf(g->signal_why, sizeof(g->signal_why), "postmaster 12 is not visible");
+    assert_false(terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)));
+    assert_string_equal(sqlerr, ""); /* SQL was not tried */
+    assert_string_equal(err, "signal path unavailable: postmaster 12 is not visible");
+    free_guard(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outcome_event),
+        cmocka_unit_test_setup_teardown(test_terminated_counts, ut_tmpdir_setup,
+                                        ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_counts, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_would_terminate_api, ut_tmpdir_setup,
+                                        ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_no_way_to_end, ut_tmpdir_setup, ut_tmpdir_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
