@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client_render.h"
+#include "clock.h"
 #include "config.h"
 #include "token.h"
 #include "transport.h"
@@ -374,15 +375,6 @@ json_t *client_request_body(const struct client_args *a)
     if (a->reason)
         json_object_set_new(b, "reason", json_string(a->reason));
     return b;
-}
-
-/* The wall clock in milliseconds since the epoch. */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Print a failure's one line on stderr; returns exit code 1. */

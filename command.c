@@ -13,7 +13,7 @@
 
 #include "audit.h"
 #include "clock.h"
-#include "guard.h"
+#include "command.h"
 #include "log.h"
 #include "pgsql.h"
 #include "terminate.h"

@@ -25,6 +25,7 @@
 
 #include "audit.h"
 #include "clock.h"
+#include "command.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"

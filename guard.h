@@ -102,16 +102,4 @@ struct guard {
 /* "demotion-guard run": load the configuration (exit 2 when wrong), then loop until SIGTERM. */
 int guard_run(int argc, char **argv);
 
-/* command.c: what the HTTP API asks of the loop, and the view it publishes */
-/* Take every pending API command (at most max) for this turn. */
-void command_take(struct guard *g, struct command **cmds, int max, int *n);
-/* Run arm, disarm and Patroni callbacks: before this turn's observation. */
-void command_run_early(struct guard *g, struct command *c);
-/* Run kills on the list this turn refreshed, and note the phase in the other answers. */
-void command_run_late(struct guard *g, struct command *c);
-/* Send a command's answer (after the view that shows its effect is published). */
-void command_answer(struct guard *g, struct command *c);
-/* Publish this turn's state for the HTTP handlers. */
-void command_publish(struct guard *g);
-
 #endif

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "token.h"
 #include "transport.h"
@@ -66,15 +67,6 @@ static void hard_bound(int64_t ms, int rc)
     sigaddset(&alrm, SIGALRM);
     sigprocmask(SIG_UNBLOCK, &alrm, NULL); /* Patroni's mask is not ours to trust */
     setitimer(ITIMER_REAL, &it, NULL);
-}
-
-/* Milliseconds on the monotonic clock. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The value of "--name value" or "--name=value" at argv[*i]; NULL if arg is not --name. */
@@ -338,7 +330,7 @@ static int discover(const struct hook_args *h, char urls[][256], int max)
 static int pre_promote(const struct hook_args *h)
 {
     char urls[MAX_PEERS][256], token[TOKEN_MAX_BYTES + 1], msg[TRANSPORT_MSG_LEN];
-    int64_t end = now_ms() + PROMOTE_BUDGET_MS;
+    int64_t end = mono_ms() + PROMOTE_BUDGET_MS;
     int n = h->n_peers, armed = 0, left_out = 0;
 
     for (int i = 0; i < n; i++)
@@ -365,7 +357,7 @@ static int pre_promote(const struct hook_args *h)
         n = -1;
     }
     for (int i = 0; i < n; i++) {
-        int64_t left = end - now_ms();
+        int64_t left = end - mono_ms();
 
         if (left <= 0) {
             fprintf(stderr, "demotion-guard: pre-promote: out of time, %s not armed\n", urls[i]);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "clock.h"
 #include "conns.h"
 #include "handover.h"
 #include "listen.h"
@@ -124,15 +125,6 @@ bool http_bearer_ok(const char *expected, const char *header)
 
 /* ---------------------------------------------------- connection limits */
 
-/* Monotonic and wall-clock milliseconds. */
-static int64_t http_clock_ms(clockid_t clk)
-{
-    struct timespec ts;
-
-    clock_gettime(clk, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A connection was accepted: track it (conns_open pushes one out beyond CONN_LIMIT). */
 static void slot_open(struct http_server *s, struct MHD_Connection *conn, void **ctx)
 {
@@ -142,9 +134,8 @@ static void slot_open(struct http_server *s, struct MHD_Connection *conn, void *
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
     /* NULL: untracked, libmicrohttpd's own limits still apply */
-    *ctx = fd ? conns_open(&s->conns, fd->connect_fd, ca ? ca->client_addr : NULL,
-                           http_clock_ms(CLOCK_MONOTONIC))
-              : NULL;
+    *ctx =
+        fd ? conns_open(&s->conns, fd->connect_fd, ca ? ca->client_addr : NULL, mono_ms()) : NULL;
 }
 
 /* libmicrohttpd's connection callback: a connection opened or closed (before its socket is). */
@@ -167,7 +158,7 @@ static void slot_busy(struct http_server *s, struct MHD_Connection *conn, bool b
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-    conns_busy(&s->conns, ci ? ci->socket_context : NULL, busy, http_clock_ms(CLOCK_MONOTONIC));
+    conns_busy(&s->conns, ci ? ci->socket_context : NULL, busy, mono_ms());
 }
 
 /* The reaper thread: every REAPER_TICK_MS, end the connections past their time. */
@@ -183,7 +174,7 @@ static void *reaper_main(void *arg)
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&s->reaper_cv, &s->mu, &until);
-        conns_reap(&s->conns, http_clock_ms(CLOCK_MONOTONIC));
+        conns_reap(&s->conns, mono_ms());
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -310,13 +301,7 @@ static enum MHD_Result whole_request(struct http_server *s, struct MHD_Connectio
                                      struct request *rq)
 {
     struct view *v = handover_get(&s->ho);
-    struct api_request ar = {rq->route,
-                             rq->body,
-                             rq->len,
-                             rq->too_large,
-                             v,
-                             http_clock_ms(CLOCK_MONOTONIC),
-                             http_clock_ms(CLOCK_REALTIME)};
+    struct api_request ar = {rq->route, rq->body, rq->len, rq->too_large, v, mono_ms(), wall_ms()};
     struct api_response r;
     struct command c;
     bool command = api_answer(&ar, &c, &r);

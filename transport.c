@@ -18,10 +18,7 @@
 
 #include "client_render.h"
 #include "token.h"
-
-#ifndef DG_VERSION
-#define DG_VERSION "unknown"
-#endif
+#include "version.h"
 
 /* "unix:/path": fill ep for a request over that socket; false when the path is bad. */
 static bool unix_endpoint(const char *sock, const char *path, struct transport_endpoint *ep,
@@ -228,7 +225,9 @@ static void request_options(struct transport *c, const struct transport_endpoint
                             const char *body, struct curl_slist *h, struct response *r)
 {
     CURL *k = c->curl;
+    char agent[96];
 
+    snprintf(agent, sizeof(agent), "demotion-guard/%s", version_string());
     curl_easy_reset(k);
     curl_easy_setopt(k, CURLOPT_URL, ep->url);
     if (ep->socket[0])
@@ -244,7 +243,7 @@ static void request_options(struct transport *c, const struct transport_endpoint
     curl_easy_setopt(k, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(k, CURLOPT_PROXY, "");
     curl_easy_setopt(k, CURLOPT_MAXFILESIZE, (long)TRANSPORT_MAX_BODY);
-    curl_easy_setopt(k, CURLOPT_USERAGENT, "demotion-guard/" DG_VERSION);
+    curl_easy_setopt(k, CURLOPT_USERAGENT, agent); /* libcurl keeps its own copy */
     curl_easy_setopt(k, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_data);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client_render.h"
+#include "clock.h"
 #include "transport.h"
 
 static volatile sig_atomic_t interrupted;
@@ -25,15 +26,6 @@ static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-/* The wall clock in milliseconds since the epoch. */
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Start frame n: clear and home (terminal) or a blank line; then when and how often. */
@@ -66,9 +58,9 @@ static void watch_once(const struct client_args *a, bool tty, int n)
         json_decref(ws);
         return;
     }
-    watch_frame(stdout, tty, n, a->watch_ms, now_ms());
+    watch_frame(stdout, tty, n, a->watch_ms, wall_ms());
     if (ok)
-        client_render_status(stdout, a->url, st, ws, now_ms());
+        client_render_status(stdout, a->url, st, ws, wall_ms());
     else
         printf("demotion-guard: %s (trying again)\n", msg);
     fflush(stdout);

@@ -9,7 +9,7 @@
 
 #include "audit.h"
 #include "clock.h"
-#include "guard.h"
+#include "command.h"
 #include "pgsql.h"
 
 struct fixture {

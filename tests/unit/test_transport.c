@@ -10,6 +10,7 @@
 
 #include "fake_daemon.h"
 #include "transport.h"
+#include "version.h"
 
 /* Assert that a haystack contains a needle, printing the haystack when not. */
 static void assert_contains(const char *hay, const char *needle)
@@ -115,7 +116,9 @@ static void test_request_get_post(void **state)
     fake_stop(&f);
     assert_contains(f.request[0], "GET /v1/status HTTP/1.1\r\n");
     assert_contains(f.request[0], "Accept: application/json\r\n");
-    assert_contains(f.request[0], "User-Agent: demotion-guard/");
+    char agent[128];
+    snprintf(agent, sizeof(agent), "User-Agent: demotion-guard/%s\r\n", version_string());
+    assert_contains(f.request[0], agent);
     assert_lacks(f.request[0], "Authorization");
     assert_lacks(f.request[0], "Expect:");
     assert_contains(f.request[1], "POST /v1/arm HTTP/1.1\r\n");
