@@ -52,7 +52,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config log clock audit walsender pgsql proc pidfile policy render api listen tls conns handover http \
+MODULES = config config_source log clock audit walsender pgsql proc pidfile policy render api listen tls conns handover http \
           token transport client_render client check watch hook version notify session observe settings \
           terminate command
 OBJS = $(MODULES:%=%.o) guard.o main.o
