@@ -15,7 +15,7 @@
 #   make check-patroni4   the Patroni 4.0.7 / PostgreSQL 17 tests in a cached
 #                   Debian trixie root (as root; tests/patroni4/run.sh)
 #   make layout     each file's lines and includes; fails if libpq, libmicrohttpd or libcurl gain
-#                   a second user, policy.c does I/O, or a function runs past 60 lines
+#                   a second user, a policy*.c file does I/O, or a function runs past 60 lines
 #   make coverage   line coverage per file of the unit and TAP tests together (lcov)
 #   make fuzz       every libFuzzer target under ASan/UBSan, FUZZ_SECONDS each
 #                   (default 60), after replaying its seeds and crashers (FUZZING.md)
@@ -52,7 +52,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DDG_VERSION='"$(VERSION)"' \
              $(if $(filter 1,$(WITH_SYSTEMD)),-DDG_WITH_SYSTEMD) $(CPPFLAGS) $(CFLAGS)
 
-MODULES = config config_source log clock audit walsender pgsql proc pidfile policy render api listen tls conns handover http \
+MODULES = config config_source log clock audit walsender pgsql proc pidfile policy policy_risk render api listen tls conns handover http \
           token transport client_render client check watch hook version notify session observe settings \
           terminate command
 OBJS = $(MODULES:%=%.o) guard.o main.o

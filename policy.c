@@ -4,8 +4,9 @@
  * One function, policy_step(), moves the phase (DESIGN.md section 2) and
  * lists the walsenders to end.  It never learns where a fact came from and
  * never performs an action: the guard reports each outcome back with
- * policy_record().  Every rule of "what may be terminated" lives here so the
- * unit tests can walk it exhaustively.
+ * policy_record().  Every rule of "what may be terminated" lives here (what
+ * lags, what is stalled: policy_risk.c) so the unit tests can walk it
+ * exhaustively.
  */
 #include "policy.h"
 
@@ -28,41 +29,6 @@ const char *reason_name(enum reason r)
     static const char *const names[] = {"deadline", "stalled", "api", "orphaned"};
 
     return names[r];
-}
-
-const char *risk_name(enum risk r)
-{
-    static const char *const names[] = {"ok", "lagging", "stalled", "unknown"};
-
-    return names[r];
-}
-
-const char *cause_name(enum cause c)
-{
-    static const char *const names[] = {NULL,           "behind", "ahead",
-                                        "standby_wait", "silent", "unknown"};
-
-    return names[c];
-}
-
-/*
- * The cause, from one observation: unknown without LSNs or proof; a
- * logical walsender in WaitForStandbyConfirmation waits for a standby (its
- * client may be healthy); otherwise what was confirmed against what was sent.
- */
-enum cause policy_cause(const struct walsender *w)
-{
-    uint64_t c = ws_confirmed(w);
-
-    if (w->kind == WS_UNPROVEN || !w->lsn_known)
-        return CAUSE_UNKNOWN;
-    if (w->kind == WS_LOGICAL && w->standby_wait)
-        return CAUSE_STANDBY_WAIT;
-    if (c == 0)
-        return w->sent_lsn ? CAUSE_SILENT : CAUSE_NONE;
-    if (c < w->sent_lsn)
-        return CAUSE_BEHIND;
-    return c > w->sent_lsn ? CAUSE_AHEAD : CAUSE_NONE;
 }
 
 /* Start in "waiting" with nothing tracked. */
@@ -131,38 +97,6 @@ static bool add_action(struct policy_output *out, enum action_type type, enum re
     }
     out->act[out->n_act++] = (struct action){.type = type, .reason = r, .index = index};
     return true;
-}
-
-/* Behind, ahead or silent: the server would wait for this client at a shutdown. */
-bool policy_lagging(const struct tracked *t)
-{
-    enum cause c = policy_cause(&t->w);
-
-    return c == CAUSE_BEHIND || c == CAUSE_AHEAD || c == CAUSE_SILENT;
-}
-
-int64_t policy_stalled_for_ms(const struct tracked *t, int64_t now_ms)
-{
-    return policy_lagging(t) ? now_ms - t->confirmed_since_ms : 0;
-}
-
-/* Stalled: a logical walsender lagging with no confirmation for --stall-after. */
-bool policy_is_stalled(const struct policy *p, const struct tracked *t, int64_t now_ms)
-{
-    return t->w.kind == WS_LOGICAL && policy_lagging(t) &&
-           policy_stalled_for_ms(t, now_ms) >= p->cfg->stall_after_ms;
-}
-
-/* Unknown without a cause to tell; stalled as the policy means it; lagging when it would hold. */
-enum risk policy_risk(const struct policy *p, const struct tracked *t, int64_t now_ms)
-{
-    enum cause c = policy_cause(&t->w);
-
-    if (c == CAUSE_UNKNOWN)
-        return RISK_UNKNOWN;
-    if (c == CAUSE_NONE)
-        return RISK_OK;
-    return policy_is_stalled(p, t, now_ms) ? RISK_STALLED : RISK_LAGGING;
 }
 
 /* Find the tracked entry of a PID; -1 when new. */

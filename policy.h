@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "policy_risk.h"
 #include "walsender.h"
 
 enum phase {
@@ -22,22 +23,6 @@ enum phase {
 };
 
 enum reason { REASON_DEADLINE, REASON_STALLED, REASON_API, REASON_ORPHANED };
-
-/* The risk that a walsender holds up a shutdown. */
-enum risk { RISK_OK, RISK_LAGGING, RISK_STALLED, RISK_UNKNOWN };
-
-/*
- * Why a walsender would hold up a shutdown (none: it would not).  The
- * server waits until the client confirms exactly what was sent.
- */
-enum cause {
-    CAUSE_NONE,
-    CAUSE_BEHIND,       /* confirmed < sent */
-    CAUSE_AHEAD,        /* confirmed > sent: never equal either (clients confirming LSN + 1) */
-    CAUSE_STANDBY_WAIT, /* 17+: waits for a standby of synchronized_standby_slots */
-    CAUSE_SILENT,       /* no confirmation seen at all */
-    CAUSE_UNKNOWN       /* LSNs not visible, or a process not proven */
-};
 
 /* What the guard saw this tick. */
 struct observation {
@@ -122,14 +107,6 @@ struct policy {
 
 const char *phase_name(enum phase ph);
 const char *reason_name(enum reason r);
-/* "ok", "lagging", "stalled", "unknown". */
-const char *risk_name(enum risk r);
-/* "behind", "ahead", "standby_wait", "silent", "unknown"; NULL for none. */
-const char *cause_name(enum cause c);
-/* Why this walsender would hold up a shutdown, from what was seen of it. */
-enum cause policy_cause(const struct walsender *w);
-/* The risk of a tracked walsender: stalled only for a logical one unmoved for --stall-after. */
-enum risk policy_risk(const struct policy *p, const struct tracked *t, int64_t now_ms);
 void policy_init(struct policy *p, const struct config *cfg, int64_t now_ms);
 void policy_free(struct policy *p);
 void policy_output_reset(struct policy_output *out);
@@ -163,11 +140,6 @@ enum kill_verdict { KILL_OK, KILL_REFUSED, KILL_NO_MEMORY };
 enum kill_verdict policy_kill(const struct policy *p, const struct kill_request *rq, int64_t now_ms,
                               struct policy_output *out, char *why, size_t len);
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
-/* Is what was confirmed not what was sent (behind, ahead, or nothing confirmed)? */
-bool policy_lagging(const struct tracked *t);
-/* How long the confirmed position has stood still while lagging (0: not lagging). */
-int64_t policy_stalled_for_ms(const struct tracked *t, int64_t now_ms);
-bool policy_is_stalled(const struct policy *p, const struct tracked *t, int64_t now_ms);
 int64_t policy_next_wakeup(const struct policy *p, int64_t now_ms);
 
 #endif

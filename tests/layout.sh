@@ -6,8 +6,9 @@
 #   - libpq-fe.h, microhttpd.h and curl/curl.h each have one user (the one
 #     module that speaks to PostgreSQL, serves HTTP, asks HTTP);
 #   - no header includes pgsql.h (the libpq module's) but itself;
-#   - policy.c does no I/O: it includes only the C headers of plain data and
-#     calls no function that reads, writes, signals, logs or tells time;
+#   - the policy (every policy*.c file: policy.c, policy_risk.c) does no
+#     I/O: it includes only the C headers of plain data and the policy's own,
+#     and calls no function that reads, writes, signals, logs or tells time;
 #   - no function runs past 60 lines (a function is "NAME(...)" then "{" at
 #     the start of a line, up to the "}" at the start of a line).
 # A .c file over 600 lines is reported (the goal of a split), not an error.
@@ -16,13 +17,13 @@ cd "$(dirname "$0")/.."
 fail=0
 bad() { echo "layout: $*" >&2; fail=1; }
 
-printf '%-12s %5s  %s\n' file lines "includes (project headers)"
+printf '%-16s %5s  %s\n' file lines "includes (project headers)"
 for f in *.c *.h; do
     inc=$(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f" | tr '\n' ' ')
     n=$(wc -l <"$f")
     note=""
     case $f in *.c) [ "$n" -le 600 ] || note="  (over 600 lines)" ;; esac
-    printf '%-12s %5d  %s%s\n' "$f" "$n" "${inc:--}" "$note"
+    printf '%-16s %5d  %s%s\n' "$f" "$n" "${inc:--}" "$note"
 done
 
 for h in libpq-fe.h microhttpd.h curl/curl.h; do
@@ -37,14 +38,18 @@ done
 users=$(grep -l '^#include "pgsql.h"' ./*.h | sed 's|^\./||' | grep -vx pgsql.h | xargs)
 [ -z "$users" ] || bad "headers include pgsql.h ($users): include walsender.h, or pgsql.h in the .c file"
 
-allowed='stdbool.h stdint.h stddef.h stdio.h stdlib.h string.h inttypes.h limits.h policy.h config.h walsender.h'
-for i in $(sed -n 's/^#include [<"]\([^>"]*\)[>"].*/\1/p' policy.c); do
-    case " $allowed " in *" $i "*) ;; *) bad "policy.c includes $i: the policy does no I/O" ;; esac
+allowed='stdbool.h stdint.h stddef.h stdio.h stdlib.h string.h inttypes.h limits.h policy.h policy_risk.h config.h walsender.h'
+for f in policy*.c; do
+    for i in $(sed -n 's/^#include [<"]\([^>"]*\)[>"].*/\1/p' "$f"); do
+        case " $allowed " in *" $i "*) ;; *) bad "$f includes $i: the policy does no I/O" ;; esac
+    done
 done
 io='\b(open|openat|read|write|close|fopen|fclose|fread|fwrite|fgets|fprintf|printf|puts|fputs|perror|getline|opendir|readdir|stat|lstat|kill|pidfd_[a-z_]+|syscall|socket|connect|send|recv|poll|PQ[a-zA-Z]+|MHD_[a-z_]+|curl_[a-z_]+|log_[a-z_]+|audit_[a-z_]+|time|clock_gettime|gettimeofday|sleep|usleep|nanosleep|getenv|system|popen|exit|abort)[[:space:]]*\('
 # Comments and strings removed first, so that words in them do not count.
-calls=$(sed -e 's|/\*.*\*/||g' -e 's|"[^"]*"|""|g' policy.c | grep -v '^[[:space:]]*\*' | grep -nE "$io")
-[ -z "$calls" ] || bad "policy.c does I/O or tells time:"$'\n'"$calls"
+for f in policy*.c; do
+    calls=$(sed -e 's|/\*.*\*/||g' -e 's|"[^"]*"|""|g' "$f" | grep -v '^[[:space:]]*\*' | grep -nE "$io")
+    [ -z "$calls" ] || bad "$f does I/O or tells time:"$'\n'"$calls"
+done
 
 for f in *.c; do
     awk -v f="$f" '

@@ -1,96 +1,10 @@
 /*
  * test_policy.c - the decision, driven step by step with observations and a
  * fake clock: every phase change, what is terminated when and why, stalls,
- * exclusions, dry run, physical walsenders, PID reuse, arm and disarm.
+ * exclusions, dry run, physical walsenders, PID reuse, arm and disarm (the
+ * classification itself, cause, lagging, stalled, risk: test_policy_risk.c).
  */
-#include "unit_util.h"
-
-#include "policy.h"
-
-#define T0       1000000 /* the fake clock's start, in ms */
-#define DEADLINE 10000
-#define STALL    30000
-
-/* Observation flags for step(). */
-enum { UP = 1, STOP = 2, GONE = 4, STALE = 8 };
-
-/* One policy with its configuration, output and the walsenders it is shown. */
-struct fx {
-    struct config cfg;
-    struct policy p;
-    struct policy_output out;
-    struct walsender ws[8];
-    int n;
-};
-
-/* A policy in "waiting" with the default settings that matter to it. */
-static int fx_setup(void **state)
-{
-    struct fx *f = calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    f->cfg.deadline_ms = DEADLINE;
-    f->cfg.stall_after_ms = STALL;
-    f->cfg.kill_stalled = true;
-    f->cfg.poll_interval_ms = 1000;
-    f->cfg.physical_deadline_ms = -1;
-    policy_init(&f->p, &f->cfg, T0);
-    *state = f;
-    return 0;
-}
-
-/* Free the policy, its output and the fixture. */
-static int fx_teardown(void **state)
-{
-    struct fx *f = *state;
-
-    policy_free(&f->p);
-    policy_output_free(&f->out);
-    free(f);
-    return 0;
-}
-
-/* Add a walsender with known LSNs (write = flush); returns its slot in f->ws. */
-static int add_ws(struct fx *f, int pid, enum ws_kind kind, const char *slot, uint64_t sent,
-                  uint64_t flush)
-{
-    struct walsender *w = &f->ws[f->n];
-
-    assert_true(f->n < 8);
-    memset(w, 0, sizeof(*w));
-    w->pid = pid;
-    w->start_ticks = (unsigned long long)pid * 100;
-    w->kind = kind;
-    w->lsn_known = true;
-    w->sent_lsn = sent;
-    w->write_lsn = flush;
-    w->flush_lsn = flush;
-    snprintf(w->slot, sizeof(w->slot), "%s", slot);
-    return f->n++;
-}
-
-/* A logical walsender that is caught up (not lagging). */
-static int add_logical(struct fx *f, int pid, const char *slot)
-{
-    return add_ws(f, pid, WS_LOGICAL, slot, 0x3000000, 0x3000000);
-}
-
-/* Feed one observation at time now; the output is reset first. */
-static void step(struct fx *f, int64_t now, int flags)
-{
-    struct observation obs = {.now_ms = now,
-                              .sql_up = (flags & UP) != 0,
-                              .stopping = (flags & STOP) != 0,
-                              .stopping_why = "postmaster.pid says \"stopping\"",
-                              .postmaster_gone = (flags & GONE) != 0,
-                              .fresh = (flags & STALE) == 0,
-                              .ws = f->ws,
-                              .n_ws = f->n};
-
-    policy_output_reset(&f->out);
-    assert_true(policy_step(&f->p, &obs, &f->out));
-}
+#include "policy_fx.h"
 
 /* Connect at T0, then see the shutdown start at time at. */
 static void start_shutdown(struct fx *f, int64_t at)
@@ -108,15 +22,6 @@ static void expect_trans(const struct fx *f, int i, enum phase from, enum phase 
     assert_string_equal(phase_name(f->out.trans[i].from), phase_name(from));
     assert_string_equal(phase_name(f->out.trans[i].to), phase_name(to));
     assert_true(f->out.trans[i].why[0] != '\0');
-}
-
-/* The tracked entry of a PID, or NULL. */
-static struct tracked *tracked(struct fx *f, int pid)
-{
-    for (int i = 0; i < f->p.n; i++)
-        if (f->p.t[i].w.pid == pid)
-            return &f->p.t[i];
-    return NULL;
 }
 
 /* How many actions the last step listed for this PID. */
@@ -516,94 +421,7 @@ static void test_enforcing_to_done_and_again(void **state)
     expect_action(f, 201, ACT_TERMINATE, REASON_DEADLINE);
 }
 
-/* ---- stalls ---- */
-
-/* Stalled once the confirmed position has not moved for stall_after while behind. */
-static void test_stall_detection(void **state)
-{
-    struct fx *f = *state;
-    struct tracked *t;
-
-    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
-    for (int64_t t_ms = 0; t_ms < STALL; t_ms += 1000)
-        step(f, T0 + t_ms, UP);
-    t = tracked(f, 101);
-    assert_true(policy_lagging(t));
-    assert_int_equal(policy_stalled_for_ms(t, T0 + STALL - 1), STALL - 1);
-    assert_false(policy_is_stalled(&f->p, t, T0 + STALL - 1));
-    assert_true(policy_is_stalled(&f->p, t, T0 + STALL));
-    f->ws[0].sent_lsn = 0x3000900; /* more sent, nothing confirmed: still the same stall */
-    step(f, T0 + STALL, UP);
-    assert_true(policy_is_stalled(&f->p, tracked(f, 101), T0 + STALL));
-}
-
-/* Movement of the confirmed position restarts the stall clock. */
-static void test_stall_reset_by_movement(void **state)
-{
-    struct fx *f = *state;
-
-    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
-    step(f, T0, UP);
-    step(f, T0 + 20000, UP);
-    f->ws[0].flush_lsn = f->ws[0].write_lsn = 0x3000150;
-    step(f, T0 + 21000, UP);
-    assert_int_equal(tracked(f, 101)->confirmed, 0x3000150);
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + STALL));
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + 21000 + STALL - 1));
-    step(f, T0 + 40000, UP);
-    assert_true(policy_is_stalled(&f->p, tracked(f, 101), T0 + 21000 + STALL));
-}
-
-/* Catching up (confirmed = sent) is not a stall, however long it lasts. */
-static void test_caught_up_not_stalled(void **state)
-{
-    struct fx *f = *state;
-
-    add_logical(f, 101, "app");
-    step(f, T0, UP);
-    step(f, T0 + 10 * STALL, UP);
-    assert_false(policy_lagging(tracked(f, 101)));
-    assert_int_equal(policy_stalled_for_ms(tracked(f, 101), T0 + 10 * STALL), 0);
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + 10 * STALL));
-    f->ws[0].sent_lsn += 0x100; /* lagging begins now: the clock starts now, not at T0 */
-    step(f, T0 + 10 * STALL + 1000, UP);
-    assert_true(policy_stalled_for_ms(tracked(f, 101), T0 + 10 * STALL + 1000) <= 1000);
-}
-
-/* flush 0 (client reports write only) falls back to write for confirmation. */
-static void test_stall_flush_zero_uses_write(void **state)
-{
-    struct fx *f = *state;
-
-    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
-    f->ws[0].flush_lsn = 0;
-    step(f, T0, UP);
-    assert_int_equal(tracked(f, 101)->confirmed, 0x3000100);
-    assert_true(policy_lagging(tracked(f, 101)));
-    f->ws[0].write_lsn = 0x3000180;
-    step(f, T0 + 20000, UP);
-    assert_int_equal(tracked(f, 101)->confirmed, 0x3000180);
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + STALL));
-    f->ws[0].write_lsn = 0x3000200;
-    step(f, T0 + 21000, UP);
-    assert_false(policy_lagging(tracked(f, 101)));
-}
-
-/* Unknown LSNs (no pg_read_all_stats) are never stalled; physical ones are never stalled. */
-static void test_never_stalled(void **state)
-{
-    struct fx *f = *state;
-
-    add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100);
-    f->ws[0].lsn_known = false;
-    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
-    step(f, T0, UP);
-    step(f, T0 + 10 * STALL, UP);
-    assert_false(policy_lagging(tracked(f, 101)));
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + 10 * STALL));
-    assert_true(policy_lagging(tracked(f, 102)));
-    assert_false(policy_is_stalled(&f->p, tracked(f, 102), T0 + 10 * STALL));
-}
+/* ---- stalled walsenders ended (what is stalled: test_policy_risk.c) ---- */
 
 /* kill_stalled yes: a stalled logical walsender is ended when the shutdown starts. */
 static void test_kill_stalled_at_shutdown_start(void **state)
@@ -1423,43 +1241,7 @@ static void test_wakeup_expiry_and_physical(void **state)
     assert_int_equal(policy_next_wakeup(&f->p, T0 + DEADLINE + 1), T0 + 3 * DEADLINE + 1);
 }
 
-/* ---- cause and risk ---- */
-
-/* The cause of one walsender as seen: each value from its own facts. */
-static void test_cause(void **state)
-{
-    struct fx *f = *state;
-    struct walsender *w;
-
-    w = &f->ws[add_ws(f, 101, WS_LOGICAL, "app", 0x3000200, 0x3000100)];
-    assert_int_equal(policy_cause(w), CAUSE_BEHIND);
-    w->flush_lsn = w->write_lsn = 0x3000201; /* a client confirming LSN + 1 */
-    assert_int_equal(policy_cause(w), CAUSE_AHEAD);
-    w->flush_lsn = w->write_lsn = 0x3000200;
-    assert_int_equal(policy_cause(w), CAUSE_NONE);
-    w->flush_lsn = 0; /* write only: the write position counts */
-    assert_int_equal(policy_cause(w), CAUSE_NONE);
-    w->write_lsn = 0; /* nothing confirmed yet */
-    assert_int_equal(policy_cause(w), CAUSE_SILENT);
-    w->sent_lsn = 0;
-    assert_int_equal(policy_cause(w), CAUSE_NONE);
-    w->sent_lsn = w->flush_lsn = w->write_lsn = 0x3000200;
-    w->standby_wait = true; /* 17+: waits for a failover standby, whatever its client does */
-    assert_int_equal(policy_cause(w), CAUSE_STANDBY_WAIT);
-    w->kind = WS_PHYSICAL; /* the wait event is a logical walsender's */
-    assert_int_equal(policy_cause(w), CAUSE_NONE);
-    w->lsn_known = false;
-    assert_int_equal(policy_cause(w), CAUSE_UNKNOWN);
-    w->lsn_known = true;
-    w->kind = WS_UNPROVEN;
-    assert_int_equal(policy_cause(w), CAUSE_UNKNOWN);
-    assert_null(cause_name(CAUSE_NONE));
-    assert_string_equal(cause_name(CAUSE_BEHIND), "behind");
-    assert_string_equal(cause_name(CAUSE_AHEAD), "ahead");
-    assert_string_equal(cause_name(CAUSE_STANDBY_WAIT), "standby_wait");
-    assert_string_equal(cause_name(CAUSE_SILENT), "silent");
-    assert_string_equal(cause_name(CAUSE_UNKNOWN), "unknown");
-}
+/* ---- cause and risk in the decision (their rules: test_policy_risk.c) ---- */
 
 /*
  * A client ahead of what was sent never lets a shutdown finish either:
@@ -1476,44 +1258,6 @@ static void test_ahead_stalls(void **state)
     assert_int_equal(policy_risk(&f->p, tracked(f, 101), T0 + STALL), RISK_STALLED);
     step(f, T0 + STALL + 1, STOP);
     expect_action(f, 101, ACT_TERMINATE, REASON_STALLED);
-}
-
-/* An ahead client while sending still moves (catching up after a reconnect) is not stuck. */
-static void test_ahead_catching_up(void **state)
-{
-    struct fx *f = *state;
-
-    add_ws(f, 101, WS_LOGICAL, "app", 0x3000000, 0x3000201);
-    step(f, T0, UP);
-    for (int i = 1; i <= 4; i++) {
-        f->ws[0].sent_lsn += 0x40;
-        step(f, T0 + i * STALL / 2, UP);
-    }
-    assert_true(policy_lagging(tracked(f, 101)));
-    assert_false(policy_is_stalled(&f->p, tracked(f, 101), T0 + 2 * STALL));
-    step(f, T0 + 3 * STALL, UP); /* sending stands still now too */
-    assert_true(policy_is_stalled(&f->p, tracked(f, 101), T0 + 3 * STALL));
-}
-
-/* Risk: ok, unknown, lagging; stalled never for a physical walsender, however long. */
-static void test_risk(void **state)
-{
-    struct fx *f = *state;
-
-    add_logical(f, 101, "ok");
-    add_ws(f, 102, WS_PHYSICAL, "replica1", 0x3000200, 0x3000100);
-    add_ws(f, 103, WS_LOGICAL, "blind", 0x3000200, 0x3000100);
-    f->ws[2].lsn_known = false;
-    add_ws(f, 104, WS_LOGICAL, "failover", 0x3000200, 0x3000200);
-    f->ws[3].standby_wait = true;
-    step(f, T0, UP);
-    step(f, T0 + 10 * STALL, UP);
-    assert_int_equal(policy_risk(&f->p, tracked(f, 101), T0 + 10 * STALL), RISK_OK);
-    assert_int_equal(policy_risk(&f->p, tracked(f, 102), T0 + 10 * STALL), RISK_LAGGING);
-    assert_int_equal(policy_risk(&f->p, tracked(f, 103), T0 + 10 * STALL), RISK_UNKNOWN);
-    assert_int_equal(policy_risk(&f->p, tracked(f, 104), T0 + 10 * STALL), RISK_LAGGING);
-    assert_false(policy_is_stalled(&f->p, tracked(f, 104), T0 + 10 * STALL));
-    assert_string_equal(risk_name(RISK_STALLED), "stalled");
 }
 
 /*
@@ -1683,11 +1427,6 @@ int main(void)
         FX(test_done_then_observing),
         FX(test_gone_without_shutdown),
         FX(test_enforcing_to_done_and_again),
-        FX(test_stall_detection),
-        FX(test_stall_reset_by_movement),
-        FX(test_caught_up_not_stalled),
-        FX(test_stall_flush_zero_uses_write),
-        FX(test_never_stalled),
         FX(test_kill_stalled_at_shutdown_start),
         FX(test_kill_stalled_off_waits),
         FX(test_stall_during_shutdown),
@@ -1729,10 +1468,7 @@ int main(void)
         FX(test_wakeup_deadline_and_stall),
         FX(test_wakeup_retry),
         FX(test_wakeup_expiry_and_physical),
-        FX(test_cause),
         FX(test_ahead_stalls),
-        FX(test_ahead_catching_up),
-        FX(test_risk),
         FX(test_unproven_reported_once),
         FX(test_physical_holding_reported_once),
         FX(test_physical_holding_not_with_deadline),
