@@ -10,11 +10,14 @@
 #     I/O: it includes only the C headers of plain data and the policy's own,
 #     and calls no function that reads, writes, signals, logs or tells time;
 #   - no function runs past 60 lines (a function is "NAME(...)" then "{" at
-#     the start of a line, up to the "}" at the start of a line).
-# A .c file over 600 lines is reported (the goal of a split), not an error.
+#     the start of a line, up to the "}" at the start of a line);
+#   - no .c file runs past 650 lines.  The goal of a split is 600 lines: a
+#     .c file over 600 is reported, and over 650 ("about 600" no longer) it
+#     is an error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fail=0
+over=""
 bad() { echo "layout: $*" >&2; fail=1; }
 
 printf '%-16s %5s  %s\n' file lines "includes (project headers)"
@@ -24,7 +27,10 @@ for f in *.c *.h; do
     note=""
     case $f in *.c) [ "$n" -le 600 ] || note="  (over 600 lines)" ;; esac
     printf '%-16s %5d  %s%s\n' "$f" "$n" "${inc:--}" "$note"
+    case $f in *.c) [ "$n" -le 650 ] || over="$over $f ($n)" ;; esac
 done
+
+[ -z "$over" ] || bad ".c files over 650 lines (the goal is 600: split by concern):$over"
 
 for h in libpq-fe.h microhttpd.h curl/curl.h; do
     users=$(grep -l "^#include <$h>" ./*.c ./*.h | sed 's|^\./||' | tr '\n' ' ')
