@@ -1,7 +1,20 @@
 /*
  * policy.c - the decision, and nothing else
  *
- * One function, policy_step(), moves the phase (DESIGN.md section 2) and
+ * The phases (enum phase), each entered when:
+ *   waiting        PostgreSQL neither reachable nor shutting down
+ *   observing      connected: each poll folds in the walsender list
+ *   armed          a stop is announced (before_stop hook, API arm, a peer's
+ *                  pre_promote): the deadline clock runs (a peer's arm
+ *                  starts it only once the shutdown is seen here)
+ *   shutting_down  postmaster.pid says "stopping", or the session ended
+ *                  with 57P01 and a reconnect gets 57P03
+ *   enforcing      the deadline passed with logical walsenders still there:
+ *                  each is listed for termination (never a physical one
+ *                  unless --physical-deadline, never an excluded slot)
+ *   done           the postmaster exited: the summary, then waiting again
+ *
+ * One function, policy_step(), moves the phase and
  * lists the walsenders to end.  It never learns where a fact came from and
  * never performs an action: the guard reports each outcome back with
  * policy_record().  Every rule of "what may be terminated" lives here (what

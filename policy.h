@@ -105,20 +105,30 @@ struct policy {
 #define POLICY_ARM_GRACE_MS  60000
 #define POLICY_HOLD_GRACE_MS 1000
 
+/* The name of a phase, as logs, audit and metrics spell it. */
 const char *phase_name(enum phase ph);
+/* The name of a termination reason, as the audit log spells it. */
 const char *reason_name(enum reason r);
+/* Start in "waiting" with nothing tracked. */
 void policy_init(struct policy *p, const struct config *cfg, int64_t now_ms);
+/* Release the tracked list. */
 void policy_free(struct policy *p);
+/* Empty an output for the next step, keeping its buffer. */
 void policy_output_reset(struct policy_output *out);
+/* Free an output's buffer. */
 void policy_output_free(struct policy_output *out);
+/* One decision: fold in the observation, move the phase, list actions (false: no memory). */
 bool policy_step(struct policy *p, const struct observation *obs, struct policy_output *out)
     __attribute__((warn_unused_result));
+/* An explicit arm (before_stop hook, API); deadline_ms < 0: --deadline; only ever closer. */
 void policy_arm(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
                 struct policy_output *out);
+/* An arm from another member (pre_promote): the deadline applies once the shutdown is seen here. */
 void policy_arm_peer(struct policy *p, int64_t now_ms, int64_t deadline_ms, const char *why,
                      struct policy_output *out);
 /* What a disarm did: ended an arm, found none, or was refused (the server is shutting down). */
 enum disarm_result { DISARM_DONE, DISARM_NOT_ARMED, DISARM_REFUSED };
+/* End an arm; refused once the server is shutting down. */
 enum disarm_result policy_disarm(struct policy *p, int64_t now_ms, const char *why,
                                  struct policy_output *out);
 
@@ -139,7 +149,9 @@ enum kill_verdict { KILL_OK, KILL_REFUSED, KILL_NO_MEMORY };
  */
 enum kill_verdict policy_kill(const struct policy *p, const struct kill_request *rq, int64_t now_ms,
                               struct policy_output *out, char *why, size_t len);
+/* Note the outcome of an ACT_TERMINATE (or a failure worth one report). */
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
+/* When the policy next has something to decide without a new observation; INT64_MAX: nothing. */
 int64_t policy_next_wakeup(const struct policy *p, int64_t now_ms);
 
 #endif
