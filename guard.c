@@ -543,7 +543,7 @@ int guard_run(int argc, char **argv)
     notify_stopping();
     http_stop(g.http);
     free(g.token);
-    http_tls_free(&g.tls);
+    tls_free(&g.tls);
     pgsql_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);
