@@ -32,6 +32,7 @@
 #include "notify.h"
 #include "observe.h"
 #include "pgsql.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
 #include "render.h"

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "http.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
 #include "render.h"
