@@ -303,7 +303,7 @@ static void shutdown_completed(struct guard *g)
 }
 
 /* Ask the policy and carry out its answer. */
-static void decide(struct guard *g, const struct observation *obs)
+static void ask_policy(struct guard *g, const struct observation *obs)
 {
     struct policy_output out = {0};
     bool armed = g->policy.clock_running && !g->policy.stopping_seen;
@@ -531,7 +531,7 @@ int guard_run(int argc, char **argv)
         for (int i = 0; i < n_cmds; i++)
             command_run_early(&g, cmds[i]);
         observe_turn(&g, &obs);
-        decide(&g, &obs);
+        ask_policy(&g, &obs);
         for (int i = 0; i < n_cmds; i++)
             command_run_late(&g, cmds[i]);
         session_release(&g, was_stopping);
