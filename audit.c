@@ -219,7 +219,7 @@ char *audit_render(const char *ts, const char *event, json_t *fields)
 }
 
 /* A JSON string of s with any invalid UTF-8 replaced, never NULL. */
-static json_t *jstr(const char *s)
+static json_t *audit_str(const char *s)
 {
     char *copy = strdup(s);
     json_t *j;
@@ -235,7 +235,7 @@ static json_t *jstr(const char *s)
 /* Add a string field to an audit event (invalid UTF-8 replaced). */
 void audit_set_string(json_t *o, const char *key, const char *value)
 {
-    json_object_set_new(o, key, jstr(value));
+    json_object_set_new(o, key, audit_str(value));
 }
 
 /*
@@ -255,10 +255,10 @@ json_t *audit_walsender_fields(const struct walsender *w)
     lsn_format(w->sent_lsn, sent, sizeof(sent));
     lsn_format(confirmed, flush, sizeof(flush));
     json_object_set_new(o, "pid", json_integer(w->pid));
-    json_object_set_new(o, "slot", jstr(w->slot));
+    json_object_set_new(o, "slot", audit_str(w->slot));
     json_object_set_new(o, "kind", json_string(ws_kind_name(w->kind)));
-    json_object_set_new(o, "application_name", jstr(w->application_name));
-    json_object_set_new(o, "client_addr", jstr(w->client_addr));
+    json_object_set_new(o, "application_name", audit_str(w->application_name));
+    json_object_set_new(o, "client_addr", audit_str(w->client_addr));
     json_object_set_new(o, "sent_lsn", w->lsn_known ? json_string(sent) : json_null());
     json_object_set_new(o, "flush_lsn",
                         w->lsn_known && confirmed ? json_string(flush) : json_null());

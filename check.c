@@ -33,7 +33,7 @@ static const struct {
                      {"cacert", true}, {"cert", true},    {"key", true}};
 
 /* The option "--name" or "--name=value" in arg; -1 (err filled) when unknown. */
-static int find_option(const char *arg, const char **inline_value, char *err, size_t errlen)
+static int option_index(const char *arg, const char **inline_value, char *err, size_t errlen)
 {
     size_t n = strncmp(arg, "--", 2) == 0 ? strcspn(arg + 2, "=") : 0;
 
@@ -54,7 +54,7 @@ static int find_option(const char *arg, const char **inline_value, char *err, si
 }
 
 /* Store the value v of option o; false with err naming both when it is bad. */
-static bool set_value(struct check_args *a, int o, const char *v, char *err, size_t errlen)
+static bool store_option(struct check_args *a, int o, const char *v, char *err, size_t errlen)
 {
     int64_t ms;
 
@@ -80,7 +80,7 @@ static bool check_option(int argc, char **argv, int *i, struct check_args *a, ch
                          size_t errlen)
 {
     const char *v;
-    int o = find_option(argv[*i], &v, err, errlen);
+    int o = option_index(argv[*i], &v, err, errlen);
 
     if (o < 0)
         return false;
@@ -97,7 +97,7 @@ static bool check_option(int argc, char **argv, int *i, struct check_args *a, ch
         snprintf(err, errlen, "option \"--%s\" needs a value", check_options[o].name);
         return false;
     }
-    return set_value(a, o, v ? v : argv[++*i], err, errlen);
+    return store_option(a, o, v ? v : argv[++*i], err, errlen);
 }
 
 /*

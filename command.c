@@ -16,6 +16,7 @@
 #include "command.h"
 #include "log.h"
 #include "pgsql.h"
+#include "pidfile.h"
 #include "terminate.h"
 #include "version.h"
 
@@ -245,7 +246,7 @@ static void view_postgresql(const struct guard *g, struct view *v)
     v->info = g->info;
     v->pidfile = g->pgdata[0] == '\0' ? "none" : pf[g->pf_state];
     v->pm_pid = g->pf_state == PIDFILE_OK ? g->pf.pid : 0;
-    v->pm_status = g->pf_state == PIDFILE_OK ? pm_status_name(g->pf.status) : NULL;
+    v->pm_status = g->pf_state == PIDFILE_OK ? pidfile_status_name(g->pf.status) : NULL;
     snprintf(v->pgdata, sizeof(v->pgdata), "%s", g->pgdata);
     v->sql_path = v->sql_up && (in->superuser || in->signal_backend);
     if (!v->sql_up)

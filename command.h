@@ -7,6 +7,7 @@
 #ifndef DG_COMMAND_H
 #define DG_COMMAND_H
 
+#include "api.h"
 #include "guard.h"
 
 /* Take every pending API command (at most max) for this turn. */

@@ -32,6 +32,7 @@
 #include "notify.h"
 #include "observe.h"
 #include "pgsql.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
 #include "render.h"
@@ -302,7 +303,7 @@ static void shutdown_completed(struct guard *g)
 }
 
 /* Ask the policy and carry out its answer. */
-static void decide(struct guard *g, const struct observation *obs)
+static void ask_policy(struct guard *g, const struct observation *obs)
 {
     struct policy_output out = {0};
     bool armed = g->policy.clock_running && !g->policy.stopping_seen;
@@ -530,7 +531,7 @@ int guard_run(int argc, char **argv)
         for (int i = 0; i < n_cmds; i++)
             command_run_early(&g, cmds[i]);
         observe_turn(&g, &obs);
-        decide(&g, &obs);
+        ask_policy(&g, &obs);
         for (int i = 0; i < n_cmds; i++)
             command_run_late(&g, cmds[i]);
         session_release(&g, was_stopping);
@@ -543,7 +544,7 @@ int guard_run(int argc, char **argv)
     notify_stopping();
     http_stop(g.http);
     free(g.token);
-    http_tls_free(&g.tls);
+    tls_free(&g.tls);
     pgsql_session_free(g.sql);
     audit_close(g.audit);
     policy_free(&g.policy);

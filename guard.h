@@ -18,8 +18,11 @@
 
 #include "config.h"
 #include "http.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
+#include "render.h"
+#include "tls.h"
 #include "walsender.h"
 
 struct pgsql_session; /* pgsql.h: the SQL session, the only user of libpq */
@@ -91,8 +94,8 @@ struct guard {
     /* HTTP API */
     struct http_server *http;
     char *token;
-    struct http_tls tls;  /* --tls-cert, --tls-key, --tls-client-ca as read */
-    int64_t next_http_ms; /* next attempt to bind --listen */
+    struct tls_material tls; /* --tls-cert, --tls-key, --tls-client-ca as read */
+    int64_t next_http_ms;    /* next attempt to bind --listen */
     struct counters c;
     bool attempted;      /* a connection attempt has finished */
     char sql_error[256]; /* why the last attempt failed */

@@ -372,7 +372,7 @@ static int pre_promote(const struct hook_args *h)
 }
 
 /* Print the usage of the hooks. */
-static void usage(FILE *out)
+static void hook_usage(FILE *out)
 {
     fprintf(
         out,
@@ -454,7 +454,7 @@ int hook_main(int argc, char **argv)
     char err[TRANSPORT_MSG_LEN];
 
     if (argc < 1 || strcmp(argv[0], "--help") == 0) {
-        usage(argc < 1 ? stderr : stdout);
+        hook_usage(argc < 1 ? stderr : stdout);
         return argc < 1 ? 2 : 0;
     }
     if (name == NULL) {
@@ -467,7 +467,7 @@ int hook_main(int argc, char **argv)
     if (!parse(&h, argc - 1, argv + 1, err, sizeof(err)))
         return usage_error(name, promote, strict, err);
     if (h.help) {
-        usage(stdout);
+        hook_usage(stdout);
         return 0;
     }
     if (strcmp(name, "callback") != 0 && h.n_pos > 0) {

@@ -17,12 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
-#include "listen.h"
-#include "render.h"
-#include "tls.h"
-
+struct command;
 struct http_server;
+struct tls_material;
+struct view;
 
 /* Plain HTTP on --listen: http_start_tls without TLS. */
 struct http_server *http_start(const char *listen, const char *token, char *err, size_t errlen);
@@ -67,44 +65,5 @@ bool http_tls_read(const char *listen, const char *cert, const char *key, const 
 
 /* The version of the libmicrohttpd loaded at run time, for --version. */
 const char *http_mhd_version(void);
-
-/*
- * The names of before the split (issue 10), for the callers outside it
- * (guard.c, fuzz/, test_http.c) until they take the new ones; nothing in
- * http.c, api.c, listen.c or tls.c uses them.
- */
-#define http_tls      tls_material
-#define HTTP_MAX_BODY API_MAX_BODY
-
-/* listen_check under its old name. */
-static inline bool http_listen_check(const char *listen, bool have_token, char *err, size_t errlen)
-{
-    return listen_check(listen, have_token, err, errlen);
-}
-
-/* tls_free under its old name. */
-static inline void http_tls_free(struct tls_material *tls)
-{
-    tls_free(tls);
-}
-
-/* tls_equal under its old name. */
-static inline bool http_tls_equal(const struct tls_material *a, const struct tls_material *b)
-{
-    return tls_equal(a, b);
-}
-
-/* api_route under its old name. */
-static inline int http_route(const char *method, const char *url, const char **allow)
-{
-    return api_route(method, url, allow);
-}
-
-/* api_parse_command under its old name. */
-static inline bool http_parse_command(int route, const char *body, size_t len, struct command *c,
-                                      char *err, size_t errlen)
-{
-    return api_parse_command(route, body, len, c, err, errlen);
-}
 
 #endif

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "log.h"
 #include "pgsql.h"
+#include "pidfile.h"
 #include "proc.h"
 #include "session.h"
 
@@ -61,7 +62,7 @@ void observe_check_signal_path(struct guard *g)
         if (!ok && why[0] == '\0')
             snprintf(why, sizeof(why), "no readable postmaster.pid in \"%s\" yet", g->pgdata);
     } else
-        ok = proc_can_signal(g->proc_root, &g->pf, why, sizeof(why));
+        ok = pidfile_can_signal(g->proc_root, &g->pf, why, sizeof(why));
     if (ok != g->signal_ok || strcmp(why, g->signal_why) != 0) {
         if (ok)
             log_info("signal path available: postmaster %d is visible and may be signalled",
@@ -76,7 +77,7 @@ void observe_check_signal_path(struct guard *g)
 /*
  * Use the data directory the server reports, but only when that server is
  * the one whose postmaster.pid lies there: the file must be that
- * directory's (proc_read_pidfile), its postmaster proven (working there,
+ * directory's (pidfile_read), its postmaster proven (working there,
  * started when line 3 says) and our own backend a child of it.  A remote
  * server's path may name a local cluster.
  */
@@ -87,8 +88,8 @@ static void adopt_data_directory(struct guard *g)
     struct proc_stat st;
     char err[512];
 
-    if (proc_read_pidfile(in->data_directory, &pf, err, sizeof(err)) != PIDFILE_OK ||
-        proc_prove_postmaster(g->proc_root, &pf, err, sizeof(err)) != PM_PROC_MATCH) {
+    if (pidfile_read(in->data_directory, &pf, err, sizeof(err)) != PIDFILE_OK ||
+        pidfile_prove_postmaster(g->proc_root, &pf, err, sizeof(err)) != PIDFILE_PROOF_MATCH) {
         log_info("not using data directory \"%s\" reported by the server: %s", in->data_directory,
                  err);
         return;
@@ -332,14 +333,14 @@ void observe_read_pidfile(struct guard *g)
         g->pf_state = PIDFILE_MISSING;
         return;
     }
-    g->pf_state = proc_read_pidfile(g->pgdata, &g->pf, err, sizeof(err));
+    g->pf_state = pidfile_read(g->pgdata, &g->pf, err, sizeof(err));
     if (g->pf_state == PIDFILE_INVALID && (strcmp(err, g->pf_err) != 0 || !g->pf_read))
         log_warn("%s; not trusting it: no shutdown detection from it, no signal", err);
     if (g->pf_state == PIDFILE_MISSING && (prev != PIDFILE_MISSING || !g->pf_read))
         log_info("no postmaster.pid in \"%s\": PostgreSQL is not running there", g->pgdata);
     if (g->pf_state == PIDFILE_OK && (prev != PIDFILE_OK || !g->pf_read) &&
         !pgsql_connected(g->sql)) {
-        int major = proc_read_major(g->pgdata);
+        int major = pidfile_read_major(g->pgdata);
 
         if (major)
             report_version(g, major);
@@ -363,7 +364,7 @@ bool observe_pidfile_stopping(const struct guard *g)
 {
     /* a file left behind by a postmaster whose shutdown we saw end is stale;
        a new postmaster with the same PID (PID namespaces) is not that one */
-    return g->pf_state == PIDFILE_OK && g->pf.status == PM_STATUS_STOPPING &&
+    return g->pf_state == PIDFILE_OK && g->pf.status == PIDFILE_STATUS_STOPPING &&
            !observe_same_postmaster(&g->pf, &g->done_pm);
 }
 
@@ -383,7 +384,7 @@ static bool postmaster_gone(struct guard *g, bool sql_hint)
         (g->pf_state == PIDFILE_OK && !observe_same_postmaster(&g->pf, &g->stop_pm)))
         return true;
     return g->signal_ok && g->pf_state == PIDFILE_OK &&
-           proc_check_postmaster(g->proc_root, &g->pf) != PM_PROC_MATCH;
+           pidfile_check_postmaster(g->proc_root, &g->pf) != PIDFILE_PROOF_MATCH;
 }
 
 /*
@@ -461,7 +462,7 @@ static bool missed_shutdown(struct guard *g, const struct pm_ident *last)
     }
     if (g->pf_state == PIDFILE_OK) {
         missed = last->pid != 0 && !observe_same_postmaster(&g->pf, last);
-        if (g->pf.status != PM_STATUS_STOPPING)
+        if (g->pf.status != PIDFILE_STATUS_STOPPING)
             g->seen_pm = (struct pm_ident){.pid = g->pf.pid, .start_time = g->pf.start_time};
         if (missed)
             snprintf(g->missed_why, sizeof(g->missed_why),

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "guard.h"
+#include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
 

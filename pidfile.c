@@ -25,7 +25,7 @@
 #define START_TIME_SLACK_S 5
 
 /* The status names of postmaster.pid line 8, trimmed. */
-const char *pm_status_name(enum pm_status st)
+const char *pidfile_status_name(enum pidfile_status st)
 {
     static const char *const names[] = {"unknown", "starting", "stopping", "ready", "standby"};
 
@@ -76,7 +76,7 @@ static size_t line_length(const char *text, int n)
 }
 
 /* Map line 8 (space-padded) to a status. */
-static enum pm_status parse_status(const char *line)
+static enum pidfile_status parse_status(const char *line)
 {
     char s[16];
     size_t n;
@@ -85,10 +85,10 @@ static enum pm_status parse_status(const char *line)
     n = strlen(s);
     while (n > 0 && s[n - 1] == ' ')
         s[--n] = '\0';
-    for (int st = PM_STATUS_STARTING; st <= PM_STATUS_STANDBY; st++)
-        if (strcmp(s, pm_status_name((enum pm_status)st)) == 0)
-            return (enum pm_status)st;
-    return PM_STATUS_UNKNOWN;
+    for (int st = PIDFILE_STATUS_STARTING; st <= PIDFILE_STATUS_STANDBY; st++)
+        if (strcmp(s, pidfile_status_name((enum pidfile_status)st)) == 0)
+            return (enum pidfile_status)st;
+    return PIDFILE_STATUS_UNKNOWN;
 }
 
 /*
@@ -98,7 +98,7 @@ static enum pm_status parse_status(const char *line)
  * file it is.  Later lines that are not written yet leave their fields
  * empty and the status UNKNOWN.
  */
-bool proc_parse_pidfile(const char *text, struct pidfile *pf, char *err, size_t errlen)
+bool pidfile_parse(const char *text, struct pidfile *pf, char *err, size_t errlen)
 {
     char line[1024];
     long long v;
@@ -214,10 +214,9 @@ static bool names_directory(const char *pgdata, const struct pidfile *pf, const 
  * postmaster is not running) or still empty (one is starting); INVALID with
  * err for anything unreadable, unparsable, not a regular file, or naming
  * another data directory on line 2.  Only an OK pf carries the directory's
- * identity, which proc_prove_postmaster needs.
+ * identity, which pidfile_prove_postmaster needs.
  */
-enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, char *err,
-                                      size_t errlen)
+enum pidfile_result pidfile_read(const char *pgdata, struct pidfile *pf, char *err, size_t errlen)
 {
     char text[8192];
     struct stat dir;
@@ -241,8 +240,7 @@ enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, ch
         snprintf(err, errlen, "\"%s/postmaster.pid\" is empty", pgdata);
         return PIDFILE_MISSING;
     }
-    if (!proc_parse_pidfile(text, pf, err, errlen) ||
-        !names_directory(pgdata, pf, &dir, err, errlen)) {
+    if (!pidfile_parse(text, pf, err, errlen) || !names_directory(pgdata, pf, &dir, err, errlen)) {
         memset(pf, 0, sizeof(*pf));
         return PIDFILE_INVALID;
     }
@@ -252,7 +250,7 @@ enum pidfile_result proc_read_pidfile(const char *pgdata, struct pidfile *pf, ch
 }
 
 /* The major version in DIR/PG_VERSION ("13\n", or "9.6\n" for old ones: 9); 0 when unreadable. */
-int proc_read_major(const char *pgdata)
+int pidfile_read_major(const char *pgdata)
 {
     char path[PATH_MAX], text[16];
     ssize_t n;
@@ -356,13 +354,13 @@ static bool works_in_datadir(const char *proc_root, const struct pidfile *pf, ch
 
 /*
  * Is the PID of postmaster.pid this data directory's postmaster?  pf must
- * come from proc_read_pidfile (which tied line 2 to the directory), the
+ * come from pidfile_read (which tied line 2 to the directory), the
  * process must work in that directory and its start time, from /proc,
  * must agree with line 3 within a few seconds.  Whatever cannot be
  * checked fails the proof; why says what.
  */
-static enum pm_proc prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
-                                     size_t len)
+static enum pidfile_proof prove_postmaster(const char *proc_root, const struct pidfile *pf,
+                                           char *why, size_t len)
 {
     struct proc_stat st;
     long long started;
@@ -370,31 +368,31 @@ static enum pm_proc prove_postmaster(const char *proc_root, const struct pidfile
     if (pf->dir_ino == 0 || pf->start_time <= 0) {
         snprintf(why, len, "postmaster %d: postmaster.pid was not read from the data directory",
                  pf->pid);
-        return PM_PROC_MISMATCH;
+        return PIDFILE_PROOF_MISMATCH;
     }
     if (!proc_read_stat(proc_root, pf->pid, &st)) {
         snprintf(why, len, "postmaster %d is not visible in %s (another PID namespace?)", pf->pid,
                  proc_root);
-        return PM_PROC_ABSENT;
+        return PIDFILE_PROOF_ABSENT;
     }
     if (!works_in_datadir(proc_root, pf, why, len))
-        return PM_PROC_MISMATCH;
+        return PIDFILE_PROOF_MISMATCH;
     started = started_at(proc_root, &st);
     if (started == 0) {
         snprintf(why, len,
                  "no boot time in \"%s/stat\": cannot compare PID %d's start time "
                  "with postmaster.pid line 3",
                  proc_root, pf->pid);
-        return PM_PROC_MISMATCH;
+        return PIDFILE_PROOF_MISMATCH;
     }
     if (llabs(started - pf->start_time) > START_TIME_SLACK_S) {
         snprintf(why, len,
                  "PID %d in %s started at another time than postmaster.pid says (%lld, line 3: "
                  "%lld)",
                  pf->pid, proc_root, started, pf->start_time);
-        return PM_PROC_MISMATCH;
+        return PIDFILE_PROOF_MISMATCH;
     }
-    return PM_PROC_MATCH;
+    return PIDFILE_PROOF_MATCH;
 }
 
 /*
@@ -402,14 +400,14 @@ static enum pm_proc prove_postmaster(const char *proc_root, const struct pidfile
  * another process here: say so when it is PID 1 (a container's first
  * process) or this guard itself, rather than what of the proof failed.
  */
-enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *pf, char *why,
-                                   size_t len)
+enum pidfile_proof pidfile_prove_postmaster(const char *proc_root, const struct pidfile *pf,
+                                            char *why, size_t len)
 {
-    enum pm_proc r = prove_postmaster(proc_root, pf, why, len);
+    enum pidfile_proof r = prove_postmaster(proc_root, pf, why, len);
     char path[PATH_MAX], comm[64] = "?";
     FILE *f;
 
-    if (r != PM_PROC_MISMATCH || (pf->pid != 1 && pf->pid != getpid()))
+    if (r != PIDFILE_PROOF_MISMATCH || (pf->pid != 1 && pf->pid != getpid()))
         return r;
     snprintf(path, sizeof(path), "%s/%d/comm", proc_root, pf->pid);
     f = fopen(path, "r");
@@ -427,21 +425,21 @@ enum pm_proc proc_prove_postmaster(const char *proc_root, const struct pidfile *
     return r;
 }
 
-/* proc_prove_postmaster without the reason. */
-enum pm_proc proc_check_postmaster(const char *proc_root, const struct pidfile *pf)
+/* pidfile_prove_postmaster without the reason. */
+enum pidfile_proof pidfile_check_postmaster(const char *proc_root, const struct pidfile *pf)
 {
     char why[512];
 
-    return proc_prove_postmaster(proc_root, pf, why, sizeof(why));
+    return pidfile_prove_postmaster(proc_root, pf, why, sizeof(why));
 }
 
 /*
  * Can this process signal the postmaster's children?  The postmaster must
  * be visible and ours to signal (same user or privileged).
  */
-bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len)
+bool pidfile_can_signal(const char *proc_root, const struct pidfile *pf, char *why, size_t len)
 {
-    if (proc_prove_postmaster(proc_root, pf, why, len) != PM_PROC_MATCH)
+    if (pidfile_prove_postmaster(proc_root, pf, why, len) != PIDFILE_PROOF_MATCH)
         return false;
     if (kill(pf->pid, 0) != 0) {
         snprintf(why, len, "may not signal postmaster %d: %s", pf->pid, strerror(errno));
@@ -454,7 +452,7 @@ bool proc_can_signal(const char *proc_root, const struct pidfile *pf, char *why,
  * Dead and not yet reaped (Z, X) counts as gone; a start time that cannot be
  * compared (no boot time) as alive, so that nothing is signalled on a guess.
  */
-bool proc_postmaster_alive(const char *proc_root, int pm_pid, long long pm_start)
+bool pidfile_postmaster_alive(const char *proc_root, int pm_pid, long long pm_start)
 {
     struct proc_stat st;
     long long started;

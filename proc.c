@@ -8,6 +8,7 @@
  * cannot be hit.  SIGTERM is the only signal this program sends.
  */
 #include "proc.h"
+#include "pidfile.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -329,7 +330,7 @@ bool proc_verify_walsender(const char *proc_root, const struct pidfile *pf,
                            const struct proc_ident *id, int major, bool logical, char *err,
                            size_t errlen)
 {
-    if (proc_check_postmaster(proc_root, pf) != PM_PROC_MATCH) {
+    if (pidfile_check_postmaster(proc_root, pf) != PIDFILE_PROOF_MATCH) {
         snprintf(err, errlen, "postmaster %d of postmaster.pid is not running here", pf->pid);
         return false;
     }
@@ -385,7 +386,8 @@ bool proc_terminate(const char *proc_root, const struct pidfile *pf, const struc
         return false;
     /* the postmaster's proof first, for a reason that says what failed */
     return send_sigterm(pidfd, id->pid,
-                        proc_prove_postmaster(proc_root, pf, err, errlen) == PM_PROC_MATCH &&
+                        pidfile_prove_postmaster(proc_root, pf, err, errlen) ==
+                                PIDFILE_PROOF_MATCH &&
                             proc_verify_walsender(proc_root, pf, id, major, logical, err, errlen),
                         err, errlen);
 }
@@ -398,7 +400,7 @@ static bool verify_orphan(const char *proc_root, int pm_pid, long long pm_start,
     char title[256];
     enum proc_title kind;
 
-    if (pm_pid <= 0 || pm_start <= 0 || proc_postmaster_alive(proc_root, pm_pid, pm_start)) {
+    if (pm_pid <= 0 || pm_start <= 0 || pidfile_postmaster_alive(proc_root, pm_pid, pm_start)) {
         snprintf(err, errlen, "postmaster %d is not known to be gone", pm_pid);
         return false;
     }
@@ -454,7 +456,7 @@ bool proc_pin_postmaster(const char *proc_root, const struct pidfile *pf, struct
         snprintf(err, errlen, "this kernel has no pidfds");
         return false;
     }
-    if (proc_prove_postmaster(proc_root, pf, err, errlen) != PM_PROC_MATCH ||
+    if (pidfile_prove_postmaster(proc_root, pf, err, errlen) != PIDFILE_PROOF_MATCH ||
         !proc_read_stat(proc_root, pf->pid, &st)) {
         proc_pin_release(pm);
         return false;

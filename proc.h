@@ -2,7 +2,7 @@
  * proc.h - PostgreSQL's processes under /proc (stat, cmdline, the
  * postmaster's children), the proven identity of a walsender, pidfds and
  * the one signal the guard ever sends (SIGTERM); the postmaster itself and
- * its postmaster.pid are pidfile.h's, included here for every user of both
+ * its postmaster.pid are pidfile.h's
  *
  * The /proc root and the data directory are parameters so that unit tests
  * can point them at fixtures.
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "pidfile.h"
+struct pidfile; /* pidfile.h: what postmaster.pid says */
 
 /* The parts of /proc/PID/stat the guard uses. */
 struct proc_stat {
@@ -118,7 +118,7 @@ struct proc_pinset {
 
 /*
  * Pin pf's postmaster: open a pidfd for its PID, then prove it is this data
- * directory's postmaster (proc_prove_postmaster).  False with err, also on
+ * directory's postmaster (pidfile_prove_postmaster).  False with err, also on
  * kernels without pidfds.
  */
 bool proc_pin_postmaster(const char *proc_root, const struct pidfile *pf, struct proc_pin *pm,

@@ -55,7 +55,7 @@ void render_time(int64_t wall_ms, char *buf, size_t len)
 }
 
 /* A JSON string from text that may not be valid UTF-8 (bad bytes become '?'). */
-static json_t *jstr(const char *s)
+static json_t *view_str(const char *s)
 {
     json_t *j = json_string(s);
     char *copy;
@@ -72,9 +72,9 @@ static json_t *jstr(const char *s)
 }
 
 /* A string or null when empty. */
-static json_t *jstr_or_null(const char *s)
+static json_t *view_str_or_null(const char *s)
 {
-    return s && s[0] ? jstr(s) : json_null();
+    return s && s[0] ? view_str(s) : json_null();
 }
 
 /* A time, or null when 0. */
@@ -107,13 +107,13 @@ static json_t *render_postgresql(const struct view *v)
 
     return json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:b}", "sql",
                      v->sql_up ? "connected" : "disconnected", "error",
-                     v->sql_up ? json_null() : jstr_or_null(v->sql_error), "version_num",
+                     v->sql_up ? json_null() : view_str_or_null(v->sql_error), "version_num",
                      known ? json_integer(in->version_num) : json_null(), "role",
-                     known ? jstr(in->role) : json_null(), "superuser",
+                     known ? view_str(in->role) : json_null(), "superuser",
                      known ? json_boolean(in->superuser) : json_null(), "in_recovery",
                      known ? json_boolean(in->in_recovery) : json_null(), "backend_pid",
                      v->sql_up ? json_integer(in->backend_pid) : json_null(), "data_directory",
-                     jstr_or_null(v->pgdata), "pidfile", v->pidfile, "postmaster_pid",
+                     view_str_or_null(v->pgdata), "pidfile", v->pidfile, "postmaster_pid",
                      v->pm_pid ? json_integer(v->pm_pid) : json_null(), "postmaster_status",
                      v->pm_status ? json_string(v->pm_status) : json_null(), "shutting_down",
                      v->stopping);
@@ -125,7 +125,7 @@ static json_t *render_config(const struct view *v)
     json_t *ex = json_array();
 
     for (int i = 0; i < v->n_exclude; i++)
-        json_array_append_new(ex, jstr(v->exclude[i]));
+        json_array_append_new(ex, view_str(v->exclude[i]));
     return json_pack("{s:I,s:I,s:I,s:b,s:o,s:b,s:o,s:b}", "deadline_ms", (json_int_t)v->deadline_ms,
                      "stall_after_ms", (json_int_t)v->stall_after_ms, "poll_interval_ms",
                      (json_int_t)v->poll_interval_ms, "kill_stalled_at_shutdown", v->kill_stalled,
@@ -177,18 +177,18 @@ json_t *render_status(const struct view *v)
     return json_pack(
         "{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:{s:b,s:o},s:{s:b,s:o}},s:o,s:{s:i,s:i,s:i},s:o}",
         "version", v->version, "listen", v->listen, "phase", phase_name(v->phase), "phase_since",
-        jtime(v->phase_since_wall_ms), "trigger", jstr_or_null(v->clock_running ? v->trigger : ""),
-        "deadline_at", v->clock_running ? jtime(v->deadline_wall_ms) : json_null(),
-        "deadline_remaining_ms",
+        jtime(v->phase_since_wall_ms), "trigger",
+        view_str_or_null(v->clock_running ? v->trigger : ""), "deadline_at",
+        v->clock_running ? jtime(v->deadline_wall_ms) : json_null(), "deadline_remaining_ms",
         v->clock_running
             ? json_integer(v->deadline_wall_ms > v->wall_ms ? v->deadline_wall_ms - v->wall_ms : 0)
             : json_null(),
         "arm_expires_at",
         v->clock_running && !v->stopping ? jtime(v->arm_expires_wall_ms) : json_null(),
         "postgresql", render_postgresql(v), "paths", "sql", "available", v->sql_path, "why",
-        jstr_or_null(v->sql_path ? "" : v->sql_why), "signal", "available", v->signal_path, "why",
-        jstr_or_null(v->signal_path ? "" : v->signal_why), "config", render_config(v), "walsenders",
-        "logical", logical, "physical", physical, "stalled", stalled, "counters",
+        view_str_or_null(v->sql_path ? "" : v->sql_why), "signal", "available", v->signal_path,
+        "why", view_str_or_null(v->signal_path ? "" : v->signal_why), "config", render_config(v),
+        "walsenders", "logical", logical, "physical", physical, "stalled", stalled, "counters",
         render_counters(v));
 }
 
@@ -198,17 +198,17 @@ static json_t *render_walsender(const struct view_walsender *vw)
     const struct walsender *w = &vw->w;
     bool k = w->lsn_known;
 
-    return json_pack("{s:i,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:b,s:b}", "pid",
-                     w->pid, "kind", ws_kind_name(w->kind), "slot", jstr_or_null(w->slot),
-                     "database", jstr_or_null(w->database), "user", jstr_or_null(w->usename),
-                     "application_name", jstr(w->application_name), "client_addr",
-                     jstr_or_null(w->client_addr), "state", jstr_or_null(w->state), "sent_lsn",
-                     jlsn(k, w->sent_lsn), "write_lsn", jlsn(k && w->write_lsn, w->write_lsn),
-                     "flush_lsn", jlsn(k && w->flush_lsn, w->flush_lsn), "lag_bytes",
-                     vw->lag_known ? json_integer(vw->lag_bytes) : json_null(), "stalled_for_ms",
-                     vw->risk == RISK_UNKNOWN ? json_null() : json_integer(vw->stalled_for_ms),
-                     "risk", risk_name(vw->risk), "cause", jstr_or_null(cause_name(vw->cause)),
-                     "failover", w->failover, "excluded", vw->excluded);
+    return json_pack(
+        "{s:i,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:b,s:b}", "pid", w->pid,
+        "kind", ws_kind_name(w->kind), "slot", view_str_or_null(w->slot), "database",
+        view_str_or_null(w->database), "user", view_str_or_null(w->usename), "application_name",
+        view_str(w->application_name), "client_addr", view_str_or_null(w->client_addr), "state",
+        view_str_or_null(w->state), "sent_lsn", jlsn(k, w->sent_lsn), "write_lsn",
+        jlsn(k && w->write_lsn, w->write_lsn), "flush_lsn", jlsn(k && w->flush_lsn, w->flush_lsn),
+        "lag_bytes", vw->lag_known ? json_integer(vw->lag_bytes) : json_null(), "stalled_for_ms",
+        vw->risk == RISK_UNKNOWN ? json_null() : json_integer(vw->stalled_for_ms), "risk",
+        risk_name(vw->risk), "cause", view_str_or_null(cause_name(vw->cause)), "failover",
+        w->failover, "excluded", vw->excluded);
 }
 
 /* GET /v1/walsenders. */
@@ -266,7 +266,7 @@ json_t *render_ready(const struct view *v, int *status)
         detail = v->sql_error[0] ? v->sql_error : "not connected";
     }
     return json_pack("{s:s,s:s,s:s,s:o,s:s}", "status", "not_ready", "error", "unavailable",
-                     "reason", reason, "detail", jstr(detail), "phase", phase_name(v->phase));
+                     "reason", reason, "detail", view_str(detail), "phase", phase_name(v->phase));
 }
 
 /* Escape a Prometheus label value: backslash, double quote, newline; bad UTF-8 becomes '?'. */

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "log.h"
 #include "pgsql.h"
+#include "pidfile.h"
 
 #define CONNECT_TIMEOUT_MS 3000
 #define BACKOFF_MIN_MS     250

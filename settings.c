@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "http.h"
+#include "listen.h"
 #include "log.h"
 #include "observe.h"
 #include "pgsql.h"
@@ -38,7 +39,7 @@ void settings_log(struct guard *g, const char *what)
 /* Check what the config loader cannot: libpq can parse the DSN, the data directory exists. */
 bool settings_check(const struct config *cfg, char *err, size_t errlen)
 {
-    struct http_tls tls;
+    struct tls_material tls;
     struct stat st;
     char why[512];
 
@@ -48,16 +49,16 @@ bool settings_check(const struct config *cfg, char *err, size_t errlen)
                  config_origin(cfg, "dsn"), why);
         return false;
     }
-    if (!http_listen_check(cfg->listen,
-                           cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]),
-                           why, sizeof(why))) {
+    if (!listen_check(cfg->listen,
+                      cfg->token_file != NULL || (cfg->tls_client_ca && cfg->tls_client_ca[0]), why,
+                      sizeof(why))) {
         snprintf(err, errlen, "%s (source of --listen: %s)", why, config_origin(cfg, "listen"));
         return false;
     }
     if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
                        errlen))
         return false;
-    http_tls_free(&tls);
+    tls_free(&tls);
     if (cfg->token_file) {
         char *token;
 
@@ -115,7 +116,7 @@ void settings_load_token(struct guard *g, const struct config *cfg)
  */
 void settings_load_tls(struct guard *g, const struct config *cfg)
 {
-    struct http_tls tls;
+    struct tls_material tls;
     char err[512];
 
     if (!http_tls_read(cfg->listen, cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &tls, err,
@@ -123,19 +124,19 @@ void settings_load_tls(struct guard *g, const struct config *cfg)
         log_error("%s; keeping the previous TLS certificate", err);
         return;
     }
-    if (http_tls_equal(&tls, &g->tls)) {
-        http_tls_free(&tls);
+    if (tls_equal(&tls, &g->tls)) {
+        tls_free(&tls);
         return;
     }
     if (g->http && !http_set_tls(g->http, &tls, err, sizeof(err))) {
         log_error("TLS not reloaded, keeping the previous certificate: %s", err);
-        http_tls_free(&tls);
+        tls_free(&tls);
         return;
     }
     if (g->http)
         log_info("HTTP API on %s: TLS material reloaded%s", http_bound(g->http),
                  tls.cert ? "" : ", now plain HTTP");
-    http_tls_free(&g->tls);
+    tls_free(&g->tls);
     g->tls = tls;
 }
 
@@ -157,9 +158,8 @@ void settings_reload(struct guard *g)
                  nc.listen, g->cfg.listen);
     set_listen(&nc, g->cfg.listen);
     /* the address still served must keep its token or mTLS */
-    if (!http_listen_check(nc.listen,
-                           nc.token_file != NULL || (nc.tls_client_ca && nc.tls_client_ca[0]), err,
-                           sizeof(err))) {
+    if (!listen_check(nc.listen, nc.token_file != NULL || (nc.tls_client_ca && nc.tls_client_ca[0]),
+                      err, sizeof(err))) {
         log_error("configuration not reloaded, keeping the previous one: %s", err);
         config_free(&nc);
         return;

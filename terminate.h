@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "api.h"
 #include "guard.h"
-#include "http.h"
 #include "policy.h"
 #include "render.h"
 

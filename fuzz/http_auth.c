@@ -1,8 +1,9 @@
 /*
- * http_auth.c - the request line and the Authorization header: http_route
+ * http_auth.c - the request line and the Authorization header: api_route
  * (method, path) and http_bearer_ok (expected token, header).  Fields at
  * '\n': method, path, expected token, header.
  */
+#include "api.h"
 #include "fuzz.h"
 #include "http.h"
 
@@ -17,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_free_fields(f, n);
         return 0;
     }
-    r = http_route(f[0], f[1], &allow);
+    r = api_route(f[0], f[1], &allow);
     if (r < R_BAD_METHOD || r > R_CALLBACK || (r == R_BAD_METHOD && allow == NULL))
         abort();
     if (r >= 0 && strncmp(f[1], "/", 1) != 0)

@@ -1,13 +1,13 @@
 /*
- * http_body.h - http_parse_command for the route FUZZ_ROUTE (each of
+ * http_body.h - api_parse_command for the route FUZZ_ROUTE (each of
  * http_arm.c, http_disarm.c, http_kill.c, http_callback.c sets it): what it
  * accepts is complete and in range, and what it refuses has an error text
  * that, as respond_error() cleans it, can be sent as a JSON string.
  */
 #include <limits.h>
 
+#include "api.h"
 #include "fuzz.h"
-#include "http.h"
 #include "log.h"
 #include "render.h"
 
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (body == NULL)
         abort();
     memcpy(body, data, size);
-    if (http_parse_command(FUZZ_ROUTE, body, size, &c, err, sizeof(err))) {
+    if (api_parse_command(FUZZ_ROUTE, body, size, &c, err, sizeof(err))) {
         if (!FUZZ_TERMINATED(c.reason) || !FUZZ_TERMINATED(c.slot) || !FUZZ_TERMINATED(c.action) ||
             !FUZZ_TERMINATED(c.role) || !FUZZ_TERMINATED(c.scope))
             abort();

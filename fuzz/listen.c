@@ -1,10 +1,10 @@
 /*
- * listen.c - --listen: http_listen_check.  Accepted: "off", "unix:/path"
+ * listen.c - --listen: listen_check.  Accepted: "off", "unix:/path"
  * under 108 bytes, or a numeric IP:PORT / [IPv6]:PORT; a non-loopback
  * address only with a token.  Refusals name the option.
  */
+#include "listen.h"
 #include "fuzz.h"
-#include "http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -13,11 +13,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool with, without;
 
     err[0] = '\0';
-    without = http_listen_check(s, false, err, sizeof(err));
+    without = listen_check(s, false, err, sizeof(err));
     if (!without && (strstr(err, "--listen") == NULL || strlen(err) >= sizeof(err) - 1))
         abort(); /* a refusal names the option, and is not cut */
     err[0] = '\0';
-    with = http_listen_check(s, true, err, sizeof(err));
+    with = listen_check(s, true, err, sizeof(err));
     if (!with && (strstr(err, "--listen") == NULL || strlen(err) >= sizeof(err) - 1))
         abort();
     if (without && !with)

@@ -1,6 +1,6 @@
 /*
- * pidfile.c - postmaster.pid: proc_parse_pidfile on the text, and
- * proc_read_pidfile on the same text written into a scratch data
+ * pidfile.c - postmaster.pid: pidfile_parse on the text, and
+ * pidfile_read on the same text written into a scratch data
  * directory (each "@PGDATA@" in the input replaced by that directory's
  * path, so that line 2 can name it).  What is accepted has every line the
  * proof needs present and taken whole; a file read as OK names the
@@ -9,7 +9,7 @@
 #include <limits.h>
 
 #include "fuzz.h"
-#include "proc.h"
+#include "pidfile.h"
 
 static char pgdata[PATH_MAX];
 
@@ -60,7 +60,7 @@ static void check_parsed(const char *text, const struct pidfile *pf)
 
     if (pf->pid <= 0 || pf->datadir[0] != '/' || pf->start_time <= 0 || pf->nlines < 3 ||
         pf->nlines > 8 || pf->port < 0 || pf->port > 65535 || !FUZZ_TERMINATED(pf->datadir) ||
-        !FUZZ_TERMINATED(pf->socket_dir) || pf->status > PM_STATUS_STANDBY)
+        !FUZZ_TERMINATED(pf->socket_dir) || pf->status > PIDFILE_STATUS_STANDBY)
         abort();
     /* line 2 proves whose file it is: taken whole, never cut short */
     if (l2 == NULL || strcmp(l2, pf->datadir) != 0)
@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         atexit(remove_pgdata);
     }
     err[0] = '\0';
-    if (proc_parse_pidfile(s, &pf, err, sizeof(err))) {
+    if (pidfile_parse(s, &pf, err, sizeof(err))) {
         check_parsed(s, &pf);
         if (pf.dir_ino != 0)
             abort(); /* a parse alone proves no directory */
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     close(fd);
     err[0] = '\0';
-    r = proc_read_pidfile(pgdata, &pf, err, sizeof(err));
+    r = pidfile_read(pgdata, &pf, err, sizeof(err));
     if (r == PIDFILE_OK) {
         struct stat a, b;
 

@@ -8,6 +8,7 @@
 
 #include "unit_util.h"
 
+#include "pidfile.h"
 #include "proc.h"
 
 #define BTIME            1700000000LL
@@ -74,7 +75,7 @@ static inline struct pidfile fake_pidfile(long long start_time)
     assert_true(snprintf(text, sizeof(text), "%d\n%s\n%lld\n5432\n/tmp\n*\n  1 2\nstopping\n",
                          PM_PID, fixture_datadir, start_time) < (int)sizeof(text));
     ut_write_file(fixture_datadir, "postmaster.pid", text);
-    if (proc_read_pidfile(fixture_datadir, &pf, err, sizeof(err)) != PIDFILE_OK)
+    if (pidfile_read(fixture_datadir, &pf, err, sizeof(err)) != PIDFILE_OK)
         fail_msg("fixture postmaster.pid refused: %s", err);
     return pf;
 }

@@ -14,8 +14,11 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "api.h"
 #include "http.h"
+#include "listen.h"
 #include "log.h"
+#include "tls.h"
 
 /* Quiet the log. */
 static int quiet_setup(void **state)
@@ -29,7 +32,7 @@ static void bad_listen(const char *listen, bool token, const char *want)
 {
     char err[512] = "";
 
-    if (http_listen_check(listen, token, err, sizeof(err)))
+    if (listen_check(listen, token, err, sizeof(err)))
         fail_msg("--listen \"%s\" was accepted", listen);
     if (strstr(err, want) == NULL)
         fail_msg("error for \"%s\" lacks \"%s\": %s", listen, want, err);
@@ -60,10 +63,10 @@ static void test_listen_good(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        if (!http_listen_check(good[i], false, err, sizeof(err)))
+        if (!listen_check(good[i], false, err, sizeof(err)))
             fail_msg("\"%s\" refused: %s", good[i], err);
-    assert_true(http_listen_check("0.0.0.0:8009", true, err, sizeof(err)));
-    assert_true(http_listen_check("[::]:8009", true, err, sizeof(err)));
+    assert_true(listen_check("0.0.0.0:8009", true, err, sizeof(err)));
+    assert_true(listen_check("[::]:8009", true, err, sizeof(err)));
 }
 
 /* Malformed addresses name the option and the value; non-loopback needs a token. */
@@ -154,7 +157,7 @@ static void test_token_fifo(void **state)
 static void bad_tls(const char *listen, const char *cert, const char *key, const char *ca,
                     const char *want)
 {
-    struct http_tls t;
+    struct tls_material t;
     char err[512] = "";
 
     if (http_tls_read(listen, cert, key, ca, &t, err, sizeof(err)))
@@ -168,7 +171,7 @@ static void bad_tls(const char *listen, const char *cert, const char *key, const
 static void test_tls_options(void **state)
 {
     char cert[PATH_MAX], key[PATH_MAX], fifo[PATH_MAX], err[512];
-    struct http_tls t;
+    struct tls_material t;
     FILE *f;
 
     ut_path(cert, *state, "c.pem");
@@ -224,33 +227,33 @@ static void test_routes(void **state)
     const char *allow = NULL;
 
     (void)state;
-    assert_int_equal(http_route("GET", "/health", &allow), R_HEALTH);
-    assert_int_equal(http_route("HEAD", "/health", &allow), R_HEALTH);
-    assert_int_equal(http_route("GET", "/ready", &allow), R_READY);
-    assert_int_equal(http_route("GET", "/metrics", &allow), R_METRICS);
-    assert_int_equal(http_route("GET", "/v1/status", &allow), R_STATUS);
-    assert_int_equal(http_route("GET", "/v1/walsenders", &allow), R_WALSENDERS);
-    assert_int_equal(http_route("POST", "/v1/arm", &allow), R_ARM);
-    assert_int_equal(http_route("POST", "/v1/disarm", &allow), R_DISARM);
-    assert_int_equal(http_route("POST", "/v1/kill", &allow), R_KILL);
-    assert_int_equal(http_route("POST", "/v1/callback", &allow), R_CALLBACK);
-    assert_int_equal(http_route("POST", "/health", &allow), R_BAD_METHOD);
+    assert_int_equal(api_route("GET", "/health", &allow), R_HEALTH);
+    assert_int_equal(api_route("HEAD", "/health", &allow), R_HEALTH);
+    assert_int_equal(api_route("GET", "/ready", &allow), R_READY);
+    assert_int_equal(api_route("GET", "/metrics", &allow), R_METRICS);
+    assert_int_equal(api_route("GET", "/v1/status", &allow), R_STATUS);
+    assert_int_equal(api_route("GET", "/v1/walsenders", &allow), R_WALSENDERS);
+    assert_int_equal(api_route("POST", "/v1/arm", &allow), R_ARM);
+    assert_int_equal(api_route("POST", "/v1/disarm", &allow), R_DISARM);
+    assert_int_equal(api_route("POST", "/v1/kill", &allow), R_KILL);
+    assert_int_equal(api_route("POST", "/v1/callback", &allow), R_CALLBACK);
+    assert_int_equal(api_route("POST", "/health", &allow), R_BAD_METHOD);
     assert_string_equal(allow, "GET, HEAD");
-    assert_int_equal(http_route("GET", "/v1/kill", &allow), R_BAD_METHOD);
+    assert_int_equal(api_route("GET", "/v1/kill", &allow), R_BAD_METHOD);
     assert_string_equal(allow, "POST");
-    assert_int_equal(http_route("DELETE", "/v1/arm", &allow), R_BAD_METHOD);
-    assert_int_equal(http_route("GET", "/health/", &allow), R_NOT_FOUND);
-    assert_int_equal(http_route("GET", "//health", &allow), R_NOT_FOUND);
-    assert_int_equal(http_route("GET", "/v1/../health", &allow), R_NOT_FOUND);
-    assert_int_equal(http_route("GET", "/HEALTH", &allow), R_NOT_FOUND);
-    assert_int_equal(http_route("GET", "", &allow), R_NOT_FOUND);
-    assert_int_equal(http_route("GET", "/v1/status?x=1", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("DELETE", "/v1/arm", &allow), R_BAD_METHOD);
+    assert_int_equal(api_route("GET", "/health/", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("GET", "//health", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("GET", "/v1/../health", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("GET", "/HEALTH", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("GET", "", &allow), R_NOT_FOUND);
+    assert_int_equal(api_route("GET", "/v1/status?x=1", &allow), R_NOT_FOUND);
 }
 
 /* Parse a body for a route; returns whether it was accepted, err filled otherwise. */
 static bool parse(int route, const char *body, struct command *c, char *err)
 {
-    return http_parse_command(route, body, strlen(body), c, err, 512);
+    return api_parse_command(route, body, strlen(body), c, err, 512);
 }
 
 /* Arm: empty body and {} use --deadline; a duration string and a reason are taken. */

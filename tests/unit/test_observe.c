@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "observe.h"
 #include "pgsql.h"
+#include "pidfile.h"
 
 #define BTIME       1700000000LL
 #define PM_START    100 /* seconds after boot */

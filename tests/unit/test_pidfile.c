@@ -21,7 +21,7 @@ static struct pidfile parse_ok(const char *text)
     struct pidfile pf;
     char err[256] = "";
 
-    if (!proc_parse_pidfile(text, &pf, err, sizeof(err)))
+    if (!pidfile_parse(text, &pf, err, sizeof(err)))
         fail_msg("refused: %s", err);
     return pf;
 }
@@ -32,7 +32,7 @@ static void parse_bad(const char *text, const char *needle)
     struct pidfile pf;
     char err[256] = "";
 
-    assert_false(proc_parse_pidfile(text, &pf, err, sizeof(err)));
+    assert_false(pidfile_parse(text, &pf, err, sizeof(err)));
     if (strstr(err, needle) == NULL)
         fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
 }
@@ -49,7 +49,7 @@ static void test_pidfile_full(void **state)
     assert_int_equal(pf.port, 5432);
     assert_string_equal(pf.socket_dir, "/var/run/postgresql");
     assert_int_equal(pf.nlines, 8);
-    assert_int_equal(pf.status, PM_STATUS_READY);
+    assert_int_equal(pf.status, PIDFILE_STATUS_READY);
 }
 
 /*
@@ -83,12 +83,12 @@ static void test_pidfile_status_line(void **state)
 {
     static const struct {
         const char *line;
-        enum pm_status st;
-    } cases[] = {{"ready   ", PM_STATUS_READY},   {"stopping", PM_STATUS_STOPPING},
-                 {"standby ", PM_STATUS_STANDBY}, {"starting", PM_STATUS_STARTING},
-                 {"ready", PM_STATUS_READY},      {"", PM_STATUS_UNKNOWN},
-                 {"Ready   ", PM_STATUS_UNKNOWN}, {"stopped ", PM_STATUS_UNKNOWN},
-                 {"  ready ", PM_STATUS_UNKNOWN}};
+        enum pidfile_status st;
+    } cases[] = {{"ready   ", PIDFILE_STATUS_READY},   {"stopping", PIDFILE_STATUS_STOPPING},
+                 {"standby ", PIDFILE_STATUS_STANDBY}, {"starting", PIDFILE_STATUS_STARTING},
+                 {"ready", PIDFILE_STATUS_READY},      {"", PIDFILE_STATUS_UNKNOWN},
+                 {"Ready   ", PIDFILE_STATUS_UNKNOWN}, {"stopped ", PIDFILE_STATUS_UNKNOWN},
+                 {"  ready ", PIDFILE_STATUS_UNKNOWN}};
     char text[512];
 
     (void)state;
@@ -97,11 +97,11 @@ static void test_pidfile_status_line(void **state)
                  cases[i].line);
         assert_int_equal(parse_ok(text).status, cases[i].st);
     }
-    assert_string_equal(pm_status_name(PM_STATUS_UNKNOWN), "unknown");
-    assert_string_equal(pm_status_name(PM_STATUS_STARTING), "starting");
-    assert_string_equal(pm_status_name(PM_STATUS_STOPPING), "stopping");
-    assert_string_equal(pm_status_name(PM_STATUS_READY), "ready");
-    assert_string_equal(pm_status_name(PM_STATUS_STANDBY), "standby");
+    assert_string_equal(pidfile_status_name(PIDFILE_STATUS_UNKNOWN), "unknown");
+    assert_string_equal(pidfile_status_name(PIDFILE_STATUS_STARTING), "starting");
+    assert_string_equal(pidfile_status_name(PIDFILE_STATUS_STOPPING), "stopping");
+    assert_string_equal(pidfile_status_name(PIDFILE_STATUS_READY), "ready");
+    assert_string_equal(pidfile_status_name(PIDFILE_STATUS_STANDBY), "standby");
 }
 
 /*
@@ -118,11 +118,11 @@ static void test_pidfile_partial(void **state)
     assert_int_equal(pf.start_time, 1700000100);
     assert_int_equal(pf.port, 0);
     assert_string_equal(pf.socket_dir, "");
-    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
+    assert_int_equal(pf.status, PIDFILE_STATUS_UNKNOWN);
     pf = parse_ok("4242\n/data\n1700000100\n5432\n/tmp\n*\n  5432001 131072\n");
     assert_int_equal(pf.nlines, 7);
     assert_int_equal(pf.port, 5432);
-    assert_int_equal(pf.status, PM_STATUS_UNKNOWN);
+    assert_int_equal(pf.status, PIDFILE_STATUS_UNKNOWN);
     pf = parse_ok("4242\n/data\n1700000100\n99999\n");
     assert_int_equal(pf.port, 0);
 }
@@ -180,31 +180,31 @@ static void read_bad(const char *dir, const char *needle)
     struct pidfile pf;
     char err[512] = "";
 
-    if (proc_read_pidfile(dir, &pf, err, sizeof(err)) != PIDFILE_INVALID)
+    if (pidfile_read(dir, &pf, err, sizeof(err)) != PIDFILE_INVALID)
         fail_msg("postmaster.pid in \"%s\" not refused, expected \"%s\"", dir, needle);
     if (strstr(err, needle) == NULL)
         fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
 }
 
-/* proc_read_pidfile: MISSING without the file, OK with it, INVALID when it is bad. */
+/* pidfile_read: MISSING without the file, OK with it, INVALID when it is bad. */
 static void test_read_pidfile(void **state)
 {
     struct pidfile pf;
     char err[512], path[PATH_MAX];
 
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
+    assert_int_equal(pidfile_read(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
     assert_non_null(strstr(err, "postmaster.pid"));
     write_pidfile(*state, 4242, *state, "1700000100\n5432\n/tmp\n*\n  1 2\nready   \n");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_OK);
+    assert_int_equal(pidfile_read(*state, &pf, err, sizeof(err)), PIDFILE_OK);
     assert_int_equal(pf.pid, 4242);
-    assert_int_equal(pf.status, PM_STATUS_READY);
+    assert_int_equal(pf.status, PIDFILE_STATUS_READY);
     ut_write_file(*state, "postmaster.pid", "-4242\n");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_INVALID);
+    assert_int_equal(pidfile_read(*state, &pf, err, sizeof(err)), PIDFILE_INVALID);
     assert_non_null(strstr(err, "single-user"));
     ut_path(path, *state, "postmaster.pid");
-    assert_int_equal(proc_read_pidfile(path, &pf, err, sizeof(err)), PIDFILE_INVALID);
+    assert_int_equal(pidfile_read(path, &pf, err, sizeof(err)), PIDFILE_INVALID);
     ut_write_file(*state, "postmaster.pid", "");
-    assert_int_equal(proc_read_pidfile(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
+    assert_int_equal(pidfile_read(*state, &pf, err, sizeof(err)), PIDFILE_MISSING);
 }
 
 /*
@@ -240,9 +240,9 @@ static void test_read_pidfile_foreign(void **state)
     write_pidfile(a, 4242, a, "yesterday\n5432\n");
     read_bad(a, "line 3");
     write_pidfile(a, 4242, alias, "1700000100\n5432\n/tmp\n*\n  1 2\nstopping\n");
-    assert_int_equal(proc_read_pidfile(a, &pf, err, sizeof(err)), PIDFILE_OK);
+    assert_int_equal(pidfile_read(a, &pf, err, sizeof(err)), PIDFILE_OK);
     assert_int_equal(pf.start_time, 1700000100);
-    assert_int_equal(pf.status, PM_STATUS_STOPPING);
+    assert_int_equal(pf.status, PIDFILE_STATUS_STOPPING);
 }
 
 /* A postmaster.pid that is a symbolic link (to another cluster's) is refused. */
@@ -286,19 +286,19 @@ static void test_read_major(void **state)
 
     ut_path(dir, *state, "pgdata-major");
     mkdir(dir, 0700);
-    assert_int_equal(proc_read_major(dir), 0);
+    assert_int_equal(pidfile_read_major(dir), 0);
     ut_write_file(dir, "PG_VERSION", "13\n");
-    assert_int_equal(proc_read_major(dir), 13);
+    assert_int_equal(pidfile_read_major(dir), 13);
     ut_write_file(dir, "PG_VERSION", "18");
-    assert_int_equal(proc_read_major(dir), 18);
+    assert_int_equal(pidfile_read_major(dir), 18);
     ut_write_file(dir, "PG_VERSION", "9.6\n");
-    assert_int_equal(proc_read_major(dir), 9);
+    assert_int_equal(pidfile_read_major(dir), 9);
     ut_write_file(dir, "PG_VERSION", "x13\n");
-    assert_int_equal(proc_read_major(dir), 0);
+    assert_int_equal(pidfile_read_major(dir), 0);
     ut_write_file(dir, "PG_VERSION", "");
-    assert_int_equal(proc_read_major(dir), 0);
+    assert_int_equal(pidfile_read_major(dir), 0);
     ut_write_file(dir, "PG_VERSION", "-1\n");
-    assert_int_equal(proc_read_major(dir), 0);
+    assert_int_equal(pidfile_read_major(dir), 0);
 }
 
 /* The postmaster matches when btime + start ticks agrees with line 3 within the slack. */
@@ -309,24 +309,24 @@ static void test_check_postmaster(void **state)
 
     fake_tree(*state, root);
     pf = fake_pidfile(BTIME + 100);
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MATCH);
     pf.start_time = BTIME + 103;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MATCH);
     pf.start_time = BTIME + 100 + 3600;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     pf.start_time = BTIME + 90;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     pf = fake_pidfile(BTIME + 100);
     pf.pid = 4242;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_ABSENT);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_ABSENT);
 }
 
-/* Assert that proc_can_signal refuses pf with a reason containing needle. */
+/* Assert that pidfile_can_signal refuses pf with a reason containing needle. */
 static void cannot_signal(const char *root, const struct pidfile *pf, const char *needle)
 {
     char why[512] = "";
 
-    if (proc_can_signal(root, pf, why, sizeof(why)))
+    if (pidfile_can_signal(root, pf, why, sizeof(why)))
         fail_msg("signal path open, expected \"%s\"", needle);
     if (strstr(why, needle) == NULL)
         fail_msg("reason \"%s\" does not contain \"%s\"", why, needle);
@@ -344,11 +344,11 @@ static void test_check_postmaster_cwd(void **state)
     fake_tree(*state, root);
     pf = fake_pidfile(BTIME + 100);
     fake_cwd(root, PM_PID, *state, "other");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     ut_path(other, *state, "other");
     cannot_signal(root, &pf, other);
     fake_cwd(root, PM_PID, *state, "data");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MATCH);
 }
 
 /*
@@ -364,7 +364,7 @@ static void test_check_postmaster_no_cwd(void **state)
     pf = fake_pidfile(BTIME + 100);
     assert_true(snprintf(link, sizeof(link), "%s/%d/cwd", root, PM_PID) < (int)sizeof(link));
     assert_int_equal(unlink(link), 0);
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     cannot_signal(root, &pf, "working directory");
 }
 
@@ -381,7 +381,7 @@ static void test_check_postmaster_foreign_pid(void **state)
     fake_tree(*state, root);
     pf = fake_pidfile(BTIME + 50);
     pf.pid = OTHER_PM_PID;
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     ut_path(other, *state, "other");
     cannot_signal(root, &pf, other);
 }
@@ -395,12 +395,12 @@ static void test_check_postmaster_no_btime(void **state)
     fake_tree(*state, root);
     pf = fake_pidfile(BTIME + 100);
     ut_write_file(root, "stat", "cpu  1 2 3 4\n");
-    assert_int_equal(proc_check_postmaster(root, &pf), PM_PROC_MISMATCH);
+    assert_int_equal(pidfile_check_postmaster(root, &pf), PIDFILE_PROOF_MISMATCH);
     cannot_signal(root, &pf, "boot time");
 }
 
 /*
- * proc_postmaster_alive: the postmaster of line 1 and line 3 runs; another
+ * pidfile_postmaster_alive: the postmaster of line 1 and line 3 runs; another
  * start time, no process, or a zombie is gone; without a boot time it
  * cannot be told, and counts as running (an orphan is then left alone).
  */
@@ -409,17 +409,17 @@ static void test_postmaster_alive(void **state)
     char root[PATH_MAX], dir[PATH_MAX], pid[16], line[512];
 
     fake_tree(*state, root);
-    assert_true(proc_postmaster_alive(root, PM_PID, BTIME + 100));
-    assert_true(proc_postmaster_alive(root, PM_PID, BTIME + 105));
-    assert_false(proc_postmaster_alive(root, PM_PID, BTIME + 106));
-    assert_false(proc_postmaster_alive(root, PM_PID, BTIME + 100 + 3600));
-    assert_false(proc_postmaster_alive(root, 4242, BTIME + 100));
+    assert_true(pidfile_postmaster_alive(root, PM_PID, BTIME + 100));
+    assert_true(pidfile_postmaster_alive(root, PM_PID, BTIME + 105));
+    assert_false(pidfile_postmaster_alive(root, PM_PID, BTIME + 106));
+    assert_false(pidfile_postmaster_alive(root, PM_PID, BTIME + 100 + 3600));
+    assert_false(pidfile_postmaster_alive(root, 4242, BTIME + 100));
     snprintf(pid, sizeof(pid), "%d", PM_PID);
     ut_path(dir, root, pid);
     stat_line(line, sizeof(line), PM_PID, "postgres", 1, ticks_at(100) + 7);
     line[strlen(pid) + strlen(" (postgres) ")] = 'Z';
     ut_write_file(dir, "stat", line);
-    assert_false(proc_postmaster_alive(root, PM_PID, BTIME + 100));
+    assert_false(pidfile_postmaster_alive(root, PM_PID, BTIME + 100));
     stat_line(line, sizeof(line), PM_PID, "postgres", 1, ticks_at(100) + 7);
     ut_write_file(dir, "stat", line);
     /* a fresh tree (the boot time is cached per root) without one */
@@ -427,8 +427,8 @@ static void test_postmaster_alive(void **state)
     assert_int_equal(mkdir(dir, 0700), 0);
     fake_tree(dir, root);
     ut_write_file(root, "stat", "cpu  1 2 3 4\n");
-    assert_true(proc_postmaster_alive(root, PM_PID, BTIME + 100 + 3600));
-    assert_false(proc_postmaster_alive(root, 4242, BTIME + 100));
+    assert_true(pidfile_postmaster_alive(root, PM_PID, BTIME + 100 + 3600));
+    assert_false(pidfile_postmaster_alive(root, 4242, BTIME + 100));
 }
 
 #define TREE_TEST(f) cmocka_unit_test_setup_teardown(f, ut_tmpdir_setup, ut_tmpdir_teardown)

@@ -471,12 +471,12 @@ static void test_verify_postmaster_not_ours(void **state)
     fake_tree(*state, root);
     pf = fake_pidfile(BTIME + 100 + 3600);
     verify(root, &pf, LOGICAL_PID, ticks_at(200), "not running here");
-    assert_false(proc_can_signal(root, &pf, why, sizeof(why)));
+    assert_false(pidfile_can_signal(root, &pf, why, sizeof(why)));
     assert_non_null(strstr(why, "another time"));
     pf = fake_pidfile(BTIME + 100);
     pf.pid = 4242;
     verify(root, &pf, LOGICAL_PID, ticks_at(200), "not running here");
-    assert_false(proc_can_signal(root, &pf, why, sizeof(why)));
+    assert_false(pidfile_can_signal(root, &pf, why, sizeof(why)));
     assert_non_null(strstr(why, "not visible"));
 }
 
