@@ -85,6 +85,13 @@ $(UNIT_OBJ)/%.o: %.c $(wildcard *.h)
 
 $(UNIT_OBJ)/notify.o: .with-systemd
 
+# Holds the VERSION the objects were built with; rewritten only when it
+# changes (a new commit), so that version.o and test_version never disagree.
+.version: FORCE
+	@echo "$(VERSION)" | cmp -s - $@ || echo "$(VERSION)" > $@
+
+version.o $(UNIT_OBJ)/version.o $(UNIT_BIN)/test_version: .version
+
 $(UNIT_LIB): $(MODULES:%=$(UNIT_OBJ)/%.o)
 	rm -f $@
 	$(AR) rcs $@ $^

@@ -72,4 +72,4 @@ systemd-test: deb
 
 clean: clean-packaging
 clean-packaging:
-	rm -f .with-systemd demotion-guard-*.tar.gz demotion-guard_*.deb
+	rm -f .with-systemd .version demotion-guard-*.tar.gz demotion-guard_*.deb
