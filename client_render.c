@@ -511,7 +511,7 @@ void client_render_arm(FILE *out, const json_t *body)
     const char *reason = client_render_str(body, "reason");
     char d[32], at[64], text[300];
 
-    duration_member(body, "deadline_ms", d, sizeof(d));
+    duration_member(body, "deadline_left_ms", d, sizeof(d));
     fprintf(out, "%s: deadline %s", phase ? phase : "?", d);
     if (client_render_str(body, "deadline_at")) {
         time_of_day(client_render_str(body, "deadline_at"), at, sizeof(at));

@@ -71,7 +71,7 @@ static void arm(struct guard *g, struct command *c)
     render_time(wall_ms() + (g->policy.deadline_at_ms - now), at, sizeof(at));
     answer(c, 200,
            json_pack("{s:s,s:s,s:I,s:s}", "trigger", trigger_name(tr), "reason",
-                     c->reason[0] ? c->reason : trigger_name(tr), "deadline_ms",
+                     c->reason[0] ? c->reason : trigger_name(tr), "deadline_left_ms",
                      (json_int_t)(g->policy.deadline_at_ms - now), "deadline_at", at));
 }
 

@@ -572,7 +572,7 @@ static void test_main_arm_and_bad_answers(void **state)
 
     fake_start(&f, dir);
     f.reply[0] = reply(0, 200,
-                       "{\"phase\":\"armed\",\"trigger\":\"api\",\"deadline_ms\":5000,"
+                       "{\"phase\":\"armed\",\"trigger\":\"api\",\"deadline_left_ms\":5000,"
                        "\"deadline_at\":\"2026-11-25T22:10:03.000Z\"}");
     snprintf(url, sizeof(url), "unix:%s", f.sock);
     assert_int_equal(run_client(dir, NARGS(argv), argv, &out, &err), 0);

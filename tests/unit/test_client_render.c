@@ -281,18 +281,18 @@ static void test_render_arm_disarm(void **state)
 
     (void)state;
     out = render_with(client_render_arm, "{\"phase\":\"armed\",\"trigger\":\"api\",\"reason\":"
-                                         "\"maintenance\",\"deadline_ms\":5000,"
+                                         "\"maintenance\",\"deadline_left_ms\":5000,"
                                          "\"deadline_at\":\"2026-11-25T22:10:03.000Z\"}");
     assert_string_equal(out,
                         "armed: deadline 5s (at 22:10:03Z), trigger api, reason \"maintenance\"\n");
     free(out);
     out = render_with(client_render_arm, "{\"phase\":\"armed\",\"trigger\":\"before_stop\","
-                                         "\"reason\":\"before_stop\",\"deadline_ms\":10000,"
+                                         "\"reason\":\"before_stop\",\"deadline_left_ms\":10000,"
                                          "\"deadline_at\":\"2026-11-25T22:10:03.000Z\"}");
     assert_string_equal(out, "armed: deadline 10s (at 22:10:03Z), trigger before_stop\n");
     free(out);
     out = render_with(client_render_arm, "{\"phase\":\"armed\",\"trigger\":\"api\","
-                                         "\"reason\":\"api\",\"deadline_ms\":4993}");
+                                         "\"reason\":\"api\",\"deadline_left_ms\":4993}");
     assert_string_equal(out, "armed: deadline 4.9s, trigger api\n");
     free(out);
     out = render_with(client_render_disarm, "{\"phase\":\"observing\",\"was_armed\":true}");

@@ -227,7 +227,7 @@ static void test_arm(void **state)
     assert_int_equal(c.status, 200);
     assert_string_equal(json_string_value(json_object_get(c.body, "trigger")), "api");
     assert_string_equal(json_string_value(json_object_get(c.body, "reason")), "maintenance");
-    assert_int_equal(num(c.body, "deadline_ms"), 5000);
+    assert_int_equal(num(c.body, "deadline_left_ms"), 5000);
     assert_non_null(json_object_get(c.body, "deadline_at"));
     assert_int_equal(fx->g->c.arms[TRIGGER_API], 1);
     assert_true(fx->g->policy.clock_running);
@@ -252,7 +252,7 @@ static void test_arm_default_deadline(void **state)
 
     command_run_early(fx->g, &c);
     assert_int_equal(c.status, 200);
-    assert_int_equal(num(c.body, "deadline_ms"), 10000);
+    assert_int_equal(num(c.body, "deadline_left_ms"), 10000);
     assert_string_equal(json_string_value(json_object_get(c.body, "reason")), "api");
     a = events(fx, "armed");
     assert_int_equal(num(json_array_get(a, 0), "deadline_left_ms"), 10000);
