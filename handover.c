@@ -188,9 +188,10 @@ struct command *handover_next(struct handover *h)
         if (!p->abandoned)
             break;
         log_warn("dropped a %s command from %s: the requester gave up waiting",
-                 p->c.type == CMD_ARM      ? "arm"
-                 : p->c.type == CMD_DISARM ? "disarm"
-                                           : "kill",
+                 p->c.type == CMD_ARM        ? "arm"
+                 : p->c.type == CMD_DISARM   ? "disarm"
+                 : p->c.type == CMD_CALLBACK ? "callback"
+                                             : "kill",
                  p->c.requester);
         free(p);
     }

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "token.h"
+
 #define PEM_MAX (1024 * 1024)
 
 /* Say why a file of option opt cannot be used, as config errors do. */
@@ -198,7 +200,8 @@ bool tls_read(const char *listen, const char *cert, const char *key, const char 
     if (cert == NULL)
         return true;
     if (!read_pem("tls-cert", cert, NULL, &tls->cert, err, errlen) ||
-        !read_pem("tls-key", key, private_ok, &tls->key, err, errlen) ||
+        !read_pem("tls-key", key, private_ok ? private_ok : token_mode_private, &tls->key, err,
+                  errlen) ||
         (client_ca && !read_pem("tls-client-ca", client_ca, NULL, &tls->client_ca, err, errlen)) ||
         !tls_check(tls, cert, client_ca, err, errlen)) {
         tls_free(tls);

@@ -14,7 +14,8 @@ struct tls_material {
     char *cert, *key, *client_ca; /* client_ca NULL: no client certificate asked for */
 };
 
-/* Read and check --tls-cert, --tls-key (its mode must pass private_ok) and --tls-client-ca
+/* Read and check --tls-cert, --tls-key (its mode must pass private_ok, NULL: token.c's rule)
+   and --tls-client-ca
    (NULL or "": not given); false with err naming the option, the file and what is wrong. */
 bool tls_read(const char *listen, const char *cert, const char *key, const char *client_ca,
               bool (*private_ok)(const struct stat *st), struct tls_material *tls, char *err,

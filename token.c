@@ -111,9 +111,14 @@ bool token_read(const char *path, enum token_reader who, char *token, size_t len
     struct stat st;
     ssize_t n;
     bool ok;
-    int fd = token_open(path, &st, err, errlen);
+    int fd;
 
+    if (len < 2) { /* no room for a token of one byte and its NUL */
+        snprintf(err, errlen, "could not read token file \"%s\": no room for a token", path);
+        return false;
+    }
     token[0] = '\0';
+    fd = token_open(path, &st, err, errlen);
     if (fd < 0)
         return false;
     if (!token_file_ok(path, &st, who, err, errlen)) {
