@@ -183,6 +183,10 @@ static void test_files(void **state)
     assert_int_equal(chmod(f.key, 0640), 0);
     refused("127.0.0.1:8009", f.cert, f.key, NULL,
             "\"--tls-key\": may be read by others (mode 0640, owner uid ");
+    /* No rule handed in: token.c's, not none (which refuses a key others may read). */
+    assert_int_equal(chmod(f.key, 0644), 0);
+    assert_false(tls_read("127.0.0.1:8009", f.cert, f.key, NULL, NULL, &t, err, sizeof(err)));
+    assert_non_null(strstr(err, "may be read by others"));
     assert_int_equal(chmod(f.key, 0600), 0);
     assert_int_equal(chmod(f.cert, 0644), 0);
     assert_true(tls_read("127.0.0.1:8009", f.cert, f.key, NULL, owner_only, &t, err, sizeof(err)));

@@ -61,7 +61,7 @@ static void accepted_by_both(const char *path, const char *want)
 /* Trailing whitespace (a newline, CRLF, blanks) is not part of the token. */
 static void test_trailing_whitespace(void **state)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], one[1], err[256] = "";
 
     token_file(*state, "t1", "s3cret-token\n", 0600, path);
     accepted_by_both(path, "s3cret-token");
@@ -69,6 +69,9 @@ static void test_trailing_whitespace(void **state)
     accepted_by_both(path, "s3cret-token");
     token_file(*state, "t3", "~!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}", 0400, path);
     accepted_by_both(path, "~!#$%&'()*+,-./09:;<=>?@AZ[\\]^_`az{|}");
+    /* a buffer without room for one byte and its NUL takes nothing */
+    assert_false(token_read(path, TOKEN_FOR_CLIENT, one, sizeof(one), err, sizeof(err)));
+    assert_non_null(strstr(err, "no room for a token"));
 }
 
 /* Blanks inside or before the token, control characters and non-ASCII are refused. */
