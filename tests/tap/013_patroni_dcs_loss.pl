@@ -97,10 +97,17 @@ is(pidfile_status($n1), 'stopping', 'while node1 is still "stopping"');
 ok(wait_until(sub { (eval { $n2->safe_psql('postgres', 'SELECT pg_is_in_recovery()') } // '') eq 'f' }, 30,
 		'node2 to leave recovery'),
 	'node2 is promoted (out of recovery)');
-# What an operator does by hand: end the stuck walsender.
+# What an operator does by hand: end the stuck walsender, and restart
+# node1's wedged Patroni.  Its demotion is blocked in two threads (the
+# asynchronous one and, "AsyncExecutor is busy", the main loop's), and
+# Patroni 3.0.2 let go then starts PostgreSQL twice, may follow the start
+# that failed and run pg_rewind beside the running server (seen in
+# check-repeat); a new Patroni, started after the stop, finds it stopped.
+patroni_kill($n1);
 kill 'TERM', $c1->{walsender};
 ok(defined wait_postmaster_gone($n1, $pm1, 30), 'ending the stuck walsender lets node1 stop');
 is(stop_proc($c1), 0, 'the consumer ended with its walsender');
+start_node($n1);
 ok(wait_replica_ready($cl, $n2, $n1, $slot, 60), 'node1 rejoins as a replica of node2');
 like(patroni_log($n1), qr/running pg_rewind from node2/,
 	'node1 needed pg_rewind: its shutdown checkpoint never reached node2');
