@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "command.h"
+#include "http.h"
 #include "log.h"
 #include "pgsql.h"
 #include "pidfile.h"

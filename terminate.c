@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 
+#include "api.h"
 #include "audit.h"
 #include "log.h"
 #include "pgsql.h"

@@ -9,10 +9,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api.h"
 #include "guard.h"
 #include "policy.h"
 #include "render.h"
+
+struct command; /* api.h: a request of the HTTP API */
 
 /* What became of a walsender the guard was to end (a dry run only says it would). */
 enum outcome { OUTCOME_TERMINATED, OUTCOME_FAILED, OUTCOME_WOULD_TERMINATE };

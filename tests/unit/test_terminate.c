@@ -6,6 +6,7 @@
  */
 #include "unit_util.h"
 
+#include "api.h"
 #include "audit.h"
 #include "guard.h"
 #include "pgsql.h"
