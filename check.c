@@ -125,7 +125,7 @@ bool check_parse_args(int argc, char **argv, char **environ_, struct check_args 
 }
 
 /* Print the usage of check, with its exit codes. */
-void check_usage(FILE *out)
+static void check_usage(FILE *out)
 {
     fprintf(out,
             "usage: demotion-guard check [--json]   would a stop now hang? (reads, never acts)\n\n"

@@ -38,7 +38,6 @@ int check_main(int argc, char **argv);
 /* Parse "check [options]"; false with err naming the option or value. */
 bool check_parse_args(int argc, char **argv, char **environ_, struct check_args *a, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
-void check_usage(FILE *out);
 
 /*
  * Judge the two answers: {"verdict": TEXT, "exit": 0|3|4, "holders": [...]},

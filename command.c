@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "command.h"
+#include "http.h"
 #include "log.h"
 #include "pgsql.h"
 #include "pidfile.h"
@@ -145,11 +146,11 @@ static json_t *kill_one(struct guard *g, struct command *c, const struct action 
         result = "would_terminate";
         m = terminate_method(g);
         has_method = true;
-        terminate_audit(g, t, OUTCOME_WOULD_TERMINATE, m, REASON_API, NULL, NULL, c);
+        terminate_audit(g, t, TERMINATE_WOULD_END, m, REASON_API, NULL, NULL, c);
     } else if (a->type == ACT_TERMINATE) {
         has_method = terminate_walsender(g, t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err));
         result = has_method ? "terminated" : "failed";
-        terminate_audit(g, t, has_method ? OUTCOME_TERMINATED : OUTCOME_FAILED, m, REASON_API,
+        terminate_audit(g, t, has_method ? TERMINATE_ENDED : TERMINATE_FAILED, m, REASON_API,
                         sqlerr, err, c);
         policy_record(&g->policy, a->index, has_method, mono_ms());
         *failed |= !has_method;

@@ -40,13 +40,20 @@ struct config {
     char origin[CONFIG_MAX_OPTIONS][CONFIG_ORIGIN_LEN];
 };
 
+/* Defaults, then file, environment, flags; false with err (cfg must still be freed). */
 bool config_load(struct config *cfg, int argc, char **argv, char **environ_, char *err,
                  size_t errlen) __attribute__((warn_unused_result));
+/* Release what config_load allocated and clear cfg. */
 void config_free(struct config *cfg);
+/* Print the options of "run", generated from the table. */
 void config_usage(FILE *out);
+/* Parse a whole number with ms, s, m or h into *ms; false when malformed or unitless. */
 bool config_parse_duration(const char *s, int64_t *ms) __attribute__((warn_unused_result));
+/* Does the slot name match one of the --exclude-slot patterns? */
 bool config_slot_excluded(const struct config *cfg, const char *slot);
+/* Fill names (at most max) with the long option names; returns how many there are. */
 int config_option_names(const char **names, int max);
+/* Where option name's value came from: "command line", "from environment ...", "default"... */
 const char *config_origin(const struct config *cfg, const char *name);
 
 #endif

@@ -86,11 +86,11 @@ static void act(struct guard *g, const struct action *a, int64_t now, bool signa
                  "process %d (\"%s\") looks like a logical walsender, but PostgreSQL %d's titles "
                  "cannot prove it one without SQL, which never showed it: not signalled",
                  t->w.pid, t->w.title, g->pg_major);
-        terminate_audit(g, t, OUTCOME_FAILED, METHOD_SIGNAL, a->reason, NULL, err, NULL);
+        terminate_audit(g, t, TERMINATE_FAILED, METHOD_SIGNAL, a->reason, NULL, err, NULL);
         log_warn("%s; if it holds the shutdown up, end it by hand (kill -TERM %d)", err, t->w.pid);
         return;
     case ACT_WOULD_TERMINATE:
-        terminate_audit(g, t, OUTCOME_WOULD_TERMINATE, terminate_method(g), a->reason, NULL, NULL,
+        terminate_audit(g, t, TERMINATE_WOULD_END, terminate_method(g), a->reason, NULL, NULL,
                         NULL);
         return;
     case ACT_TERMINATE:
@@ -102,12 +102,12 @@ static void act(struct guard *g, const struct action *a, int64_t now, bool signa
         note_deadline_signal(g, a->reason, mono_us());
     if (done) {
         if (!t->terminated)
-            terminate_audit(g, t, OUTCOME_TERMINATED, method, a->reason, sqlerr, NULL, NULL);
+            terminate_audit(g, t, TERMINATE_ENDED, method, a->reason, sqlerr, NULL, NULL);
         policy_record(&g->policy, a->index, true, now);
         return;
     }
     if (!t->reported)
-        terminate_audit(g, t, OUTCOME_FAILED, method, a->reason, sqlerr, err, NULL);
+        terminate_audit(g, t, TERMINATE_FAILED, method, a->reason, sqlerr, err, NULL);
     else
         log_debug("terminating walsender %d failed again: %s", t->w.pid, err);
     policy_record(&g->policy, a->index, false, now);

@@ -17,7 +17,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "http.h"
 #include "pidfile.h"
 #include "policy.h"
 #include "proc.h"
@@ -25,6 +24,7 @@
 #include "tls.h"
 #include "walsender.h"
 
+struct http_server;   /* http.h: the HTTP API */
 struct pgsql_session; /* pgsql.h: the SQL session, the only user of libpq */
 
 /* The most walsenders listed from /proc in one turn, and pinned for the deadline. */

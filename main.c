@@ -2,9 +2,9 @@
  * main.c - main(): the command line dispatched to its subcommand (the
  * daemon, the clients of a running one, check, the Patroni hooks), which
  * parses its own options
+ *
+ * No header: nothing calls into main.c.
  */
-#include "main.h"
-
 #include <stdio.h>
 #include <string.h>
 

@@ -6,8 +6,11 @@
 
 #include <stdbool.h>
 
+/* Tell systemd READY=1 (the loop runs, the API is up or retried); false when nobody heard. */
 bool notify_ready(void);
+/* Tell systemd STOPPING=1 (the loop has ended); false when nobody heard. */
 bool notify_stopping(void);
+/* Was the binary built with libsystemd (the unit then has Type=notify)? */
 bool notify_supported(void);
 
 #endif

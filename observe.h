@@ -11,7 +11,6 @@
 #include "guard.h"
 #include "pidfile.h"
 #include "policy.h"
-#include "proc.h"
 
 /* Gather this turn's facts into obs; its walsender list is g->ws until the next turn. */
 void observe_turn(struct guard *g, struct observation *obs);

@@ -12,7 +12,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 struct pidfile; /* pidfile.h: what postmaster.pid says */
 

@@ -80,16 +80,27 @@ struct view {
     struct view_walsender ws[]; /* n_ws of them */
 };
 
+/* The name of a trigger: "api", "before_stop", "pre_promote" or "shutdown". */
 const char *trigger_name(enum trigger t);
+/* The name of a termination method: "sql" or "signal". */
 const char *method_name(enum method m);
+/* The trigger an arm's reason counts as: the hooks' reasons, else TRIGGER_API. */
 enum trigger trigger_of(const char *reason);
+/* Write wall_ms as RFC 3339 UTC with milliseconds into buf. */
 void render_time(int64_t wall_ms, char *buf, size_t len);
+/* A JSON error body {"error": code, "detail": detail}. */
 json_t *render_error(const char *code, const char *detail);
+/* The body of GET /v1/status. */
 json_t *render_status(const struct view *v);
+/* The body of GET /v1/walsenders. */
 json_t *render_walsenders(const struct view *v);
+/* The body of GET /health, *status 200 when the loop turned recently, else 503. */
 json_t *render_health(const struct view *v, int64_t now_mono_ms, int *status);
+/* The body of GET /ready, *status 200 with a working SQL session, else 503 and why. */
 json_t *render_ready(const struct view *v, int *status);
+/* GET /metrics in the Prometheus text format, malloc'd, its length in *len. */
 char *render_metrics(const struct view *v, int64_t now_wall_ms, size_t *len);
+/* Escape a Prometheus label value into out (backslash, quote, newline); bad UTF-8 becomes '?'. */
 void render_prom_escape(const char *in, char *out, size_t outlen);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 
+#include "api.h"
 #include "audit.h"
 #include "log.h"
 #include "pgsql.h"
@@ -18,14 +19,15 @@
 
 #define TERMINATE_TIMEOUT_MS 1000
 
-const char *outcome_event(enum outcome o)
+/* The audit log's word for an outcome. */
+const char *terminate_outcome_event(enum terminate_outcome o)
 {
     switch (o) {
-    case OUTCOME_TERMINATED:
+    case TERMINATE_ENDED:
         return "terminated";
-    case OUTCOME_FAILED:
+    case TERMINATE_FAILED:
         return "terminate_failed";
-    case OUTCOME_WOULD_TERMINATE:
+    case TERMINATE_WOULD_END:
         return "would_terminate";
     }
     return "terminate_failed";
@@ -36,12 +38,13 @@ const char *outcome_event(enum outcome o)
  * audit log, the counters and the shutdown summary.  c: the API command
  * that asked for it, or NULL.
  */
-void terminate_audit(struct guard *g, const struct tracked *t, enum outcome o, enum method m,
-                     enum reason r, const char *sqlerr, const char *error, const struct command *c)
+void terminate_audit(struct guard *g, const struct tracked *t, enum terminate_outcome o,
+                     enum method m, enum reason r, const char *sqlerr, const char *error,
+                     const struct command *c)
 {
     json_t *f = audit_walsender_fields(&t->w);
 
-    if (o != OUTCOME_FAILED)
+    if (o != TERMINATE_FAILED)
         json_object_set_new(f, "method", json_string(method_name(m)));
     json_object_set_new(f, "reason", json_string(reason_name(r)));
     if (sqlerr && sqlerr[0])
@@ -53,13 +56,13 @@ void terminate_audit(struct guard *g, const struct tracked *t, enum outcome o, e
         if (c->reason[0])
             audit_set_string(f, "note", c->reason);
     }
-    if (o == OUTCOME_TERMINATED)
+    if (o == TERMINATE_ENDED)
         g->c.terminations[m][r]++;
-    else if (o == OUTCOME_FAILED)
+    else if (o == TERMINATE_FAILED)
         g->c.terminate_failures[r]++;
-    if (o == OUTCOME_TERMINATED && g->summary)
+    if (o == TERMINATE_ENDED && g->summary)
         json_array_append(g->summary, f);
-    audit_emit(g->audit, outcome_event(o), f);
+    audit_emit(g->audit, terminate_outcome_event(o), f);
 }
 
 /*

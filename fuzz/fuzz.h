@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* libFuzzer's entry point, which each target defines: run one input, abort on a defect. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A malloc'd NUL-terminated copy of n bytes (a NUL inside ends the string early). */
@@ -49,6 +50,7 @@ static inline int fuzz_fields(const uint8_t *d, size_t n, char sep, char **out, 
     return k;
 }
 
+/* Free the n strings fuzz_fields made. */
 static inline void fuzz_free_fields(char **f, int n)
 {
     for (int i = 0; i < n; i++)
@@ -57,6 +59,7 @@ static inline void fuzz_free_fields(char **f, int n)
 
 static char fuzz_scratch[128];
 
+/* Remove the scratch file (registered with atexit by fuzz_file). */
 static inline void fuzz_remove_scratch(void)
 {
     unlink(fuzz_scratch);

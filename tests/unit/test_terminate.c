@@ -6,6 +6,7 @@
  */
 #include "unit_util.h"
 
+#include "api.h"
 #include "audit.h"
 #include "guard.h"
 #include "pgsql.h"
@@ -59,12 +60,12 @@ static json_t *only_line(struct guard *g, const char *path)
 }
 
 /* The events' names, spelled where they are written. */
-static void test_outcome_event(void **state)
+static void test_terminate_outcome_event(void **state)
 {
     (void)state;
-    assert_string_equal(outcome_event(OUTCOME_TERMINATED), "terminated");
-    assert_string_equal(outcome_event(OUTCOME_FAILED), "terminate_failed");
-    assert_string_equal(outcome_event(OUTCOME_WOULD_TERMINATE), "would_terminate");
+    assert_string_equal(terminate_outcome_event(TERMINATE_ENDED), "terminated");
+    assert_string_equal(terminate_outcome_event(TERMINATE_FAILED), "terminate_failed");
+    assert_string_equal(terminate_outcome_event(TERMINATE_WOULD_END), "would_terminate");
 }
 
 /* terminated: the method, counted by method and reason, added to the shutdown's summary. */
@@ -75,7 +76,7 @@ static void test_terminated_counts(void **state)
     struct tracked t = orders();
     json_t *o;
 
-    terminate_audit(g, &t, OUTCOME_TERMINATED, METHOD_SQL, REASON_DEADLINE, "", NULL, NULL);
+    terminate_audit(g, &t, TERMINATE_ENDED, METHOD_SQL, REASON_DEADLINE, "", NULL, NULL);
     o = only_line(g, path);
     assert_string_equal(json_string_value(json_object_get(o, "event")), "terminated");
     assert_string_equal(json_string_value(json_object_get(o, "method")), "sql");
@@ -97,7 +98,7 @@ static void test_failed_counts(void **state)
     struct tracked t = orders();
     json_t *o;
 
-    terminate_audit(g, &t, OUTCOME_FAILED, METHOD_SQL, REASON_STALLED, "42501: denied", "no path",
+    terminate_audit(g, &t, TERMINATE_FAILED, METHOD_SQL, REASON_STALLED, "42501: denied", "no path",
                     NULL);
     o = only_line(g, path);
     assert_string_equal(json_string_value(json_object_get(o, "event")), "terminate_failed");
@@ -123,8 +124,7 @@ static void test_would_terminate_api(void **state)
     snprintf(c.requester, sizeof(c.requester), "unix");
     snprintf(c.reason, sizeof(c.reason), "maintenance");
     assert_int_equal(terminate_method(g), METHOD_SIGNAL); /* no session: the signal */
-    terminate_audit(g, &t, OUTCOME_WOULD_TERMINATE, terminate_method(g), REASON_API, NULL, NULL,
-                    &c);
+    terminate_audit(g, &t, TERMINATE_WOULD_END, terminate_method(g), REASON_API, NULL, NULL, &c);
     o = only_line(g, path);
     assert_string_equal(json_string_value(json_object_get(o, "event")), "would_terminate");
     assert_string_equal(json_string_value(json_object_get(o, "method")), "signal");
@@ -158,7 +158,7 @@ static void test_no_way_to_end(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_outcome_event),
+        cmocka_unit_test(test_terminate_outcome_event),
         cmocka_unit_test_setup_teardown(test_terminated_counts, ut_tmpdir_setup,
                                         ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_failed_counts, ut_tmpdir_setup, ut_tmpdir_teardown),
