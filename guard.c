@@ -184,8 +184,7 @@ static void pin_walsenders(struct guard *g)
         struct proc_ident id = {.pid = t->w.pid, .start_ticks = t->w.start_ticks};
         struct proc_pin pin, *have;
 
-        if (t->w.kind != WS_LOGICAL || t->w.orphaned || t->terminated || id.start_ticks == 0 ||
-            config_slot_excluded(&g->cfg, t->w.slot))
+        if (id.start_ticks == 0 || !policy_deadline_target(&g->policy, t))
             continue;
         if ((have = proc_pinset_find(&g->pins, &id, i)) != NULL)
             have->seen = have->pidfd >= 0; /* a failed one is released, pinned anew next turn */

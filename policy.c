@@ -414,6 +414,18 @@ static bool decide(struct policy *p, int64_t now_ms, struct policy_output *out)
     return true;
 }
 
+/*
+ * Would the deadline end this walsender: logical, not an orphan (ended as
+ * such), not ended yet, not on an excluded slot, and not under --dry-run?
+ * decide() lists ACT_TERMINATE for reason deadline for exactly these; the
+ * guard pins exactly these before the deadline.
+ */
+bool policy_deadline_target(const struct policy *p, const struct tracked *t)
+{
+    return t->w.kind == WS_LOGICAL && !t->w.orphaned && !t->terminated && !p->cfg->dry_run &&
+           !config_slot_excluded(p->cfg, t->w.slot);
+}
+
 /* Is a logical walsender that is not excluded still alive? */
 static bool logical_alive(const struct policy *p)
 {

@@ -149,6 +149,9 @@ enum kill_verdict { KILL_OK, KILL_REFUSED, KILL_NO_MEMORY };
  */
 enum kill_verdict policy_kill(const struct policy *p, const struct kill_request *rq, int64_t now_ms,
                               struct policy_output *out, char *why, size_t len);
+/* Would the deadline end this walsender (logical, not orphaned or ended, not excluded, no dry run)?
+ */
+bool policy_deadline_target(const struct policy *p, const struct tracked *t);
 /* Note the outcome of an ACT_TERMINATE (or a failure worth one report). */
 void policy_record(struct policy *p, int index, bool ok, int64_t now_ms);
 /* When the policy next has something to decide without a new observation; INT64_MAX: nothing. */

@@ -1390,6 +1390,43 @@ static void test_orphan_after_failed_deadline_attempt(void **state)
 /* ---- names ---- */
 
 /* Phases and reasons are named as logs, audit and metrics spell them. */
+/* The walsenders the deadline would end, which the guard pins beforehand: the same ones decide()
+ * ends. */
+static void test_deadline_target(void **state)
+{
+    struct fx *f = *state;
+
+    add_logical(f, 101, "app");
+    add_logical(f, 102, "debezium_1");
+    add_ws(f, 103, WS_PHYSICAL, "standby", 0x3000000, 0x3000000);
+    add_logical(f, 104, "orphan");
+    f->ws[3].orphaned = true;
+    exclude(f, "debezium_*");
+    step(f, T0, UP);
+    assert_true(policy_deadline_target(&f->p, tracked(f, 101)));
+    assert_false(policy_deadline_target(&f->p, tracked(f, 102))); /* excluded */
+    assert_false(policy_deadline_target(&f->p, tracked(f, 103))); /* physical */
+    assert_false(
+        policy_deadline_target(&f->p, tracked(f, 104))); /* an orphan, not the deadline's */
+    tracked(f, 101)->terminated = true;
+    assert_false(policy_deadline_target(&f->p, tracked(f, 101)));
+    tracked(f, 101)->terminated = false;
+    f->cfg.dry_run = true;
+    assert_false(policy_deadline_target(&f->p, tracked(f, 101)));
+    f->cfg.dry_run = false;
+    /* and decide() ends exactly the target at the deadline (the orphan for reason orphaned) */
+    step(f, T0 + 1000, STOP);
+    step(f, T0 + 1000 + DEADLINE, STOP);
+    int ended = 0;
+    for (int i = 0; i < f->out.n_act; i++)
+        if (f->out.act[i].type == ACT_TERMINATE && f->out.act[i].reason == REASON_DEADLINE) {
+            assert_true(policy_deadline_target(&f->p, &f->p.t[f->out.act[i].index]));
+            assert_int_equal(f->p.t[f->out.act[i].index].w.pid, 101);
+            ended++;
+        }
+    assert_int_equal(ended, 1);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -1475,6 +1512,7 @@ int main(void)
         FX(test_orphan_ended_then_completed),
         FX(test_orphan_failure_lets_go),
         FX(test_orphan_after_failed_deadline_attempt),
+        FX(test_deadline_target),
         cmocka_unit_test(test_names),
     };
 
