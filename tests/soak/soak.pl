@@ -42,7 +42,9 @@
 #
 # Run as root (tmpfs, ns_last_pid); the servers and the guard run as
 # "postgres".  CYCLES (default 200), SOAK_DEADLINE_MS (1000), SOAK_PORT
-# (55600), SOAK_SEED, KEEP=1 keeps the work directory, SOAK_FAULTS (a
+# (25600: below both the TAP framework's ports, 49152 and up, and the
+# kernel's ephemeral ones, so that a test run beside it never takes a port
+# of a cluster the soak has stopped and starts again), SOAK_SEED, KEEP=1 keeps the work directory, SOAK_FAULTS (a
 # comma-separated list of the faults above: only those are injected, cycle i
 # the one number i mod their count and each other with probability 1/5),
 # SOAK_LOG_LEVEL (the guard's --log-level, info).  SIGINT or SIGTERM ends it
@@ -60,7 +62,7 @@ my $top = $ENV{DG_TOP} // do { my $d = $0; $d =~ s{/tests/soak/[^/]*$}{}; $d eq 
 my $PGBIN = $ENV{PG_BINDIR} // '/usr/lib/postgresql/15/bin';
 my $CYCLES = $ENV{CYCLES} // 200;
 my $DEADLINE = $ENV{SOAK_DEADLINE_MS} // 1000;
-my $PORT = $ENV{SOAK_PORT} // 55600;    # A: PORT, standby: +1, B: +2, guard HTTP: +3
+my $PORT = $ENV{SOAK_PORT} // 25600;    # A: PORT, standby: +1, B: +2, guard HTTP: +3
 my $GPORT = $PORT + 3;
 my $SEED = $ENV{SOAK_SEED} // time() ^ $$;
 my @FAULTS = qw(guard_restart pm_sigkill disk_full http_flood pid_reused foreign_pidfile);
