@@ -39,7 +39,11 @@ is_deeply([ map { "$_->{method}/$_->{reason}" } @term ], [ ('signal/deadline') x
 	'terminated: by signal, for the deadline');
 is(count_log($guard, qr/sent SIGTERM to 3 pinned walsender\(s\) in \d+ us/), 1,
 	'the three SIGTERMs went in one loop through pinned pidfds');
-is(count_log($guard, qr/not pinned/), 0, 'every stale walsender was pinned');
+# (The healthy walsender leaves by itself during the stop: a try to pin it
+# after it left says "not pinned" too, which is no failure.)
+my $stale_pids = join '|', map { $_->{walsender} } @stale;
+is(count_log($guard, qr/(?:walsender (?:$stale_pids)|walsenders) not pinned/), 0,
+	'every stale walsender was pinned');
 
 $done //= {};
 is($done->{deadline_signals}, 3, 'shutdown_completed: deadline_signals 3');
