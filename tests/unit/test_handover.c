@@ -175,7 +175,9 @@ static void test_stop(void **state)
     c = next_command(h);
     assert_non_null(c);
     handler_start(&b, h, CMD_ARM, "queued", 20000);
-    usleep(50000);
+    /* b is queued when the eventfd becomes readable again (a took its count) */
+    struct pollfd q = {.fd = handover_fd(h), .events = POLLIN};
+    assert_int_equal(poll(&q, 1, 5000), 1);
     handover_stop(h);
     pthread_join(a.th, NULL);
     pthread_join(b.th, NULL);
