@@ -8,6 +8,9 @@
 
 #include "unit_util.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "pidfile.h"
 #include "proc.h"
 
@@ -120,6 +123,28 @@ static inline void fake_tree(const char *dir, char *root)
     ut_path(fixture_datadir, dir, "data");
     fake_cwd(root, PM_PID, dir, "data");
     fake_cwd(root, OTHER_PM_PID, dir, "other");
+}
+
+/* Fork a child that waits to be ended; its PID. */
+static inline pid_t spawn_sleeper(void)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        for (;;)
+            pause();
+    }
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* End and reap a child; true when SIGTERM ended it. */
+static inline bool reaped_by_sigterm(pid_t pid)
+{
+    int st;
+
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;
 }
 
 #endif

@@ -480,19 +480,6 @@ static void test_verify_postmaster_not_ours(void **state)
     assert_non_null(strstr(why, "not visible"));
 }
 
-/* Fork a child that waits to be ended; its PID. */
-static pid_t spawn_sleeper(void)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        for (;;)
-            pause();
-    }
-    assert_true(pid > 0);
-    return pid;
-}
-
 /* A pin of this very process, standing in for the postmaster the fake tree names as parent. */
 static struct proc_pin pin_self(void)
 {
@@ -502,15 +489,6 @@ static struct proc_pin pin_self(void)
     if (pm.pidfd < 0)
         skip(); /* no pidfds on this kernel: nothing to test */
     return pm;
-}
-
-/* End and reap a child; true when SIGTERM ended it. */
-static bool reaped_by_sigterm(pid_t pid)
-{
-    int st;
-
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    return WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM;
 }
 
 /*

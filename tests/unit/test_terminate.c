@@ -1,10 +1,14 @@
 /*
  * test_terminate.c - terminate.c without a server or a signal: each
  * outcome's audit line and counter (the method written only when one was
- * used, the API's requester and note), the method a dry run reports, and
- * the refusal when neither SQL nor the signal path is open
+ * used, the API's requester and note), the method a dry run reports, the
+ * refusal when neither SQL nor the signal path is open, the signal path
+ * and an orphan's (a child of this test in a fake /proc), and what a
+ * physical walsender that outlives the deadline is said to be bounded by
  */
 #include "unit_util.h"
+
+#include "fake_proc.h"
 
 #include "api.h"
 #include "audit.h"
@@ -155,6 +159,111 @@ static void test_no_way_to_end(void **state)
     free_guard(g);
 }
 
+/* A sleeping child of this test as the walsender, in the fake tree under DIR (root). */
+static struct tracked child_walsender(const char *dir, char *root, int ppid)
+{
+    struct tracked t = orders();
+
+    t.w.pid = spawn_sleeper();
+    t.w.start_ticks = ticks_at(300);
+    fake_tree(dir, root);
+    fake_process(root, t.w.pid, ppid, t.w.start_ticks, TITLE_LOGICAL);
+    return t;
+}
+
+/* No session: the proven SIGTERM ends the walsender, and says so (method signal). */
+static void test_signal_path(void **state)
+{
+    char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "x", err[512] = "";
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = child_walsender(*state, root, PM_PID);
+    enum method m = METHOD_SQL;
+
+    g->proc_root = root;
+    g->pf = fake_pidfile(BTIME + 100);
+    g->pg_major = 15;
+    g->signal_ok = true;
+    assert_int_equal(terminate_method(g), METHOD_SIGNAL);
+    if (!terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_int_equal(m, METHOD_SIGNAL);
+    assert_string_equal(sqlerr, "");
+    assert_true(reaped_by_sigterm(t.w.pid));
+    free_guard(g);
+}
+
+/* A walsender whose proof fails (another start time: PID reused) is sent nothing. */
+static void test_signal_path_refused(void **state)
+{
+    char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "", err[512] = "";
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = child_walsender(*state, root, PM_PID);
+    enum method m = METHOD_SQL;
+
+    g->proc_root = root;
+    g->pf = fake_pidfile(BTIME + 100);
+    g->pg_major = 15;
+    g->signal_ok = true;
+    t.w.start_ticks++;
+    assert_false(terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)));
+    assert_non_null(strstr(err, "PID reused"));
+    assert_int_equal(kill(t.w.pid, SIGTERM), 0); /* it still ran: nothing reached it */
+    assert_true(reaped_by_sigterm(t.w.pid));
+    free_guard(g);
+}
+
+/*
+ * An orphan (its postmaster gone) is ended by its own proof, from the
+ * postmaster whose stop was followed, even with the signal path shut.
+ */
+static void test_orphan_path(void **state)
+{
+    char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "", err[512] = "";
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = child_walsender(*state, root, 1);
+    enum method m = METHOD_SQL;
+
+    g->proc_root = root;
+    g->pg_major = 15;
+    g->signal_ok = false;
+    g->stop_pm = (struct pm_ident){.pid = PM_PID, .start_time = BTIME + 3700};
+    t.w.orphaned = true;
+    if (!terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)))
+        fail_msg("refused: %s", err);
+    assert_int_equal(m, METHOD_SIGNAL);
+    assert_true(reaped_by_sigterm(t.w.pid));
+    free_guard(g);
+}
+
+/* The "holding" line's bound for a wal_sender_timeout (ms; version 0: not read). */
+static void check_holding(void **state, int timeout_ms, int version_num, const char *bound)
+{
+    char path[PATH_MAX];
+    struct guard *g = new_guard(*state, path);
+    struct tracked t = orders();
+    json_t *o;
+
+    t.w.kind = WS_PHYSICAL;
+    g->info.wal_sender_timeout_ms = timeout_ms;
+    g->info.version_num = version_num;
+    terminate_report_holding(g, &t);
+    o = only_line(g, path);
+    assert_string_equal(json_string_value(json_object_get(o, "event")), "holding");
+    assert_string_equal(json_string_value(json_object_get(o, "bound")), bound);
+    assert_int_equal(json_integer_value(json_object_get(o, "pid")), 4711);
+    json_decref(o);
+    free_guard(g);
+    unlink(path);
+}
+
+/* A physical walsender past the deadline: what bounds it, by wal_sender_timeout. */
+static void test_report_holding(void **state)
+{
+    check_holding(state, 60000, 150000, "wal_sender_timeout (60000 ms) if its standby is silent");
+    check_holding(state, 0, 150000, "nothing: wal_sender_timeout is 0");
+    check_holding(state, 0, 0, "wal_sender_timeout (unknown)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +274,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_would_terminate_api, ut_tmpdir_setup,
                                         ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_no_way_to_end, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_signal_path, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_signal_path_refused, ut_tmpdir_setup,
+                                        ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_path, ut_tmpdir_setup, ut_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_report_holding, ut_tmpdir_setup, ut_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
