@@ -11,8 +11,10 @@
 #   OUT=DIR      where each run's logs go (default tmp_check/repeat-TIME);
 #                a failed TAP file's whole server and guard logs in FILE.log.d
 #
-# Each run: every unit test binary, the docs checks, and each TAP file on
-# its own through tests/run-tap (as root it runs them as "postgres").  The
+# Each run: what "make check" runs, one check at a time: every unit test
+# binary, the docs, timeline, Kubernetes and layout checks, each TAP file on
+# its own through tests/run-tap (as root it runs them as "postgres"), and
+# the demo test.  The
 # load is stress-ng --cpu <cores> (Debian's stress-ng; a busy loop per
 # core without it), started before a loaded run and ended after it by its
 # PID, also on an interrupt.  Prints what failed in each run (the file and
@@ -152,8 +154,9 @@ for i in $(seq 1 "$N"); do
         failed=()
         checks=()
         for u in tests/unit/test_*.c; do checks+=("unit:${u%.c}"); done
-        checks+=(docs-check)
+        checks+=(docs-check timeline-check k8s-check layout)
         for t in $TESTS; do checks+=("tap:$t"); done
+        checks+=(demo-test)
         for c in "${checks[@]}"; do
             name=${c#*:}
             log=$dir/$(basename "$name").log
@@ -161,7 +164,8 @@ for i in $(seq 1 "$N"); do
             rc=0
             case $c in
             unit:*) run_one "$name" "$log" "./$name" || rc=$? ;;
-            docs-check) run_one docs "$log" make -s docs-check || rc=$? ;;
+            docs-check | timeline-check | k8s-check | layout | demo-test)
+                run_one "$name" "$log" make -s "$name" || rc=$? ;;
             tap:*)
                 # the servers' and the guard's whole logs, kept when the test failed
                 DG_TAP_LOGDIR=$log.d run_one "$name" "$log" ./tests/run-tap "$name" || rc=$?
