@@ -38,19 +38,6 @@ struct fixture {
 /* The fake /proc start of kid i (seconds after boot). */
 #define KID_START(i) (300 + (i))
 
-/* Fork a child that waits to be ended; its PID. */
-static pid_t spawn_sleeper(void)
-{
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        for (;;)
-            pause();
-    }
-    assert_true(pid > 0);
-    return pid;
-}
-
 /* Add one walsender, caught up, to ws. */
 static void add_ws(struct walsender *ws, int *n, int pid, unsigned long long ticks,
                    enum ws_kind kind, const char *slot)
