@@ -14,13 +14,12 @@
 # Each run: what "make check" runs, one check at a time: every unit test
 # binary, the docs, timeline, Kubernetes and layout checks, each TAP file on
 # its own through tests/run-tap (as root it runs them as "postgres"), and
-# the demo test.  The
-# load is stress-ng --cpu <cores> (Debian's stress-ng; a busy loop per
-# core without it), started before a loaded run and ended after it by its
-# PID, also on an interrupt.  Prints what failed in each run (the file and
-# its "not ok" lines) and a table at the end, with the highest 1-minute load
-# average seen at the end of a check of each run (other work on the machine
-# counts too); exits 1 when anything failed.
+# the demo test.  The load is stress-ng --cpu <cores> (Debian's stress-ng;
+# a busy loop per core without it), started before a loaded run and ended
+# after it by its PID, also on an interrupt.  Prints what failed in each
+# run (the file and its "not ok" lines) and a table at the end, with the
+# highest 1-minute load average seen at the end of a check of each run
+# (other work on the machine counts too); exits 1 when anything failed.
 # An interrupt also ends the test running then (its process group); like an
 # interrupted "make check", servers that test started may be left running.
 set -uo pipefail

@@ -1,7 +1,9 @@
 /*
- * fake_proc.h - a fake /proc tree and data directory for the unit tests of
- * proc.c and pidfile.c: a postmaster, its walsenders and a checkpointer, a
- * walsender of another postmaster, and entries that are not processes
+ * fake_proc.h - a fake /proc tree and data directory for the unit tests that
+ * prove processes (proc.c, pidfile.c, terminate.c, command.c): a postmaster,
+ * its walsenders and a checkpointer, a walsender of another postmaster,
+ * entries that are not processes; and forked children that stand in for the
+ * walsenders a SIGTERM is sent to
  */
 #ifndef DG_FAKE_PROC_H
 #define DG_FAKE_PROC_H
@@ -125,12 +127,13 @@ static inline void fake_tree(const char *dir, char *root)
     fake_cwd(root, OTHER_PM_PID, dir, "other");
 }
 
-/* Fork a child that waits to be ended; its PID. */
+/* Fork a child that waits to be ended (SIGALRM ends it after 30 s); its PID. */
 static inline pid_t spawn_sleeper(void)
 {
     pid_t pid = fork();
 
     if (pid == 0) {
+        alarm(30); /* a test that fails before ending it leaves nothing behind */
         for (;;)
             pause();
     }
@@ -138,7 +141,7 @@ static inline pid_t spawn_sleeper(void)
     return pid;
 }
 
-/* End and reap a child; true when SIGTERM ended it. */
+/* Reap a child (at most 30 s: its alarm); true when SIGTERM ended it. */
 static inline bool reaped_by_sigterm(pid_t pid)
 {
     int st;

@@ -2,11 +2,15 @@
  * test_settings.c - settings.c: what the daemon refuses to start with beyond
  * the config loader (a DSN libpq cannot parse, --pgdata missing or not a
  * directory, an unreadable --token-file, --listen's rules), each error
- * naming the option and where its value came from
+ * naming the option and where its value came from; a reload whose token
+ * file became a FIFO, refused at once with the token in use kept
  */
 #include "unit_util.h"
 
+#include <sys/stat.h>
+
 #include "config.h"
+#include "guard.h"
 #include "settings.h"
 
 #define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -100,6 +104,34 @@ static void test_listen_needs_auth(void **state)
     refused(NARGS(argv), argv, "source of --listen: command line", NULL);
 }
 
+/*
+ * SIGHUP with the --token-file replaced by a FIFO: the reload is refused
+ * at once (opening it does not wait for a writer; an alarm fails the test
+ * if it does) and the token in use stays.
+ */
+static void test_reload_fifo_token(void **state)
+{
+    char tok[PATH_MAX + 32], path[PATH_MAX], err[CONFIG_ERR_LEN];
+    char *argv[] = {"--listen=off", tok};
+    struct guard g = {.argc = NARGS(argv), .argv = argv};
+
+    ut_path(path, *state, "token");
+    ut_write_file(*state, "token", "s3cret\n");
+    assert_int_equal(chmod(path, 0600), 0);
+    snprintf(tok, sizeof(tok), "--token-file=%s", path);
+    if (!config_load(&g.cfg, g.argc, g.argv, no_env, err, sizeof(err)))
+        fail_msg("config_load refused the test's options: %s", err);
+    g.token = strdup("s3cret");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(10);
+    settings_reload(&g);
+    alarm(0);
+    assert_string_equal(g.token, "s3cret");
+    free(g.token);
+    config_free(&g.cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +140,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_pgdata, ut_tmpdir_setup, ut_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_bad_token_file, ut_tmpdir_setup, ut_tmpdir_teardown),
         cmocka_unit_test(test_listen_needs_auth),
+        cmocka_unit_test_setup_teardown(test_reload_fifo_token, ut_tmpdir_setup,
+                                        ut_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

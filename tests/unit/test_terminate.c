@@ -1,5 +1,5 @@
 /*
- * test_terminate.c - terminate.c without a server or a signal: each
+ * test_terminate.c - terminate.c without a server: each
  * outcome's audit line and counter (the method written only when one was
  * used, the API's requester and note), the method a dry run reports, the
  * refusal when neither SQL nor the signal path is open, the signal path
@@ -207,7 +207,8 @@ static void test_signal_path_refused(void **state)
     t.w.start_ticks++;
     assert_false(terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)));
     assert_non_null(strstr(err, "PID reused"));
-    assert_int_equal(kill(t.w.pid, SIGTERM), 0); /* it still ran: nothing reached it */
+    assert_int_equal(waitpid(t.w.pid, NULL, WNOHANG), 0); /* still running: nothing reached it */
+    assert_int_equal(kill(t.w.pid, SIGTERM), 0);
     assert_true(reaped_by_sigterm(t.w.pid));
     free_guard(g);
 }
@@ -226,6 +227,7 @@ static void test_orphan_path(void **state)
     g->proc_root = root;
     g->pg_major = 15;
     g->signal_ok = false;
+    /* the followed postmaster started at BTIME + 3700: PM_PID now is another (BTIME + 100) */
     g->stop_pm = (struct pm_ident){.pid = PM_PID, .start_time = BTIME + 3700};
     t.w.orphaned = true;
     if (!terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)))
