@@ -171,6 +171,53 @@ static struct tracked child_walsender(const char *dir, char *root, int ppid)
     return t;
 }
 
+/*
+ * Fork a child that blocks SIGTERM, so that a SIGTERM sent to it stays
+ * pending (what /proc shows at once, no race with its exit), and exits 0
+ * when one comes (30 s at most: its alarm).  Returns once it blocks.
+ */
+static pid_t spawn_holding_sigterm(void)
+{
+    sigset_t term;
+    int fds[2], sig;
+    char c;
+    pid_t pid;
+
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    if (pid == 0) {
+        sigprocmask(SIG_BLOCK, &term, NULL);
+        alarm(30);
+        if (write(fds[1], "b", 1) != 1)
+            _exit(3);
+        _exit(sigwait(&term, &sig) == 0 ? 0 : 4);
+    }
+    assert_true(pid > 0);
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    return pid;
+}
+
+/* Is a SIGTERM pending in process pid (/proc/PID/status, SigPnd or ShdPnd)? */
+static bool sigterm_pending(pid_t pid)
+{
+    char path[64], line[256];
+    unsigned long long mask = 0, m;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "SigPnd: %llx", &m) == 1 || sscanf(line, "ShdPnd: %llx", &m) == 1)
+            mask |= m;
+    fclose(f);
+    return (mask & (1ULL << (SIGTERM - 1))) != 0;
+}
+
 /* No session: the proven SIGTERM ends the walsender, and says so (method signal). */
 static void test_signal_path(void **state)
 {
@@ -197,9 +244,14 @@ static void test_signal_path_refused(void **state)
 {
     char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "", err[512] = "";
     struct guard *g = new_guard(*state, path);
-    struct tracked t = child_walsender(*state, root, PM_PID);
+    struct tracked t = orders();
     enum method m = METHOD_SQL;
+    int st;
 
+    t.w.pid = spawn_holding_sigterm();
+    t.w.start_ticks = ticks_at(300);
+    fake_tree(*state, root);
+    fake_process(root, t.w.pid, PM_PID, t.w.start_ticks, TITLE_LOGICAL);
     g->proc_root = root;
     g->pf = fake_pidfile(BTIME + 100);
     g->pg_major = 15;
@@ -207,9 +259,11 @@ static void test_signal_path_refused(void **state)
     t.w.start_ticks++;
     assert_false(terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)));
     assert_non_null(strstr(err, "PID reused"));
-    assert_int_equal(waitpid(t.w.pid, NULL, WNOHANG), 0); /* still running: nothing reached it */
+    assert_false(sigterm_pending(t.w.pid)); /* a SIGTERM sent would be pending in it now */
     assert_int_equal(kill(t.w.pid, SIGTERM), 0);
-    assert_true(reaped_by_sigterm(t.w.pid));
+    assert_true(sigterm_pending(t.w.pid)); /* the check sees one that was sent */
+    assert_int_equal(waitpid(t.w.pid, &st, 0), t.w.pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     free_guard(g);
 }
 
