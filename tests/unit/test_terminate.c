@@ -159,16 +159,25 @@ static void test_no_way_to_end(void **state)
     free_guard(g);
 }
 
-/* A sleeping child of this test as the walsender, in the fake tree under DIR (root). */
-static struct tracked child_walsender(const char *dir, char *root, int ppid)
+/* Child pid of this test as the walsender, child of ppid in the fake tree under DIR (root). */
+static struct tracked child_walsender(const char *dir, char *root, int ppid, pid_t pid)
 {
     struct tracked t = orders();
 
-    t.w.pid = spawn_sleeper();
+    t.w.pid = pid;
     t.w.start_ticks = ticks_at(300);
     fake_tree(dir, root);
     fake_process(root, t.w.pid, ppid, t.w.start_ticks, TITLE_LOGICAL);
     return t;
+}
+
+/* Open g's signal path on the fake tree at root: PM_PID's postmaster.pid, PostgreSQL 15. */
+static void open_signal_path(struct guard *g, const char *root)
+{
+    g->proc_root = root;
+    g->pf = fake_pidfile(BTIME + 100);
+    g->pg_major = 15;
+    g->signal_ok = true;
 }
 
 /*
@@ -225,13 +234,10 @@ static void test_signal_path(void **state)
 {
     char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "x", err[512] = "";
     struct guard *g = new_guard(*state, path);
-    struct tracked t = child_walsender(*state, root, PM_PID);
+    struct tracked t = child_walsender(*state, root, PM_PID, spawn_sleeper());
     enum method m = METHOD_SQL;
 
-    g->proc_root = root;
-    g->pf = fake_pidfile(BTIME + 100);
-    g->pg_major = 15;
-    g->signal_ok = true;
+    open_signal_path(g, root);
     assert_int_equal(terminate_method(g), METHOD_SIGNAL);
     if (!terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)))
         fail_msg("refused: %s", err);
@@ -246,18 +252,11 @@ static void test_signal_path_refused(void **state)
 {
     char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "", err[512] = "";
     struct guard *g = new_guard(*state, path);
-    struct tracked t = orders();
+    struct tracked t = child_walsender(*state, root, PM_PID, spawn_holding_sigterm());
     enum method m = METHOD_SQL;
     int st;
 
-    t.w.pid = spawn_holding_sigterm();
-    t.w.start_ticks = ticks_at(300);
-    fake_tree(*state, root);
-    fake_process(root, t.w.pid, PM_PID, t.w.start_ticks, TITLE_LOGICAL);
-    g->proc_root = root;
-    g->pf = fake_pidfile(BTIME + 100);
-    g->pg_major = 15;
-    g->signal_ok = true;
+    open_signal_path(g, root);
     t.w.start_ticks++;
     assert_false(terminate_walsender(g, &t, &m, sqlerr, sizeof(sqlerr), err, sizeof(err)));
     assert_non_null(strstr(err, "PID reused"));
@@ -278,7 +277,7 @@ static void test_orphan_path(void **state)
 {
     char path[PATH_MAX], root[PATH_MAX], sqlerr[256] = "", err[512] = "";
     struct guard *g = new_guard(*state, path);
-    struct tracked t = child_walsender(*state, root, 1);
+    struct tracked t = child_walsender(*state, root, 1, spawn_sleeper());
     enum method m = METHOD_SQL;
 
     g->proc_root = root;
